@@ -1,0 +1,141 @@
+/*
+ * rbdclone/core.h: the plain C interface between the libvirt glue (C, built
+ * against libvirt's internal headers) and the core (C++20, no libvirt).
+ *
+ * Rules of this interface:
+ *  - Every fallible call returns 0 on success or a negative errno, and fills
+ *    an rbdc_status with the error's class and a complete human-readable
+ *    message naming the object and the reason.  The glue reports it once.
+ *  - Strings passed in are borrowed for the duration of the call only.
+ *  - Nothing here ever writes to stdout/stderr, calls exit() or throws.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What kind of failure, so the glue can pick libvirt's error code. */
+typedef enum {
+    RBDC_OK = 0,
+    RBDC_ERR_INTERNAL,          /* VIR_ERR_INTERNAL_ERROR */
+    RBDC_ERR_SYSTEM,            /* a Ceph call failed: VIR_ERR_SYSTEM_ERROR */
+    RBDC_ERR_NO_VOLUME,         /* VIR_ERR_NO_STORAGE_VOL */
+    RBDC_ERR_NO_POOL,           /* VIR_ERR_NO_STORAGE_POOL */
+    RBDC_ERR_INVALID_ARG,       /* VIR_ERR_INVALID_ARG */
+    RBDC_ERR_OPERATION_INVALID, /* VIR_ERR_OPERATION_INVALID */
+    RBDC_ERR_UNSUPPORTED,       /* VIR_ERR_OPERATION_UNSUPPORTED */
+    RBDC_ERR_AUTH,              /* VIR_ERR_AUTH_FAILED */
+    RBDC_ERR_TIMEOUT,           /* VIR_ERR_OPERATION_TIMEOUT */
+    RBDC_ERR_EXISTS,            /* VIR_ERR_STORAGE_VOL_EXIST */
+} rbdc_error_kind;
+
+typedef struct {
+    int rc;                 /* 0 or negative errno */
+    rbdc_error_kind kind;
+    char message[1024];
+} rbdc_status;
+
+/* Log sink: the glue forwards these to libvirt's logging. */
+typedef enum {
+    RBDC_LOG_DEBUG = 1,
+    RBDC_LOG_INFO = 2,
+    RBDC_LOG_WARN = 3,
+    RBDC_LOG_ERROR = 4,
+} rbdc_log_level;
+typedef void (*rbdc_log_fn)(rbdc_log_level level, const char *message);
+void rbdc_set_logger(rbdc_log_fn fn);
+
+/* ---- pools ------------------------------------------------------------ */
+
+/* Everything needed to reach one libvirt pool's Ceph pool. */
+typedef struct {
+    const char *uuid;        /* libvirt pool UUID, the registry key */
+    const char *pool_name;   /* libvirt pool name (for messages) */
+    const char *ceph_pool;   /* <source><name> */
+    const char *mon_host;    /* "h1:p1,h2,[v6]:p3" as librados wants it */
+    const char *auth_user;   /* cephx id ("admin"), NULL when auth is off */
+    const char *auth_key;    /* base64 cephx key, NULL when auth is off */
+    size_t n_options;        /* <rbd:config_opts>, applied last, in order */
+    const char *const *option_names;
+    const char *const *option_values;
+} rbdc_pool_params;
+
+typedef struct rbdc_pool rbdc_pool; /* opaque, reference counted */
+
+/* Connects (reusing a cached cluster connection for the same cluster and
+ * identity when one is open), checks that the Ceph pool exists, and
+ * registers the pool under params->uuid, replacing an older registration. */
+int rbdc_pool_connect(const rbdc_pool_params *params, rbdc_pool **out,
+                      rbdc_status *st);
+/* The registered pool for uuid with a new reference, or NULL. */
+rbdc_pool *rbdc_pool_lookup(const char *uuid);
+void rbdc_pool_unref(rbdc_pool *pool);
+/* Drops the registration (pool stopped); open references stay valid. */
+void rbdc_pool_forget(const char *uuid);
+/* The cluster fsid of a pool ("" when unknown). */
+const char *rbdc_pool_fsid(const rbdc_pool *pool);
+
+typedef struct {
+    uint64_t capacity;   /* cluster raw size */
+    uint64_t available;  /* cluster raw free */
+    uint64_t allocation; /* bytes stored in this pool */
+} rbdc_pool_usage;
+int rbdc_pool_stat(rbdc_pool *pool, rbdc_pool_usage *out, rbdc_status *st);
+
+/* ---- volumes ---------------------------------------------------------- */
+
+typedef struct {
+    uint64_t capacity;
+    uint64_t allocation;
+} rbdc_volume_info;
+
+/* How allocation is computed, as stock libvirt does: by the fast-diff
+ * object map when the pool asks for it and the image has a valid one,
+ * else as objects * object size. */
+typedef enum {
+    RBDC_ALLOC_FROM_OBJECTS = 0,
+    RBDC_ALLOC_FAST_DIFF = 1,
+} rbdc_alloc_mode;
+
+/* Called once per image during a listing; return non-zero to abort. */
+typedef int (*rbdc_volume_cb)(const char *name, const rbdc_volume_info *info,
+                              void *opaque);
+/* Lists every image of the pool.  Images that vanish or time out while
+ * being listed are skipped (a concurrent delete is not an error). */
+int rbdc_pool_list_volumes(rbdc_pool *pool, rbdc_alloc_mode mode,
+                           rbdc_volume_cb cb, void *opaque, rbdc_status *st);
+
+int rbdc_volume_info_get(rbdc_pool *pool, const char *name,
+                         rbdc_alloc_mode mode, rbdc_volume_info *out,
+                         rbdc_status *st);
+
+/* Creates a raw image with the pool's default features. */
+int rbdc_volume_create(rbdc_pool *pool, const char *name, uint64_t capacity,
+                       rbdc_status *st);
+
+/* Removes an image.  A missing image is success (returns 1 instead of 0). */
+int rbdc_volume_delete(rbdc_pool *pool, const char *name,
+                       int delete_snapshots, rbdc_status *st);
+
+int rbdc_volume_resize(rbdc_pool *pool, const char *name, uint64_t capacity,
+                       int allow_shrink, rbdc_status *st);
+
+typedef enum {
+    RBDC_WIPE_ZERO = 0,
+    RBDC_WIPE_TRIM = 1,
+} rbdc_wipe_mode;
+int rbdc_volume_wipe(rbdc_pool *pool, const char *name, rbdc_wipe_mode mode,
+                     rbdc_status *st);
+
+/* Copy-on-write clone of src_name into dst_name, both in `pool`. */
+int rbdc_volume_clone_local(rbdc_pool *pool, const char *src_name,
+                            const char *dst_name, uint64_t capacity,
+                            rbdc_status *st);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,199 @@
+// The C interface of include/rbdclone/core.h.  Each entry point converts
+// its arguments, calls the core and turns a Result into rc + rbdc_status.
+// No exception crosses this boundary.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <new>
+
+#include "clone.hpp"
+#include "log.hpp"
+#include "pool.hpp"
+#include "volume_ops.hpp"
+
+using namespace rbdclone;
+
+struct rbdc_pool {
+    std::shared_ptr<Pool> pool;
+};
+
+namespace {
+
+void clear(rbdc_status *st)
+{
+    if (st) {
+        st->rc = 0;
+        st->kind = RBDC_OK;
+        st->message[0] = '\0';
+    }
+}
+
+int fail(rbdc_status *st, const Error &e)
+{
+    int rc = e.rc < 0 ? e.rc : -EIO;
+    if (st) {
+        st->rc = rc;
+        st->kind = e.kind == RBDC_OK ? RBDC_ERR_INTERNAL : e.kind;
+        snprintf(st->message, sizeof(st->message), "%s", e.message.c_str());
+    }
+    return rc;
+}
+
+// Runs f, mapping exceptions (bad_alloc, anything unexpected) to errors.
+template <typename F>
+int guarded(rbdc_status *st, F &&f)
+{
+    clear(st);
+    try {
+        return f();
+    } catch (const std::bad_alloc &) {
+        return fail(st, plain_error(RBDC_ERR_INTERNAL, -ENOMEM, "out of memory"));
+    } catch (const std::exception &ex) {
+        return fail(st, plain_error(RBDC_ERR_INTERNAL, -EIO, std::string("internal error: ") + ex.what()));
+    } catch (...) {
+        return fail(st, plain_error(RBDC_ERR_INTERNAL, -EIO, "internal error"));
+    }
+}
+
+std::string str(const char *s) { return s ? s : ""; }
+
+AllocMode alloc_mode(rbdc_alloc_mode m)
+{
+    return m == RBDC_ALLOC_FAST_DIFF ? AllocMode::FastDiff : AllocMode::FromObjects;
+}
+
+} // namespace
+
+extern "C" {
+
+void rbdc_set_logger(rbdc_log_fn fn) { set_log_sink(fn); }
+
+int rbdc_pool_connect(const rbdc_pool_params *p, rbdc_pool **out, rbdc_status *st)
+{
+    *out = nullptr;
+    return guarded(st, [&]() -> int {
+        ClusterParams cp;
+        cp.mon_host = str(p->mon_host);
+        cp.user = str(p->auth_user);
+        cp.key = str(p->auth_key);
+        for (size_t i = 0; i < p->n_options; i++)
+            cp.options.emplace_back(p->option_names[i], p->option_values[i]);
+        PoolIdentity id{str(p->uuid), str(p->pool_name), str(p->ceph_pool)};
+        auto pool = open_pool(connection_cache(), id, cp);
+        if (!pool)
+            return fail(st, pool.error());
+        pool_registry().put(pool.value());
+        *out = new rbdc_pool{std::move(pool.value())};
+        return 0;
+    });
+}
+
+rbdc_pool *rbdc_pool_lookup(const char *uuid)
+{
+    try {
+        auto p = pool_registry().find(str(uuid));
+        return p ? new rbdc_pool{std::move(p)} : nullptr;
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+void rbdc_pool_unref(rbdc_pool *pool) { delete pool; }
+
+void rbdc_pool_forget(const char *uuid)
+{
+    try {
+        pool_registry().forget(str(uuid));
+    } catch (...) {
+    }
+}
+
+const char *rbdc_pool_fsid(const rbdc_pool *pool)
+{
+    return pool ? pool->pool->cluster().fsid().c_str() : "";
+}
+
+int rbdc_pool_stat(rbdc_pool *pool, rbdc_pool_usage *out, rbdc_status *st)
+{
+    return guarded(st, [&]() -> int {
+        auto u = pool_usage(*pool->pool);
+        if (!u)
+            return fail(st, u.error());
+        out->capacity = u->capacity;
+        out->available = u->available;
+        out->allocation = u->allocation;
+        return 0;
+    });
+}
+
+int rbdc_pool_list_volumes(rbdc_pool *pool, rbdc_alloc_mode mode, rbdc_volume_cb cb, void *opaque,
+                           rbdc_status *st)
+{
+    return guarded(st, [&]() -> int {
+        auto s = list_volumes(*pool->pool, alloc_mode(mode),
+                              [&](const std::string &name, const VolumeInfo &v) {
+                                  rbdc_volume_info ci{v.capacity, v.allocation};
+                                  return cb(name.c_str(), &ci, opaque) == 0;
+                              });
+        return s ? 0 : fail(st, s.error());
+    });
+}
+
+int rbdc_volume_info_get(rbdc_pool *pool, const char *name, rbdc_alloc_mode mode,
+                         rbdc_volume_info *out, rbdc_status *st)
+{
+    return guarded(st, [&]() -> int {
+        auto v = volume_info(*pool->pool, name, alloc_mode(mode));
+        if (!v)
+            return fail(st, v.error());
+        out->capacity = v->capacity;
+        out->allocation = v->allocation;
+        return 0;
+    });
+}
+
+int rbdc_volume_create(rbdc_pool *pool, const char *name, uint64_t capacity, rbdc_status *st)
+{
+    return guarded(st, [&]() -> int {
+        auto s = create_volume(*pool->pool, name, capacity);
+        return s ? 0 : fail(st, s.error());
+    });
+}
+
+int rbdc_volume_delete(rbdc_pool *pool, const char *name, int delete_snapshots, rbdc_status *st)
+{
+    return guarded(st, [&]() -> int {
+        auto s = delete_volume(*pool->pool, name, delete_snapshots != 0);
+        if (!s)
+            return fail(st, s.error());
+        return s.value() ? 0 : 1;
+    });
+}
+
+int rbdc_volume_resize(rbdc_pool *pool, const char *name, uint64_t capacity, int allow_shrink,
+                       rbdc_status *st)
+{
+    return guarded(st, [&]() -> int {
+        auto s = resize_volume(*pool->pool, name, capacity, allow_shrink != 0);
+        return s ? 0 : fail(st, s.error());
+    });
+}
+
+int rbdc_volume_wipe(rbdc_pool *pool, const char *name, rbdc_wipe_mode mode, rbdc_status *st)
+{
+    return guarded(st, [&]() -> int {
+        auto s = wipe_volume(*pool->pool, name, mode == RBDC_WIPE_TRIM ? WipeMode::Trim : WipeMode::Zero);
+        return s ? 0 : fail(st, s.error());
+    });
+}
+
+int rbdc_volume_clone_local(rbdc_pool *pool, const char *src_name, const char *dst_name,
+                            uint64_t capacity, rbdc_status *st)
+{
+    return guarded(st, [&]() -> int {
+        auto c = clone_image(*pool->pool, src_name, *pool->pool, dst_name, capacity);
+        return c ? 0 : fail(st, c.error());
+    });
+}
+
+} // extern "C"

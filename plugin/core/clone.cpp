@@ -1,0 +1,207 @@
+#include "clone.hpp"
+
+#include <chrono>
+#include <cstring>
+#include <map>
+
+#include "log.hpp"
+#include "snapshots.hpp"
+#include "volume_ops.hpp"
+
+namespace rbdclone {
+
+Result<uint64_t> parse_rbd_features(const std::string &text)
+{
+    if (text.empty())
+        return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL, "empty rbd_default_features");
+    if (text.find_first_not_of("0123456789") == std::string::npos)
+        return static_cast<uint64_t>(std::stoull(text));
+    static const std::map<std::string, uint64_t> names = {
+        {"layering", RBD_FEATURE_LAYERING},
+        {"striping", RBD_FEATURE_STRIPINGV2},
+        {"exclusive-lock", RBD_FEATURE_EXCLUSIVE_LOCK},
+        {"object-map", RBD_FEATURE_OBJECT_MAP},
+        {"fast-diff", RBD_FEATURE_FAST_DIFF},
+        {"deep-flatten", RBD_FEATURE_DEEP_FLATTEN},
+        {"journaling", RBD_FEATURE_JOURNALING},
+        {"data-pool", RBD_FEATURE_DATA_POOL},
+    };
+    uint64_t f = 0;
+    size_t pos = 0;
+    while (pos <= text.size()) {
+        size_t end = text.find_first_of(", ", pos);
+        if (end == std::string::npos)
+            end = text.size();
+        std::string word = text.substr(pos, end - pos);
+        if (!word.empty()) {
+            auto it = names.find(word);
+            if (it == names.end())
+                return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
+                                   "unknown RBD feature '" + word + "' in rbd_default_features");
+            f |= it->second;
+        }
+        pos = end + 1;
+    }
+    return f;
+}
+
+int clone_format_for_release(const std::string &release)
+{
+    static const char *const before_mimic[] = {"argonaut", "bobtail", "cuttlefish", "dumpling",
+                                               "emperor", "firefly", "giant", "hammer",
+                                               "infernalis", "jewel", "kraken", "luminous"};
+    for (const char *r : before_mimic)
+        if (release == r)
+            return 1;
+    return release.empty() ? 1 : 2;
+}
+
+std::string min_compat_client_from_osd_dump(const std::string &json)
+{
+    const std::string key = "\"require_min_compat_client\"";
+    size_t p = json.find(key);
+    if (p == std::string::npos)
+        return {};
+    p = json.find('"', json.find(':', p + key.size()));
+    if (p == std::string::npos)
+        return {};
+    size_t e = json.find('"', p + 1);
+    return e == std::string::npos ? std::string() : json.substr(p + 1, e - p - 1);
+}
+
+static std::string conf_get(rados_t c, const char *name)
+{
+    char buf[256] = {0};
+    if (rados_conf_get(c, name, buf, sizeof(buf) - 1) < 0)
+        return {};
+    return buf;
+}
+
+static Result<int> choose_clone_format(Pool &dst)
+{
+    std::string configured = conf_get(dst.cluster().get(), "rbd_default_clone_format");
+    if (configured == "1" || configured == "2")
+        return configured == "1" ? 1 : 2;
+    auto dump = dst.cluster().mon_command(R"({"prefix": "osd dump", "format": "json"})");
+    if (!dump)
+        return dump.error();
+    return clone_format_for_release(min_compat_client_from_osd_dump(dump.value()));
+}
+
+static Status ensure_protected(rbd_image_t img, const std::string &label, const std::string &snap)
+{
+    int prot = 0;
+    int r = rbd_snap_is_protected(img, snap.c_str(), &prot);
+    if (r < 0)
+        return ceph_error(r, "failed to check whether snapshot " + label + "@" + snap + " is protected");
+    if (prot)
+        return {};
+    r = rbd_snap_protect(img, snap.c_str());
+    if (r == -EBUSY) // expected race: another request protected it first
+        return {};
+    if (r < 0)
+        return ceph_error(r, "failed to protect snapshot " + label + "@" + snap);
+    return {};
+}
+
+Result<CloneOutcome> clone_image(Pool &src_pool, const std::string &src_name, Pool &dst_pool,
+                                 const std::string &dst_name, uint64_t capacity)
+{
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::string src_label = src_pool.image_label(src_name);
+    const std::string dst_label = dst_pool.image_label(dst_name);
+
+    auto img = open_image(src_pool, src_name, false);
+    if (!img)
+        return img.error();
+    rbd_image_t src = img->get();
+
+    uint8_t old_format = 0;
+    int r = rbd_get_old_format(src, &old_format);
+    if (r < 0)
+        return ceph_error(r, "failed to get the format of " + src_label);
+    if (old_format)
+        return plain_error(RBDC_ERR_UNSUPPORTED, -ENOTSUP,
+                           "cannot clone " + src_label + ": it is an image format 1 (no layering)");
+    uint64_t src_features = 0;
+    if ((r = rbd_get_features(src, &src_features)) < 0)
+        return ceph_error(r, "failed to get the features of " + src_label);
+    if (!(src_features & RBD_FEATURE_LAYERING))
+        return plain_error(RBDC_ERR_UNSUPPORTED, -ENOTSUP,
+                           "cannot clone " + src_label + ": it lacks the 'layering' feature");
+
+    rbd_image_info_t info;
+    if ((r = rbd_stat(src, &info, sizeof(info))) < 0)
+        return ceph_error(r, "failed to stat " + src_label);
+    if (capacity && capacity < info.size)
+        return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
+                           cat("cannot clone ", src_label, " of ", info.size, " bytes into ", dst_label,
+                               " of ", capacity, " bytes: a clone cannot be smaller than its source"));
+
+    // Pick the parent snapshot: reuse ours if the head is unchanged since.
+    auto snaps = list_snapshots(src);
+    if (!snaps)
+        return ceph_error(snaps.error().rc, "failed to list the snapshots of " + src_label);
+    bool unchanged = false;
+    if (auto newest = newest_snapshot(snaps.value());
+        newest && is_our_snapshot(newest->name) && newest->size == info.size) {
+        auto u = head_unchanged_since(src, newest->name, info.size);
+        if (!u)
+            return plain_error(u.error().kind, u.error().rc, src_label + ": " + u.error().message);
+        unchanged = u.value();
+    }
+    SnapshotChoice choice = choose_clone_snapshot(snaps.value(), info.size, unchanged);
+    CloneOutcome out;
+    out.snapshot = choice.name;
+    if (!choice.reuse) {
+        r = rbd_snap_create(src, choice.name.c_str());
+        if (r == -EEXIST) {
+            // Expected race: a concurrent request (maybe another libvirtd)
+            // created the same snapshot of the same head state: share it.
+            log_debug("snapshot ", src_label, "@", choice.name, " was created concurrently; reusing it");
+        } else if (r < 0) {
+            return ceph_error(r, "failed to create snapshot " + src_label + "@" + choice.name);
+        } else {
+            out.snapshot_created = true;
+        }
+    }
+
+    auto fmt = choose_clone_format(dst_pool);
+    if (!fmt)
+        return fmt.error();
+    out.clone_format = fmt.value();
+    if (out.clone_format == 1)
+        if (auto st = ensure_protected(src, src_label, choice.name); !st)
+            return st.error();
+
+    auto features = parse_rbd_features(conf_get(dst_pool.cluster().get(), "rbd_default_features"));
+    if (!features)
+        return features.error();
+    uint64_t dst_features = features.value() | RBD_FEATURE_LAYERING;
+
+    ImageOptions opts;
+    rbd_image_options_set_uint64(opts.get(), RBD_IMAGE_OPTION_FEATURES, dst_features);
+    rbd_image_options_set_uint64(opts.get(), RBD_IMAGE_OPTION_CLONE_FORMAT,
+                                 static_cast<uint64_t>(out.clone_format));
+    r = rbd_clone3(src_pool.io(), src_name.c_str(), choice.name.c_str(), dst_pool.io(),
+                   dst_name.c_str(), opts.get());
+    if (r == -EEXIST)
+        return plain_error(RBDC_ERR_EXISTS, r, dst_label + " already exists");
+    if (r < 0)
+        return ceph_error(r, cat("failed to clone ", src_label, "@", choice.name, " to ", dst_label));
+
+    if (capacity > info.size) {
+        if (auto st = resize_volume(dst_pool, dst_name, capacity, false); !st) {
+            (void)rbd_remove(dst_pool.io(), dst_name.c_str());
+            return st.error();
+        }
+    }
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - t0).count();
+    log_info("cloned ", src_label, "@", choice.name, " to ", dst_label, " (clone format ",
+             out.clone_format, ", snapshot ", choice.reuse ? "reused" : out.snapshot_created ? "created" : "shared",
+             ", ", ms, " ms)");
+    return out;
+}
+
+} // namespace rbdclone

@@ -1,0 +1,73 @@
+// Cluster connections: one per cluster + identity, shared by every pool that
+// uses the same monitors, user, key and options, opened once and reused.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "handles.hpp"
+#include "status.hpp"
+
+namespace rbdclone {
+
+struct ClusterParams {
+    std::string mon_host;                 // librados mon_host syntax
+    std::string user;                     // cephx id, empty = auth off
+    std::string key;                      // base64 cephx key
+    std::vector<std::pair<std::string, std::string>> options; // config_opts
+
+    // Identity of a connection: two pools share one iff their keys match.
+    std::string cache_key() const;
+    // Human description for messages, without the secret.
+    std::string describe() const;
+};
+
+// The settings applied to every connection, in order: ours first (the
+// stock backend's timeouts and defaults), then the pool's config_opts, so
+// a pool can override any of them.
+std::vector<std::pair<std::string, std::string>>
+connection_settings(const ClusterParams &p);
+
+class Cluster {
+  public:
+    Cluster(RadosHandle h, std::string fsid, std::string mon_host)
+        : rados_(std::move(h)), fsid_(std::move(fsid)), mon_host_(std::move(mon_host)) {}
+    rados_t get() const { return rados_.get(); }
+    const std::string &fsid() const { return fsid_; }
+    const std::string &mon_host() const { return mon_host_; }
+
+    // Runs a monitor command (JSON) and returns its output buffer.
+    Result<std::string> mon_command(const std::string &json) const;
+
+  private:
+    RadosHandle rados_;
+    std::string fsid_;
+    std::string mon_host_;
+};
+
+using Connector = std::function<Result<std::shared_ptr<Cluster>>(const ClusterParams &)>;
+
+// Opens a real librados connection.
+Result<std::shared_ptr<Cluster>> connect_cluster(const ClusterParams &p);
+
+// Weak cache: a connection lives while some pool holds it.
+class ConnectionCache {
+  public:
+    explicit ConnectionCache(Connector c) : connect_(std::move(c)) {}
+    Result<std::shared_ptr<Cluster>> get(const ClusterParams &p);
+    // Drops a connection that turned out to be dead (e.g. blocklisted).
+    void invalidate(const ClusterParams &p);
+    size_t live_connections();
+
+  private:
+    Connector connect_;
+    std::mutex mu_;
+    std::map<std::string, std::weak_ptr<Cluster>> entries_;
+};
+
+} // namespace rbdclone

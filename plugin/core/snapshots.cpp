@@ -1,0 +1,69 @@
+#include "snapshots.hpp"
+
+#include <algorithm>
+
+#include "log.hpp"
+
+namespace rbdclone {
+
+bool is_our_snapshot(const std::string &name)
+{
+    return name.rfind(kOurSnapshotPrefix, 0) == 0;
+}
+
+Result<std::vector<SnapshotInfo>> list_snapshots(rbd_image_t img)
+{
+    int max = 16;
+    std::vector<rbd_snap_info_t> buf;
+    int n;
+    for (;;) {
+        buf.assign(static_cast<size_t>(max), rbd_snap_info_t{});
+        n = rbd_snap_list(img, buf.data(), &max);
+        if (n != -ERANGE)
+            break;
+    }
+    if (n < 0)
+        return ceph_error(n, "failed to list snapshots");
+    std::vector<SnapshotInfo> out;
+    out.reserve(static_cast<size_t>(n));
+    for (int i = 0; i < n; i++)
+        out.push_back({buf[i].id, buf[i].name, buf[i].size});
+    rbd_snap_list_end(buf.data());
+    return out;
+}
+
+std::optional<SnapshotInfo> newest_snapshot(const std::vector<SnapshotInfo> &snaps)
+{
+    if (snaps.empty())
+        return std::nullopt;
+    return *std::max_element(snaps.begin(), snaps.end(),
+                             [](const auto &a, const auto &b) { return a.id < b.id; });
+}
+
+SnapshotChoice choose_clone_snapshot(const std::vector<SnapshotInfo> &snaps, uint64_t head_size,
+                                     bool newest_unchanged)
+{
+    auto newest = newest_snapshot(snaps);
+    if (!newest)
+        return {std::string(kOurSnapshotPrefix) + "base", false};
+    if (is_our_snapshot(newest->name) && newest->size == head_size && newest_unchanged)
+        return {newest->name, true};
+    return {cat(kOurSnapshotPrefix, "after-", newest->id), false};
+}
+
+static int stop_at_first_extent(uint64_t, size_t, int, void *arg)
+{
+    *static_cast<bool *>(arg) = true;
+    return -EEXIST; // stop iterating: one changed extent is enough
+}
+
+Result<bool> head_unchanged_since(rbd_image_t img, const std::string &snap, uint64_t size)
+{
+    bool changed = false;
+    int r = rbd_diff_iterate2(img, snap.c_str(), 0, size, 0, 1, stop_at_first_extent, &changed);
+    if (r < 0 && !(r == -EEXIST && changed))
+        return ceph_error(r, "failed to compare the image with snapshot '" + snap + "'");
+    return !changed;
+}
+
+} // namespace rbdclone

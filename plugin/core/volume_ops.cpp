@@ -1,0 +1,227 @@
+#include "volume_ops.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include "log.hpp"
+#include "snapshots.hpp"
+
+namespace rbdclone {
+
+Result<PoolUsage> pool_usage(Pool &pool)
+{
+    rados_cluster_stat_t cs;
+    int r = rados_cluster_stat(pool.cluster().get(), &cs);
+    if (r < 0)
+        return ceph_error(r, "failed to stat the Ceph cluster");
+    rados_pool_stat_t ps;
+    r = rados_ioctx_pool_stat(pool.io(), &ps);
+    if (r < 0)
+        return ceph_error(r, cat("failed to stat the Ceph pool '", pool.id().ceph_pool, "'"));
+    return PoolUsage{cs.kb * 1024, cs.kb_avail * 1024, ps.num_bytes};
+}
+
+Result<ImageHandle> open_image(Pool &pool, const std::string &name, bool read_only)
+{
+    ImageHandle img;
+    int r = read_only ? rbd_open_read_only(pool.io(), name.c_str(), img.out(), nullptr)
+                      : rbd_open(pool.io(), name.c_str(), img.out(), nullptr);
+    if (r < 0) {
+        if (r == -ENOENT)
+            return plain_error(RBDC_ERR_NO_VOLUME, r, pool.image_label(name) + " does not exist");
+        return ceph_error(r, "failed to open " + pool.image_label(name));
+    }
+    return img;
+}
+
+static int count_allocated(uint64_t, size_t len, int exists, void *arg)
+{
+    if (exists)
+        *static_cast<uint64_t *>(arg) += len;
+    return 0;
+}
+
+static Result<VolumeInfo> info_of_open(Pool &pool, const std::string &name, rbd_image_t img,
+                                       AllocMode mode)
+{
+    rbd_image_info_t info;
+    int r = rbd_stat(img, &info, sizeof(info));
+    if (r < 0)
+        return ceph_error(r, "failed to stat " + pool.image_label(name));
+    VolumeInfo v;
+    v.capacity = info.size;
+    v.allocation = info.obj_size * info.num_objs;
+    if (mode == AllocMode::FastDiff) {
+        uint64_t features = 0, flags = 0;
+        if ((r = rbd_get_features(img, &features)) < 0)
+            return ceph_error(r, "failed to get the features of " + pool.image_label(name));
+        if ((r = rbd_get_flags(img, &flags)) < 0)
+            return ceph_error(r, "failed to get the flags of " + pool.image_label(name));
+        if ((features & RBD_FEATURE_FAST_DIFF) && !(flags & RBD_FLAG_FAST_DIFF_INVALID)) {
+            uint64_t used = 0;
+            r = rbd_diff_iterate2(img, nullptr, 0, info.size, 0, 1, count_allocated, &used);
+            if (r < 0)
+                return ceph_error(r, "failed to compute the allocation of " + pool.image_label(name));
+            v.allocation = used;
+        }
+    }
+    return v;
+}
+
+Result<VolumeInfo> volume_info(Pool &pool, const std::string &name, AllocMode mode)
+{
+    auto img = open_image(pool, name, true);
+    if (!img)
+        return img.error();
+    return info_of_open(pool, name, img->get(), mode);
+}
+
+Status list_volumes(Pool &pool, AllocMode mode,
+                    const std::function<bool(const std::string &, const VolumeInfo &)> &cb)
+{
+    std::vector<rbd_image_spec_t> specs(64);
+    size_t n = specs.size();
+    int r;
+    while ((r = rbd_list2(pool.io(), specs.data(), &n)) == -ERANGE)
+        specs.resize(n);
+    if (r < 0)
+        return ceph_error(r, cat("failed to list the images of Ceph pool '", pool.id().ceph_pool, "'"));
+    std::vector<std::string> names;
+    names.reserve(n);
+    for (size_t i = 0; i < n; i++)
+        names.emplace_back(specs[i].name);
+    rbd_image_spec_list_cleanup(specs.data(), n);
+
+    for (const auto &name : names) {
+        auto img = open_image(pool, name, true);
+        Result<VolumeInfo> info = img ? info_of_open(pool, name, img->get(), mode) : Result<VolumeInfo>(img.error());
+        if (!info) {
+            // Expected race: an image may be deleted between list and open;
+            // an image whose header PG is unavailable times out.  Skip both.
+            int rc = info.error().rc;
+            if (rc == -ENOENT || rc == -ETIMEDOUT) {
+                log_debug("skipping ", pool.image_label(name), ": ", info.error().message);
+                continue;
+            }
+            return info.error();
+        }
+        if (!cb(name, info.value()))
+            return plain_error(RBDC_ERR_INTERNAL, -ECANCELED, "volume listing aborted");
+    }
+    return {};
+}
+
+Status create_volume(Pool &pool, const std::string &name, uint64_t capacity)
+{
+    int order = 0; // librbd's default object size; features from rbd_default_features
+    int r = rbd_create(pool.io(), name.c_str(), capacity, &order);
+    if (r < 0) {
+        if (r == -EEXIST)
+            return plain_error(RBDC_ERR_EXISTS, r, pool.image_label(name) + " already exists");
+        return ceph_error(r, "failed to create " + pool.image_label(name));
+    }
+    log_info("created ", pool.image_label(name), " of ", capacity, " bytes");
+    return {};
+}
+
+static Status remove_all_snapshots(Pool &pool, const std::string &name, rbd_image_t img)
+{
+    auto snaps = list_snapshots(img);
+    if (!snaps)
+        return ceph_error(snaps.error().rc, "failed to list the snapshots of " + pool.image_label(name));
+    for (const auto &s : snaps.value()) {
+        const std::string label = cat("snapshot '", pool.id().ceph_pool, "/", name, "@", s.name, "'");
+        int prot = 0;
+        int r = rbd_snap_is_protected(img, s.name.c_str(), &prot);
+        if (r < 0)
+            return ceph_error(r, "failed to check whether " + label + " is protected");
+        if (prot) {
+            r = rbd_snap_unprotect(img, s.name.c_str());
+            if (r == -EBUSY)
+                return plain_error(RBDC_ERR_OPERATION_INVALID, r,
+                                   "cannot delete " + label + ": it has clones");
+            if (r < 0)
+                return ceph_error(r, "failed to unprotect " + label);
+        }
+        r = rbd_snap_remove(img, s.name.c_str());
+        if (r < 0)
+            return ceph_error(r, "failed to remove " + label);
+        log_debug("removed ", label);
+    }
+    return {};
+}
+
+Result<bool> delete_volume(Pool &pool, const std::string &name, bool delete_snapshots)
+{
+    if (delete_snapshots) {
+        auto img = open_image(pool, name, false);
+        if (!img) {
+            if (img.error().rc == -ENOENT)
+                return false;
+            return img.error();
+        }
+        if (auto st = remove_all_snapshots(pool, name, img->get()); !st)
+            return st.error();
+    }
+    int r = rbd_remove(pool.io(), name.c_str());
+    if (r == -ENOENT)
+        return false;
+    if (r == -ENOTEMPTY)
+        return plain_error(RBDC_ERR_OPERATION_INVALID, r,
+                           "cannot delete " + pool.image_label(name) +
+                               ": it has snapshots (delete them first, or use --delete-snapshots)");
+    if (r == -EBUSY)
+        return plain_error(RBDC_ERR_OPERATION_INVALID, r,
+                           "cannot delete " + pool.image_label(name) +
+                               ": it is in use (watched by a running guest or client, or it has clones)");
+    if (r < 0)
+        return ceph_error(r, "failed to remove " + pool.image_label(name));
+    log_info("removed ", pool.image_label(name));
+    return true;
+}
+
+// librbd calls the progress callback unconditionally: it must not be NULL.
+static int no_progress(uint64_t, uint64_t, void *) { return 0; }
+
+Status resize_volume(Pool &pool, const std::string &name, uint64_t capacity, bool allow_shrink)
+{
+    auto img = open_image(pool, name, false);
+    if (!img)
+        return img.error();
+    int r = rbd_resize2(img->get(), capacity, allow_shrink, no_progress, nullptr);
+    if (r == -EINVAL && !allow_shrink)
+        return plain_error(RBDC_ERR_INVALID_ARG, r,
+                           cat("cannot shrink ", pool.image_label(name), " to ", capacity,
+                               " bytes without the shrink flag"));
+    if (r < 0)
+        return ceph_error(r, cat("failed to resize ", pool.image_label(name), " to ", capacity, " bytes"));
+    log_info("resized ", pool.image_label(name), " to ", capacity, " bytes");
+    return {};
+}
+
+Status wipe_volume(Pool &pool, const std::string &name, WipeMode mode)
+{
+    auto img = open_image(pool, name, false);
+    if (!img)
+        return img.error();
+    rbd_image_info_t info;
+    int r = rbd_stat(img->get(), &info, sizeof(info));
+    if (r < 0)
+        return ceph_error(r, "failed to stat " + pool.image_label(name));
+    uint64_t stripe_count = 1;
+    if ((r = rbd_get_stripe_count(img->get(), &stripe_count)) < 0)
+        return ceph_error(r, "failed to get the stripe count of " + pool.image_label(name));
+    const uint64_t step = info.obj_size * std::max<uint64_t>(stripe_count, 1) * 16;
+    for (uint64_t off = 0; off < info.size; off += step) {
+        uint64_t len = std::min(step, info.size - off);
+        ssize_t w = mode == WipeMode::Zero ? rbd_write_zeroes(img->get(), off, len, 0, 0)
+                                           : rbd_discard(img->get(), off, len);
+        if (w < 0)
+            return ceph_error(static_cast<int>(w),
+                              cat("failed to wipe ", pool.image_label(name), " at offset ", off));
+    }
+    log_info("wiped ", pool.image_label(name), mode == WipeMode::Zero ? " with zeroes" : " by discard");
+    return {};
+}
+
+} // namespace rbdclone

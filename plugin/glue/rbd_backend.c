@@ -1,0 +1,596 @@
+/*
+ * rbd_backend.c: libvirt's storage backend callbacks for RBD pools.
+ *
+ * The only file that sees libvirt's storage structures.  Each callback
+ * checks its flags, turns libvirt's structs into the plain C interface of
+ * rbdclone/core.h, calls the core, and reports a failure exactly once.
+ */
+#include <config.h>
+
+#include "datatypes.h"
+#include "internal.h"
+#include "storage_backend.h"
+#include "storage_conf.h"
+#include "storage_util.h"
+#include "viralloc.h"
+#include "virbuffer.h"
+#include "virerror.h"
+#include "viridentity.h"
+#include "virlog.h"
+#include "virsecret.h"
+#include "virsecureerase.h"
+#include "virsocketaddr.h"
+#include "viruuid.h"
+
+#include "rbd_namespace.h"
+#include "rbdclone/core.h"
+
+#define VIR_FROM_THIS VIR_FROM_STORAGE
+
+VIR_LOG_INIT("storage.storage_backend_rbd");
+
+/* ---- plumbing --------------------------------------------------------- */
+
+static void
+rbdGlueLog(rbdc_log_level level, const char *msg)
+{
+    switch (level) {
+    case RBDC_LOG_DEBUG:
+        VIR_DEBUG("%s", msg);
+        break;
+    case RBDC_LOG_INFO:
+        VIR_INFO("%s", msg);
+        break;
+    case RBDC_LOG_WARN:
+        VIR_WARN("%s", msg);
+        break;
+    case RBDC_LOG_ERROR:
+        VIR_ERROR("%s", msg);
+        break;
+    }
+}
+
+/* Reports a core failure as a libvirt error, once. */
+static void
+rbdGlueReport(const rbdc_status *st)
+{
+    int code = VIR_ERR_INTERNAL_ERROR;
+
+    switch (st->kind) {
+    case RBDC_OK:
+    case RBDC_ERR_INTERNAL:
+        code = VIR_ERR_INTERNAL_ERROR;
+        break;
+    case RBDC_ERR_SYSTEM:
+        code = VIR_ERR_SYSTEM_ERROR;
+        break;
+    case RBDC_ERR_NO_VOLUME:
+        code = VIR_ERR_NO_STORAGE_VOL;
+        break;
+    case RBDC_ERR_NO_POOL:
+        code = VIR_ERR_NO_STORAGE_POOL;
+        break;
+    case RBDC_ERR_INVALID_ARG:
+        code = VIR_ERR_INVALID_ARG;
+        break;
+    case RBDC_ERR_OPERATION_INVALID:
+        code = VIR_ERR_OPERATION_INVALID;
+        break;
+    case RBDC_ERR_UNSUPPORTED:
+        code = VIR_ERR_OPERATION_UNSUPPORTED;
+        break;
+    case RBDC_ERR_AUTH:
+        code = VIR_ERR_AUTH_FAILED;
+        break;
+    case RBDC_ERR_TIMEOUT:
+        code = VIR_ERR_OPERATION_TIMEOUT;
+        break;
+    case RBDC_ERR_EXISTS:
+        code = VIR_ERR_STORAGE_VOL_EXIST;
+        break;
+    }
+    virReportError(code, "%s", st->message);
+}
+
+static void
+rbdGluePoolUUID(virStoragePoolDef *def, char *uuid)
+{
+    virUUIDFormat(def->uuid, uuid);
+}
+
+/* "h1:p1,h2,[v6]:p3" from the pool's <host> elements. */
+static char *
+rbdGlueMonHost(virStoragePoolSource *source)
+{
+    g_auto(virBuffer) buf = VIR_BUFFER_INITIALIZER;
+    size_t i;
+
+    for (i = 0; i < source->nhost; i++) {
+        const char *name = source->hosts[i].name;
+        int port = source->hosts[i].port;
+
+        if (!name) {
+            virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
+                           _("received malformed monitor, check the XML definition"));
+            return NULL;
+        }
+        if (!port)
+            virBufferAsprintf(&buf, "%s,", name);
+        else if (virSocketAddrNumericFamily(name) == AF_INET6)
+            virBufferAsprintf(&buf, "[%s]:%d,", name, port);
+        else
+            virBufferAsprintf(&buf, "%s:%d,", name, port);
+    }
+    virBufferTrim(&buf, ",");
+    return virBufferContentAndReset(&buf);
+}
+
+/* Connects the pool (new registration).  Caller holds the pool lock. */
+static rbdc_pool *
+rbdGlueConnect(virStoragePoolDef *def)
+{
+    virStorageAuthDef *auth = def->source.auth;
+    rbdGlueConfigOptions *opts = def->namespaceData;
+    g_autofree char *mon_host = NULL;
+    g_autofree char *key = NULL;
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    rbdc_pool_params params = { 0 };
+    rbdc_status st;
+    rbdc_pool *pool = NULL;
+    int rc;
+
+    if (!(mon_host = rbdGlueMonHost(&def->source)))
+        return NULL;
+
+    if (auth) {
+        VIR_IDENTITY_AUTORESTORE virIdentity *oldident = NULL;
+        g_autoptr(virConnect) conn = NULL;
+        g_autofree uint8_t *secret = NULL;
+        size_t secret_size = 0;
+
+        if (!(oldident = virIdentityElevateCurrent()))
+            return NULL;
+        if (!(conn = virGetConnectSecret()))
+            return NULL;
+        if (virSecretGetSecretString(conn, &auth->seclookupdef,
+                                     VIR_SECRET_USAGE_TYPE_CEPH,
+                                     &secret, &secret_size) < 0)
+            return NULL;
+        key = g_base64_encode(secret, secret_size);
+        virSecureErase(secret, secret_size);
+        params.auth_user = auth->username;
+        params.auth_key = key;
+    }
+
+    rbdGluePoolUUID(def, uuid);
+    params.uuid = uuid;
+    params.pool_name = def->name;
+    params.ceph_pool = def->source.name;
+    params.mon_host = mon_host;
+    if (opts) {
+        params.n_options = opts->noptions;
+        params.option_names = (const char *const *)opts->names;
+        params.option_values = (const char *const *)opts->values;
+        VIR_WARN("Storage Pool name='%s' uuid='%s' is tainted by custom "
+                 "config_opts from XML", def->name, uuid);
+    }
+
+    rc = rbdc_pool_connect(&params, &pool, &st);
+    virSecureEraseString(key);
+    if (rc < 0) {
+        rbdGlueReport(&st);
+        return NULL;
+    }
+    return pool;
+}
+
+/* The pool's core handle: the registered one, or a new connection (e.g.
+ * after a daemon restart).  Caller holds the pool lock; the result must be
+ * released with rbdc_pool_unref. */
+static rbdc_pool *
+rbdGluePool(virStoragePoolObj *obj)
+{
+    virStoragePoolDef *def = virStoragePoolObjGetDef(obj);
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    rbdc_pool *pool;
+
+    rbdGluePoolUUID(def, uuid);
+    if ((pool = rbdc_pool_lookup(uuid)))
+        return pool;
+    return rbdGlueConnect(def);
+}
+
+/* Same, for callbacks that run with the pool unlocked. */
+static rbdc_pool *
+rbdGluePoolUnlocked(virStoragePoolObj *obj)
+{
+    rbdc_pool *pool;
+
+    virObjectLock(obj);
+    pool = rbdGluePool(obj);
+    virObjectUnlock(obj);
+    return pool;
+}
+
+static rbdc_alloc_mode
+rbdGlueAllocMode(virStoragePoolDef *def)
+{
+    if (def->refresh &&
+        def->refresh->volume.allocation == VIR_STORAGE_VOL_DEF_REFRESH_ALLOCATION_DEFAULT)
+        return RBDC_ALLOC_FAST_DIFF;
+    return RBDC_ALLOC_FROM_OBJECTS;
+}
+
+/* Key and path are "cephpool/image", as the stock backend sets them, so
+ * domain XML that refers to pool/image keeps working. */
+static void
+rbdGlueSetVolIdentity(virStoragePoolDef *def, virStorageVolDef *vol)
+{
+    vol->type = VIR_STORAGE_VOL_NETWORK;
+    vol->target.format = VIR_STORAGE_FILE_RAW;
+    g_free(vol->target.path);
+    vol->target.path = g_strdup_printf("%s/%s", def->source.name, vol->name);
+    g_free(vol->key);
+    vol->key = g_strdup_printf("%s/%s", def->source.name, vol->name);
+}
+
+/* True when vol is one of this pool's volumes (pointer identity: libvirt
+ * adds a new volume to its pool before building it).  Pool locked. */
+static bool
+rbdGlueOwnsVol(virStoragePoolObj *obj, virStorageVolDef *vol)
+{
+    return virStorageVolDefFindByName(obj, vol->name) == vol;
+}
+
+/* ---- pool callbacks --------------------------------------------------- */
+
+/* Pool locked.  Keeps an active pool active across daemon restarts; a
+ * cluster that is gone makes the following refresh fail and the driver
+ * then deactivates the pool. */
+static int
+rbdGlueCheckPool(virStoragePoolObj *obj, bool *active)
+{
+    *active = virStoragePoolObjIsActive(obj);
+    return 0;
+}
+
+/* Pool locked.  Connects and registers; errors (monitor unreachable, wrong
+ * key, missing Ceph pool) are reported here, at pool-start. */
+static int
+rbdGlueStartPool(virStoragePoolObj *obj)
+{
+    rbdc_pool *pool = rbdGlueConnect(virStoragePoolObjGetDef(obj));
+
+    if (!pool)
+        return -1;
+    rbdc_pool_unref(pool);
+    return 0;
+}
+
+/* Pool locked. */
+static int
+rbdGlueStopPool(virStoragePoolObj *obj)
+{
+    char uuid[VIR_UUID_STRING_BUFLEN];
+
+    rbdGluePoolUUID(virStoragePoolObjGetDef(obj), uuid);
+    rbdc_pool_forget(uuid);
+    return 0;
+}
+
+typedef struct {
+    virStoragePoolObj *obj;
+    virStoragePoolDef *def;
+} rbdGlueRefreshCtx;
+
+static int
+rbdGlueAddVol(const char *name, const rbdc_volume_info *info, void *opaque)
+{
+    rbdGlueRefreshCtx *ctx = opaque;
+    g_autoptr(virStorageVolDef) vol = g_new0(virStorageVolDef, 1);
+
+    vol->name = g_strdup(name);
+    vol->target.capacity = info->capacity;
+    vol->target.allocation = info->allocation;
+    rbdGlueSetVolIdentity(ctx->def, vol);
+    if (virStoragePoolObjAddVol(ctx->obj, vol) < 0)
+        return -1;
+    vol = NULL;
+    return 0;
+}
+
+/* Pool locked. */
+static int
+rbdGlueRefreshPool(virStoragePoolObj *obj)
+{
+    virStoragePoolDef *def = virStoragePoolObjGetDef(obj);
+    rbdGlueRefreshCtx ctx = { obj, def };
+    rbdc_pool_usage usage;
+    rbdc_status st;
+    rbdc_pool *pool;
+    int ret = -1;
+
+    if (!(pool = rbdGluePool(obj)))
+        return -1;
+
+    if (rbdc_pool_stat(pool, &usage, &st) < 0) {
+        rbdGlueReport(&st);
+        goto cleanup;
+    }
+    def->capacity = usage.capacity;
+    def->available = usage.available;
+    def->allocation = usage.allocation;
+
+    if (rbdc_pool_list_volumes(pool, rbdGlueAllocMode(def), rbdGlueAddVol, &ctx, &st) < 0) {
+        if (virGetLastErrorCode() == VIR_ERR_OK)
+            rbdGlueReport(&st);
+        goto cleanup;
+    }
+    VIR_DEBUG("Found %zu images in RBD pool %s",
+              virStoragePoolObjGetVolumesCount(obj), def->source.name);
+    ret = 0;
+
+ cleanup:
+    rbdc_pool_unref(pool);
+    return ret;
+}
+
+/* ---- volume callbacks ------------------------------------------------- */
+
+/* Pool locked.  Fills key and path; creates nothing. */
+static int
+rbdGlueCreateVol(virStoragePoolObj *obj, virStorageVolDef *vol)
+{
+    if (vol->target.format != VIR_STORAGE_FILE_RAW) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
+                       _("only RAW volumes are supported by this storage pool"));
+        return -1;
+    }
+    rbdGlueSetVolIdentity(virStoragePoolObjGetDef(obj), vol);
+    return 0;
+}
+
+/* Pool unlocked (async job).  Creates the image; on failure nothing is
+ * left behind. */
+static int
+rbdGlueBuildVol(virStoragePoolObj *obj, virStorageVolDef *vol, unsigned int flags)
+{
+    rbdc_status st;
+    rbdc_pool *pool;
+    int rc;
+
+    virCheckFlags(VIR_STORAGE_VOL_CREATE_VALIDATE, -1);
+
+    if (vol->target.backingStore && vol->target.backingStore->path) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("volume '%s': creating an RBD image from backing store '%s' is not supported yet"),
+                       vol->name, vol->target.backingStore->path);
+        return -1;
+    }
+    if (!vol->target.capacity) {
+        virReportError(VIR_ERR_NO_SUPPORT, "%s",
+                       _("volume capacity required for this storage pool"));
+        return -1;
+    }
+    if (vol->target.format != VIR_STORAGE_FILE_RAW) {
+        virReportError(VIR_ERR_NO_SUPPORT, "%s",
+                       _("only RAW volumes are supported by this storage pool"));
+        return -1;
+    }
+    if (vol->target.encryption) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
+                       _("storage pool does not support encrypted volumes"));
+        return -1;
+    }
+
+    if (!(pool = rbdGluePoolUnlocked(obj)))
+        return -1;
+    rc = rbdc_volume_create(pool, vol->name, vol->target.capacity, &st);
+    rbdc_pool_unref(pool);
+    if (rc < 0) {
+        rbdGlueReport(&st);
+        return -1;
+    }
+    return 0;
+}
+
+/* Pool unlocked (async job).  The driver passes (pool, newvol, sourcevol)
+ * although storage_backend.h names them the other way round. */
+static int
+rbdGlueBuildVolFrom(virStoragePoolObj *obj, virStorageVolDef *newvol,
+                    virStorageVolDef *origvol, unsigned int flags)
+{
+    rbdc_status st;
+    rbdc_pool *pool;
+    bool same_pool;
+    int rc;
+
+    virCheckFlags(VIR_STORAGE_VOL_CREATE_REFLINK |
+                  VIR_STORAGE_VOL_CREATE_VALIDATE, -1);
+
+    virObjectLock(obj);
+    same_pool = rbdGlueOwnsVol(obj, origvol);
+    pool = same_pool ? rbdGluePool(obj) : NULL;
+    virObjectUnlock(obj);
+
+    if (!same_pool) {
+        virReportError(VIR_ERR_OPERATION_UNSUPPORTED,
+                       _("cannot create RBD volume '%s' from volume '%s' (%s): "
+                         "only volumes of the same pool can be cloned yet"),
+                       newvol->name, origvol->name, NULLSTR(origvol->key));
+        return -1;
+    }
+    if (!pool)
+        return -1;
+
+    rc = rbdc_volume_clone_local(pool, origvol->name, newvol->name,
+                                 newvol->target.capacity, &st);
+    rbdc_pool_unref(pool);
+    if (rc < 0) {
+        rbdGlueReport(&st);
+        return -1;
+    }
+    return 0;
+}
+
+/* Pool locked.  The driver also calls this on the *source* volume of
+ * vol-create-from, which may belong to any pool: a volume that is not ours
+ * is left as its own backend described it. */
+static int
+rbdGlueRefreshVol(virStoragePoolObj *obj, virStorageVolDef *vol)
+{
+    virStoragePoolDef *def = virStoragePoolObjGetDef(obj);
+    rbdc_volume_info info;
+    rbdc_status st;
+    rbdc_pool *pool;
+    int rc;
+
+    if (!rbdGlueOwnsVol(obj, vol)) {
+        VIR_DEBUG("not refreshing volume '%s' (key '%s'): it belongs to another pool",
+                  vol->name, NULLSTR(vol->key));
+        return 0;
+    }
+    if (!(pool = rbdGluePool(obj)))
+        return -1;
+    rc = rbdc_volume_info_get(pool, vol->name, rbdGlueAllocMode(def), &info, &st);
+    rbdc_pool_unref(pool);
+    if (rc < 0) {
+        rbdGlueReport(&st);
+        return -1;
+    }
+    vol->target.capacity = info.capacity;
+    vol->target.allocation = info.allocation;
+    rbdGlueSetVolIdentity(def, vol);
+    return 0;
+}
+
+/* Pool locked.  A missing image is success: the driver calls this to undo
+ * a failed create, and a volume whose delete fails stays listed. */
+static int
+rbdGlueDeleteVol(virStoragePoolObj *obj, virStorageVolDef *vol, unsigned int flags)
+{
+    rbdc_status st;
+    rbdc_pool *pool;
+    int rc;
+
+    virCheckFlags(VIR_STORAGE_VOL_DELETE_ZEROED |
+                  VIR_STORAGE_VOL_DELETE_WITH_SNAPSHOTS, -1);
+
+    if (flags & VIR_STORAGE_VOL_DELETE_ZEROED)
+        VIR_WARN("%s", "This storage backend does not support zeroed removal of volumes");
+
+    if (!(pool = rbdGluePool(obj)))
+        return -1;
+    rc = rbdc_volume_delete(pool, vol->name,
+                            !!(flags & VIR_STORAGE_VOL_DELETE_WITH_SNAPSHOTS), &st);
+    rbdc_pool_unref(pool);
+    if (rc < 0) {
+        rbdGlueReport(&st);
+        return -1;
+    }
+    return 0;
+}
+
+/* Pool locked.  The driver has already applied DELTA and checked that a
+ * smaller capacity comes with SHRINK. */
+static int
+rbdGlueResizeVol(virStoragePoolObj *obj, virStorageVolDef *vol,
+                 unsigned long long capacity, unsigned int flags)
+{
+    rbdc_status st;
+    rbdc_pool *pool;
+    int rc;
+
+    virCheckFlags(VIR_STORAGE_VOL_RESIZE_ALLOCATE |
+                  VIR_STORAGE_VOL_RESIZE_SHRINK, -1);
+
+    if (flags & VIR_STORAGE_VOL_RESIZE_ALLOCATE) {
+        virReportError(VIR_ERR_OPERATION_UNSUPPORTED,
+                       _("volume '%s': RBD images are thin; preallocation on resize is not supported"),
+                       vol->name);
+        return -1;
+    }
+    if (!(pool = rbdGluePool(obj)))
+        return -1;
+    rc = rbdc_volume_resize(pool, vol->name, capacity,
+                            !!(flags & VIR_STORAGE_VOL_RESIZE_SHRINK), &st);
+    rbdc_pool_unref(pool);
+    if (rc < 0) {
+        rbdGlueReport(&st);
+        return -1;
+    }
+    return 0;
+}
+
+/* Pool unlocked (async job). */
+static int
+rbdGlueWipeVol(virStoragePoolObj *obj, virStorageVolDef *vol,
+               unsigned int algorithm, unsigned int flags)
+{
+    rbdc_wipe_mode mode;
+    rbdc_status st;
+    rbdc_pool *pool;
+    int rc;
+
+    virCheckFlags(0, -1);
+
+    switch ((virStorageVolWipeAlgorithm) algorithm) {
+    case VIR_STORAGE_VOL_WIPE_ALG_ZERO:
+        mode = RBDC_WIPE_ZERO;
+        break;
+    case VIR_STORAGE_VOL_WIPE_ALG_TRIM:
+        mode = RBDC_WIPE_TRIM;
+        break;
+    case VIR_STORAGE_VOL_WIPE_ALG_NNSA:
+    case VIR_STORAGE_VOL_WIPE_ALG_DOD:
+    case VIR_STORAGE_VOL_WIPE_ALG_BSI:
+    case VIR_STORAGE_VOL_WIPE_ALG_GUTMANN:
+    case VIR_STORAGE_VOL_WIPE_ALG_SCHNEIER:
+    case VIR_STORAGE_VOL_WIPE_ALG_PFITZNER7:
+    case VIR_STORAGE_VOL_WIPE_ALG_PFITZNER33:
+    case VIR_STORAGE_VOL_WIPE_ALG_RANDOM:
+    case VIR_STORAGE_VOL_WIPE_ALG_LAST:
+    default:
+        virReportError(VIR_ERR_INVALID_ARG, _("unsupported algorithm %d"), algorithm);
+        return -1;
+    }
+
+    if (!(pool = rbdGluePoolUnlocked(obj)))
+        return -1;
+    rc = rbdc_volume_wipe(pool, vol->name, mode, &st);
+    rbdc_pool_unref(pool);
+    if (rc < 0) {
+        rbdGlueReport(&st);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- registration ----------------------------------------------------- */
+
+static virStorageBackend rbdGlueBackend = {
+    .type = VIR_STORAGE_POOL_RBD,
+
+    .checkPool = rbdGlueCheckPool,
+    .startPool = rbdGlueStartPool,
+    .refreshPool = rbdGlueRefreshPool,
+    .stopPool = rbdGlueStopPool,
+    .createVol = rbdGlueCreateVol,
+    .buildVol = rbdGlueBuildVol,
+    .buildVolFrom = rbdGlueBuildVolFrom,
+    .refreshVol = rbdGlueRefreshVol,
+    .deleteVol = rbdGlueDeleteVol,
+    .resizeVol = rbdGlueResizeVol,
+    .wipeVol = rbdGlueWipeVol,
+};
+
+int virStorageBackendRBDRegister(void) __attribute__((visibility("default")));
+
+int
+virStorageBackendRBDRegister(void)
+{
+    rbdc_set_logger(rbdGlueLog);
+    if (virStorageBackendRegister(&rbdGlueBackend) < 0)
+        return -1;
+    return virStorageBackendNamespaceInit(VIR_STORAGE_POOL_RBD, &rbdGlueXMLNamespace);
+}

@@ -1,0 +1,315 @@
+#include "lab_client.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <stdexcept>
+#include <unistd.h>
+
+namespace lab {
+
+std::string env(const char *name)
+{
+    const char *v = getenv(name);
+    if (!v || !*v) {
+        fprintf(stderr, "integration tests need the lab's environment: %s is not set "
+                        "(run them through tests/run-all.sh)\n", name);
+        abort();
+    }
+    return v;
+}
+
+bool testing_stock()
+{
+    const char *v = getenv("LAB_BACKEND");
+    return v && std::string(v) == "stock";
+}
+
+std::string unique(const std::string &prefix)
+{
+    static std::atomic<int> n{0};
+    return prefix + "-" + std::to_string(getpid()) + "-" + std::to_string(++n);
+}
+
+std::string base64_decode(const std::string &in)
+{
+    static const std::string chars =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    unsigned val = 0;
+    int bits = -8;
+    for (char c : in) {
+        size_t p = chars.find(c);
+        if (p == std::string::npos)
+            break; // '=' padding ends the data
+        val = (val << 6) | static_cast<unsigned>(p);
+        bits += 6;
+        if (bits >= 0) {
+            out.push_back(static_cast<char>((val >> bits) & 0xff));
+            bits -= 8;
+        }
+    }
+    return out;
+}
+
+static void check(int r, const std::string &what)
+{
+    if (r < 0)
+        throw std::runtime_error(what + ": " + strerror(-r));
+}
+
+Ceph::Ceph()
+{
+    check(rados_create(&cluster_, "admin"), "rados_create");
+    check(rados_conf_read_file(cluster_, env("CEPH_CONF").c_str()), "rados_conf_read_file");
+    check(rados_conf_set(cluster_, "key", env("CEPH_ADMIN_KEY").c_str()), "key");
+    check(rados_connect(cluster_), "rados_connect");
+}
+
+Ceph::~Ceph()
+{
+    for (auto &[n, io] : ioctxs_)
+        rados_ioctx_destroy(io);
+    rados_shutdown(cluster_);
+}
+
+rados_ioctx_t Ceph::io(const std::string &pool)
+{
+    for (auto &[n, io] : ioctxs_)
+        if (n == pool)
+            return io;
+    rados_ioctx_t io;
+    check(rados_ioctx_create(cluster_, pool.c_str(), &io), "ioctx " + pool);
+    ioctxs_.emplace_back(pool, io);
+    return io;
+}
+
+namespace {
+struct Image {
+    rbd_image_t img = nullptr;
+    Image(rados_ioctx_t io, const std::string &name)
+    {
+        check(rbd_open(io, name.c_str(), &img, nullptr), "open " + name);
+    }
+    ~Image() { rbd_close(img); }
+};
+} // namespace
+
+bool Ceph::exists(const std::string &pool, const std::string &image)
+{
+    rbd_image_t img;
+    int r = rbd_open_read_only(io(pool), image.c_str(), &img, nullptr);
+    if (r == 0)
+        rbd_close(img);
+    return r == 0;
+}
+
+void Ceph::create(const std::string &pool, const std::string &image, uint64_t size, uint64_t features)
+{
+    int order = 0;
+    if (features)
+        check(rbd_create2(io(pool), image.c_str(), size, features, &order), "create " + image);
+    else
+        check(rbd_create(io(pool), image.c_str(), size, &order), "create " + image);
+}
+
+void Ceph::remove(const std::string &pool, const std::string &image)
+{
+    if (!exists(pool, image))
+        return;
+    {
+        Image i(io(pool), image);
+        for (const auto &s : snapshots(pool, image)) {
+            int prot = 0;
+            rbd_snap_is_protected(i.img, s.c_str(), &prot);
+            if (prot)
+                rbd_snap_unprotect(i.img, s.c_str());
+            rbd_snap_remove(i.img, s.c_str());
+        }
+    }
+    rbd_remove(io(pool), image.c_str());
+}
+
+void Ceph::write(const std::string &pool, const std::string &image, uint64_t off, const std::string &data)
+{
+    Image i(io(pool), image);
+    ssize_t w = rbd_write(i.img, off, data.size(), data.data());
+    if (w != static_cast<ssize_t>(data.size()))
+        throw std::runtime_error("short write to " + image);
+}
+
+std::string Ceph::read(const std::string &pool, const std::string &image, uint64_t off, size_t len)
+{
+    Image i(io(pool), image);
+    std::string buf(len, '\0');
+    ssize_t r = rbd_read(i.img, off, len, buf.data());
+    if (r < 0)
+        throw std::runtime_error("read " + image);
+    buf.resize(static_cast<size_t>(r));
+    return buf;
+}
+
+uint64_t Ceph::size(const std::string &pool, const std::string &image)
+{
+    Image i(io(pool), image);
+    uint64_t s = 0;
+    check(rbd_get_size(i.img, &s), "size");
+    return s;
+}
+
+uint64_t Ceph::features(const std::string &pool, const std::string &image)
+{
+    Image i(io(pool), image);
+    uint64_t f = 0;
+    check(rbd_get_features(i.img, &f), "features");
+    return f;
+}
+
+std::vector<std::string> Ceph::snapshots(const std::string &pool, const std::string &image)
+{
+    Image i(io(pool), image);
+    int max = 64;
+    std::vector<rbd_snap_info_t> buf(max);
+    int n = rbd_snap_list(i.img, buf.data(), &max);
+    if (n == -ERANGE) {
+        buf.resize(max);
+        n = rbd_snap_list(i.img, buf.data(), &max);
+    }
+    check(n, "snap list");
+    std::vector<std::string> out;
+    for (int k = 0; k < n; k++)
+        out.emplace_back(buf[k].name);
+    rbd_snap_list_end(buf.data());
+    return out;
+}
+
+void Ceph::snapshot(const std::string &pool, const std::string &image, const std::string &snap, bool protect)
+{
+    Image i(io(pool), image);
+    check(rbd_snap_create(i.img, snap.c_str()), "snap create");
+    if (protect)
+        check(rbd_snap_protect(i.img, snap.c_str()), "snap protect");
+}
+
+std::string Ceph::parent(const std::string &pool, const std::string &image)
+{
+    Image i(io(pool), image);
+    rbd_linked_image_spec_t p;
+    rbd_snap_spec_t s;
+    int r = rbd_get_parent(i.img, &p, &s);
+    if (r == -ENOENT)
+        return "";
+    check(r, "get parent");
+    std::string out = std::string(p.pool_name) + "/" + p.image_name + "@" + s.name;
+    rbd_linked_image_spec_cleanup(&p);
+    rbd_snap_spec_cleanup(&s);
+    return out;
+}
+
+std::vector<std::string> Ceph::list(const std::string &pool)
+{
+    std::vector<rbd_image_spec_t> specs(256);
+    size_t n = specs.size();
+    int r = rbd_list2(io(pool), specs.data(), &n);
+    if (r == -ERANGE) {
+        specs.resize(n);
+        r = rbd_list2(io(pool), specs.data(), &n);
+    }
+    check(r, "list");
+    std::vector<std::string> out;
+    for (size_t k = 0; k < n; k++)
+        out.emplace_back(specs[k].name);
+    rbd_image_spec_list_cleanup(specs.data(), n);
+    return out;
+}
+
+Ceph &ceph()
+{
+    static Ceph c;
+    return c;
+}
+
+static void ignore_errors(void *, virErrorPtr) {}
+
+virConnectPtr storage()
+{
+    static virConnectPtr c = [] {
+        virSetErrorFunc(nullptr, ignore_errors);
+        virConnectPtr conn = virConnectOpen(env("LIBVIRT_STORAGE_URI").c_str());
+        if (!conn) {
+            fprintf(stderr, "cannot connect to %s\n", env("LIBVIRT_STORAGE_URI").c_str());
+            abort();
+        }
+        return conn;
+    }();
+    return c;
+}
+
+virConnectPtr secrets()
+{
+    static virConnectPtr c = [] {
+        virConnectPtr conn = virConnectOpen(env("LIBVIRT_SECRET_URI").c_str());
+        if (!conn)
+            abort();
+        return conn;
+    }();
+    return c;
+}
+
+LastError last_error()
+{
+    LastError e;
+    if (virErrorPtr err = virGetLastError()) {
+        e.code = err->code;
+        e.message = err->message ? err->message : "";
+    }
+    return e;
+}
+
+std::string pool_xml(const PoolSpec &s)
+{
+    std::string x = "<pool type='rbd' xmlns:rbd='http://libvirt.org/schemas/storagepool/rbd/1.0'>\n";
+    x += "  <name>" + s.name + "</name>\n";
+    x += "  <source>\n";
+    int port = s.port ? s.port : std::stoi(env("CEPH_MON_PORT"));
+    x += "    <host name='" + s.host + "' port='" + std::to_string(port) + "'/>\n";
+    x += "    <name>" + s.ceph_pool + "</name>\n";
+    if (!s.user.empty()) {
+        std::string uuid = s.secret_uuid;
+        if (uuid.empty())
+            uuid = s.user == "admin" ? env("LAB_SECRET_ADMIN_UUID") : env("LAB_SECRET_LIBVIRT_UUID");
+        x += "    <auth type='ceph' username='" + s.user + "'><secret uuid='" + uuid + "'/></auth>\n";
+    }
+    x += "  </source>\n";
+    x += s.extra;
+    if (!s.config_opts.empty()) {
+        x += "  <rbd:config_opts>\n";
+        for (auto &[n, v] : s.config_opts)
+            x += "    <rbd:option name='" + n + "' value='" + v + "'/>\n";
+        x += "  </rbd:config_opts>\n";
+    }
+    x += "</pool>\n";
+    return x;
+}
+
+Pool::Pool(const PoolSpec &spec) : name_(spec.name)
+{
+    pool_ = virStoragePoolCreateXML(storage(), pool_xml(spec).c_str(), 0);
+}
+
+Pool::~Pool()
+{
+    if (pool_) {
+        virStoragePoolDestroy(pool_);
+        virStoragePoolFree(pool_);
+    }
+}
+
+std::string vol_xml(const std::string &name, uint64_t capacity, const std::string &extra)
+{
+    return "<volume><name>" + name + "</name><capacity unit='bytes'>" + std::to_string(capacity) +
+           "</capacity><target><format type='raw'/></target>" + extra + "</volume>";
+}
+
+} // namespace lab

@@ -1,0 +1,102 @@
+// Test-side view of a running lab (tests/lab/lab.sh): its environment, a
+// libvirt connection to the lab's libvirtd, and an admin librados/librbd
+// client to check results in Ceph directly.
+#pragma once
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <rados/librados.h>
+#include <rbd/librbd.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace lab {
+
+std::string env(const char *name);          // fails the test run if unset
+bool testing_stock();                       // LAB_BACKEND=stock
+
+// Skips the current test when the lab runs the stock module: the behaviour
+// checked from here on is one the stock backend lacks.
+#define BEYOND_STOCK()                                                          \
+    do {                                                                        \
+        if (lab::testing_stock())                                               \
+            GTEST_SKIP() << "improvement over the stock backend";               \
+    } while (0)
+
+std::string unique(const std::string &prefix);
+std::string base64_decode(const std::string &in);
+
+// Admin access to the lab cluster.
+class Ceph {
+  public:
+    Ceph();
+    ~Ceph();
+    rados_ioctx_t io(const std::string &pool);
+    bool exists(const std::string &pool, const std::string &image);
+    void create(const std::string &pool, const std::string &image, uint64_t size,
+                uint64_t features = 0 /* 0 = cluster default */);
+    void remove(const std::string &pool, const std::string &image); // with snapshots; ignores missing
+    void write(const std::string &pool, const std::string &image, uint64_t off, const std::string &data);
+    std::string read(const std::string &pool, const std::string &image, uint64_t off, size_t len);
+    uint64_t size(const std::string &pool, const std::string &image);
+    uint64_t features(const std::string &pool, const std::string &image);
+    std::vector<std::string> snapshots(const std::string &pool, const std::string &image);
+    void snapshot(const std::string &pool, const std::string &image, const std::string &snap,
+                  bool protect);
+    // "pool/image@snap" of the parent, "" when none.
+    std::string parent(const std::string &pool, const std::string &image);
+    std::vector<std::string> list(const std::string &pool);
+    rados_t cluster() const { return cluster_; }
+
+  private:
+    rados_t cluster_ = nullptr;
+    std::vector<std::pair<std::string, rados_ioctx_t>> ioctxs_;
+};
+
+Ceph &ceph();
+
+// A connection to the lab's libvirtd (storage driver).
+virConnectPtr storage();
+// A connection to the lab's secret driver.
+virConnectPtr secrets();
+
+struct LastError {
+    int code = 0;
+    std::string message;
+};
+LastError last_error();
+
+// Pool XML for the lab cluster.
+struct PoolSpec {
+    explicit PoolSpec(std::string n) : name(std::move(n)) {}
+    std::string name;
+    std::string ceph_pool = "rbd";
+    std::string user = "admin";        // "" = no <auth>
+    std::string secret_uuid;           // default: the lab's secret for user
+    std::string host = "127.0.0.1";
+    int port = 0;                      // default: the lab's monitor port
+    std::vector<std::pair<std::string, std::string>> config_opts;
+    std::string extra;                 // e.g. "<refresh>...</refresh>"
+};
+std::string pool_xml(const PoolSpec &spec);
+
+// RAII transient pool.
+class Pool {
+  public:
+    explicit Pool(const PoolSpec &spec);
+    explicit Pool(const std::string &name) : Pool(PoolSpec{name}) {}
+    ~Pool();
+    virStoragePoolPtr get() const { return pool_; }
+    bool ok() const { return pool_ != nullptr; }
+    const std::string &name() const { return name_; }
+
+  private:
+    virStoragePoolPtr pool_ = nullptr;
+    std::string name_;
+};
+
+std::string vol_xml(const std::string &name, uint64_t capacity, const std::string &extra = "");
+
+} // namespace lab

@@ -1,0 +1,98 @@
+# shellcheck shell=bash
+# Helpers shared by ceph-lab.sh, libvirtd-lab.sh and lab.sh (sourced, not run). Needs PROG set.
+# Processes are only ever signalled by pid, after checking that their command line names the
+# lab's own directory.
+
+log() { echo "$PROG: $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# One "export NAME='value'" line, single-quoted so any reader (shell or not) gets it verbatim.
+env_line() { local v=${2//\'/\'\\\'\'}; printf "export %s='%s'\n" "$1" "$v"; }
+
+# Command line of PID with NULs turned into spaces (empty if gone).
+pid_cmdline() { { tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null || true; }
+
+# True if PID is a live (non-zombie) process whose command line contains NEEDLE.
+# (Killed daemons are reparented to PID 1 and may linger as zombies for a moment.)
+pid_is_ours() {
+    local pid=$1 needle=$2 state
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+    [[ -n $state && $state != Z ]] || return 1
+    [[ $(pid_cmdline "$pid") == *"$needle"* ]]
+}
+
+# wait_gone SECONDS NEEDLE PID...: true once none of the PIDs is ours any more.
+wait_gone() {
+    local secs=$1 needle=$2 i p alive
+    shift 2
+    for ((i = 0; i <= secs * 10; i++)); do
+        alive=0
+        for p in "$@"; do pid_is_ours "$p" "$needle" && alive=1; done
+        ((alive)) || return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# stop_pids GRACE NEEDLE PID...: SIGCONT (a test may have SIGSTOPped it), SIGTERM, and SIGKILL
+# after GRACE seconds; waits until they are gone.
+stop_pids() {
+    local grace=$1 needle=$2 p live=()
+    shift 2
+    for p in "$@"; do pid_is_ours "$p" "$needle" && live+=("$p"); done
+    ((${#live[@]})) || return 0
+    kill -CONT "${live[@]}" 2>/dev/null || true
+    kill -TERM "${live[@]}" 2>/dev/null || true
+    wait_gone "$grace" "$needle" "${live[@]}" && return 0
+    log "pid(s) ${live[*]} still running ${grace}s after SIGTERM; sending SIGKILL"
+    for p in "${live[@]}"; do
+        pid_is_ours "$p" "$needle" && kill -KILL "$p" 2>/dev/null
+    done
+    wait_gone 10 "$needle" "${live[@]}" && return 0
+    log "pid(s) ${live[*]} still alive after SIGKILL"
+    return 1
+}
+
+# stop_pidfile GRACE NEEDLE PIDFILE
+stop_pidfile() {
+    local grace=$1 needle=$2 pidfile=$3
+    [[ -f $pidfile ]] || return 0
+    stop_pids "$grace" "$needle" "$(<"$pidfile")" || return 1
+    rm -f "$pidfile"
+}
+
+# pids_matching NEEDLE KEY: pids (other than this shell and its parent) whose command line
+# contains NEEDLE; KEY, a part of NEEDLE without spaces, pre-filters /proc cheaply.
+pids_matching() {
+    local needle=$1 key=$2 f p
+    while IFS= read -r f; do
+        p=${f#/proc/}
+        p=${p%/cmdline}
+        [[ $p == "$$" || $p == "$BASHPID" || $p == "$PPID" ]] && continue
+        pid_is_ours "$p" "$needle" && echo "$p"
+    done < <(grep -lsF -- "$key" /proc/[0-9]*/cmdline)
+    return 0
+}
+
+# abort_start DIR SCRIPT: SIGKILL a "SCRIPT start" still running for this DIR (recorded in
+# DIR/start.pid), so it cannot start daemons behind the back of "stop".
+abort_start() {
+    local pidfile=$1/start.pid script=$2 pid
+    [[ -f $pidfile ]] || return 0
+    pid=$(<"$pidfile")
+    if pid_is_ours "$pid" "$script start "; then
+        log "killing unfinished '$script start' (pid $pid)"
+        kill -KILL "$pid" 2>/dev/null || true
+        wait_gone 5 "$script start " "$pid" || true
+    fi
+    rm -f "$pidfile"
+}
+
+# check_empty_dir DIR: DIR must be missing or an empty directory.
+check_empty_dir() {
+    if [[ -e $1 ]]; then
+        [[ -d $1 ]] || die "$1 exists and is not a directory"
+        [[ -z $(ls -A -- "$1") ]] || die "$1 is not empty (already a lab? stop it first)"
+    fi
+}
