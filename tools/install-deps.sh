@@ -39,7 +39,7 @@ if [ -f /etc/apt/sources.list ] && grep -q '^deb ' /etc/apt/sources.list &&
     need_update=1
 fi
 # The source index must be present for apt-get source.
-ls /var/lib/apt/lists/*_Sources >/dev/null 2>&1 || need_update=1
+ls /var/lib/apt/lists/*_Sources* >/dev/null 2>&1 || need_update=1
 
 if [ ${#missing[@]} -gt 0 ] || [ $need_update = 1 ]; then
     export DEBIAN_FRONTEND=noninteractive

@@ -131,10 +131,37 @@ typedef enum {
 int rbdc_volume_wipe(rbdc_pool *pool, const char *name, rbdc_wipe_mode mode,
                      rbdc_status *st);
 
-/* Copy-on-write clone of src_name into dst_name, both in `pool`. */
-int rbdc_volume_clone_local(rbdc_pool *pool, const char *src_name,
-                            const char *dst_name, uint64_t capacity,
-                            rbdc_status *st);
+/* Calls cb for the UUID of every registered pool whose Ceph pool is
+ * ceph_pool (every registered pool when ceph_pool is NULL). */
+typedef void (*rbdc_uuid_cb)(const char *uuid, void *opaque);
+void rbdc_pool_foreach(const char *ceph_pool, rbdc_uuid_cb cb, void *opaque);
+
+/* ---- creating a volume from an image ------------------------------------ */
+
+/* The image a new volume is made from: exactly one of
+ *  - an RBD image of a pool we serve (pool + image),
+ *  - an RBD location (<backingStore> path: "pool/image", "pool/image@snap",
+ *    "rbd://FSID/POOL/IMAGE/SNAP"), looked up in the destination's cluster,
+ *  - a volume of another kind of pool (is_rbd = 0: kind + path). */
+typedef struct {
+    int is_rbd;
+    rbdc_pool *pool;
+    const char *image;
+    const char *location;
+    const char *kind;            /* "file", "block", ... */
+    const char *path;
+    const char *declared_format; /* NULL or "" when none was declared */
+} rbdc_source;
+
+/* Creates dst_name in dst from src: a copy-on-write clone whenever that is
+ * safe (same cluster by fsid, raw by declaration and by content, layering,
+ * a usable snapshot), else an error saying why (copying is not built yet).
+ * reflink: clone or fail, never copy.  capacity 0 = the source's size; a
+ * larger capacity grows the clone, a smaller one is an error.  The decision
+ * and its reason are logged at INFO. */
+int rbdc_volume_create_from(rbdc_pool *dst, const char *dst_name,
+                            uint64_t capacity, const rbdc_source *src,
+                            int reflink, rbdc_status *st);
 
 #ifdef __cplusplus
 }

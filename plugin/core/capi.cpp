@@ -7,6 +7,8 @@
 #include <new>
 
 #include "clone.hpp"
+#include "create_from.hpp"
+#include "location.hpp"
 #include "log.hpp"
 #include "pool.hpp"
 #include "volume_ops.hpp"
@@ -187,12 +189,42 @@ int rbdc_volume_wipe(rbdc_pool *pool, const char *name, rbdc_wipe_mode mode, rbd
     });
 }
 
-int rbdc_volume_clone_local(rbdc_pool *pool, const char *src_name, const char *dst_name,
-                            uint64_t capacity, rbdc_status *st)
+void rbdc_pool_foreach(const char *ceph_pool, rbdc_uuid_cb cb, void *opaque)
+{
+    std::vector<std::string> uuids;
+    try {
+        uuids = pool_registry().uuids(str(ceph_pool));
+    } catch (...) {
+        return;
+    }
+    for (const auto &u : uuids)
+        cb(u.c_str(), opaque);
+}
+
+int rbdc_volume_create_from(rbdc_pool *dst, const char *dst_name, uint64_t capacity,
+                            const rbdc_source *src, int reflink, rbdc_status *st)
 {
     return guarded(st, [&]() -> int {
-        auto c = clone_image(*pool->pool, src_name, *pool->pool, dst_name, capacity);
-        return c ? 0 : fail(st, c.error());
+        SourceSpec spec;
+        spec.is_rbd = src->is_rbd != 0;
+        spec.declared_format = str(src->declared_format);
+        if (!spec.is_rbd) {
+            spec.kind = str(src->kind);
+            spec.path = str(src->path);
+        } else if (src->pool) {
+            spec.pool = src->pool->pool;
+            spec.image = str(src->image);
+        } else {
+            auto loc = parse_rbd_location(str(src->location));
+            if (!loc)
+                return fail(st, loc.error());
+            spec.fsid = loc->fsid;
+            spec.ceph_pool = loc->pool;
+            spec.image = loc->image;
+            spec.snap = loc->snap;
+        }
+        auto r = create_volume_from(*dst->pool, str(dst_name), capacity, spec, reflink != 0);
+        return r ? 0 : fail(st, r.error());
     });
 }
 

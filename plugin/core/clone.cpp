@@ -104,66 +104,102 @@ static Status ensure_protected(rbd_image_t img, const std::string &label, const 
     return {};
 }
 
-Result<CloneOutcome> clone_image(Pool &src_pool, const std::string &src_name, Pool &dst_pool,
-                                 const std::string &dst_name, uint64_t capacity)
+// Picks (or creates) the parent snapshot; reopens `img` when another request
+// created the snapshot first, so that the handle knows it.
+static Result<SnapshotChoice> parent_snapshot(const ImageRef &src, ImageHandle &img, uint64_t size,
+                                              bool &created)
+{
+    const std::string label = src.label();
+    auto snaps = list_snapshots(img.get());
+    if (!snaps)
+        return ceph_error(snaps.error().rc, "failed to list the snapshots of " + label);
+    bool unchanged = false;
+    if (auto newest = newest_snapshot(snaps.value());
+        newest && is_our_snapshot(newest->name) && newest->size == size) {
+        auto u = head_unchanged_since(img.get(), newest->name, size);
+        if (!u)
+            return plain_error(u.error().kind, u.error().rc, label + ": " + u.error().message);
+        unchanged = u.value();
+    }
+    SnapshotChoice choice = choose_clone_snapshot(snaps.value(), size, unchanged);
+    if (choice.reuse)
+        return choice;
+    int r = rbd_snap_create(img.get(), choice.name.c_str());
+    if (r == -EEXIST) {
+        // Expected race: a concurrent request (maybe another libvirtd) made
+        // the same snapshot of the same head state: share it.
+        log_debug("snapshot ", label, "@", choice.name, " was created concurrently; sharing it");
+        int r2 = rbd_open(src.io, src.image.c_str(), img.out(), nullptr);
+        if (r2 < 0)
+            return ceph_error(r2, "failed to reopen " + label);
+        return choice;
+    }
+    if (r < 0)
+        return ceph_error(r, "failed to create snapshot " + label + "@" + choice.name);
+    created = true;
+    return choice;
+}
+
+Result<CloneOutcome> clone_image(const ImageRef &src, Pool &dst_pool, const std::string &dst_name,
+                                 uint64_t capacity)
 {
     const auto t0 = std::chrono::steady_clock::now();
-    const std::string src_label = src_pool.image_label(src_name);
+    const std::string src_label = src.label();
     const std::string dst_label = dst_pool.image_label(dst_name);
 
-    auto img = open_image(src_pool, src_name, false);
-    if (!img)
-        return img.error();
-    rbd_image_t src = img->get();
+    ImageHandle img;
+    int r = rbd_open(src.io, src.image.c_str(), img.out(), nullptr);
+    if (r == -ENOENT)
+        return plain_error(RBDC_ERR_NO_VOLUME, r, src_label + " does not exist");
+    if (r < 0)
+        return ceph_error(r, "failed to open " + src_label);
 
     uint8_t old_format = 0;
-    int r = rbd_get_old_format(src, &old_format);
-    if (r < 0)
+    if ((r = rbd_get_old_format(img.get(), &old_format)) < 0)
         return ceph_error(r, "failed to get the format of " + src_label);
     if (old_format)
         return plain_error(RBDC_ERR_UNSUPPORTED, -ENOTSUP,
                            "cannot clone " + src_label + ": it is an image format 1 (no layering)");
     uint64_t src_features = 0;
-    if ((r = rbd_get_features(src, &src_features)) < 0)
+    if ((r = rbd_get_features(img.get(), &src_features)) < 0)
         return ceph_error(r, "failed to get the features of " + src_label);
     if (!(src_features & RBD_FEATURE_LAYERING))
         return plain_error(RBDC_ERR_UNSUPPORTED, -ENOTSUP,
                            "cannot clone " + src_label + ": it lacks the 'layering' feature");
 
-    rbd_image_info_t info;
-    if ((r = rbd_stat(src, &info, sizeof(info))) < 0)
-        return ceph_error(r, "failed to stat " + src_label);
-    if (capacity && capacity < info.size)
-        return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
-                           cat("cannot clone ", src_label, " of ", info.size, " bytes into ", dst_label,
-                               " of ", capacity, " bytes: a clone cannot be smaller than its source"));
-
-    // Pick the parent snapshot: reuse ours if the head is unchanged since.
-    auto snaps = list_snapshots(src);
-    if (!snaps)
-        return ceph_error(snaps.error().rc, "failed to list the snapshots of " + src_label);
-    bool unchanged = false;
-    if (auto newest = newest_snapshot(snaps.value());
-        newest && is_our_snapshot(newest->name) && newest->size == info.size) {
-        auto u = head_unchanged_since(src, newest->name, info.size);
-        if (!u)
-            return plain_error(u.error().kind, u.error().rc, src_label + ": " + u.error().message);
-        unchanged = u.value();
+    uint64_t size = 0;
+    if (!src.snap.empty()) {
+        auto snaps = list_snapshots(img.get());
+        if (!snaps)
+            return ceph_error(snaps.error().rc, "failed to list the snapshots of " + src_label);
+        bool found = false;
+        for (const auto &sn : snaps.value())
+            if (sn.name == src.snap) {
+                size = sn.size;
+                found = true;
+            }
+        if (!found)
+            return plain_error(RBDC_ERR_NO_VOLUME, -ENOENT,
+                               "snapshot '" + src.pool + "/" + src.image + "@" + src.snap + "' does not exist");
+    } else if ((r = rbd_get_size(img.get(), &size)) < 0) {
+        return ceph_error(r, "failed to get the size of " + src_label);
     }
-    SnapshotChoice choice = choose_clone_snapshot(snaps.value(), info.size, unchanged);
+    if (capacity && capacity < size)
+        return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
+                           cat("cannot create ", dst_label, " of ", capacity, " bytes from ", src_label,
+                               " of ", size, " bytes: a clone cannot be smaller than its source"));
+
     CloneOutcome out;
-    out.snapshot = choice.name;
-    if (!choice.reuse) {
-        r = rbd_snap_create(src, choice.name.c_str());
-        if (r == -EEXIST) {
-            // Expected race: a concurrent request (maybe another libvirtd)
-            // created the same snapshot of the same head state: share it.
-            log_debug("snapshot ", src_label, "@", choice.name, " was created concurrently; reusing it");
-        } else if (r < 0) {
-            return ceph_error(r, "failed to create snapshot " + src_label + "@" + choice.name);
-        } else {
-            out.snapshot_created = true;
-        }
+    std::string how;
+    if (src.snap.empty()) {
+        auto choice = parent_snapshot(src, img, size, out.snapshot_created);
+        if (!choice)
+            return choice.error();
+        out.snapshot = choice->name;
+        how = choice->reuse ? "reused" : out.snapshot_created ? "created" : "shared";
+    } else {
+        out.snapshot = src.snap;
+        how = "given";
     }
 
     auto fmt = choose_clone_format(dst_pool);
@@ -171,26 +207,24 @@ Result<CloneOutcome> clone_image(Pool &src_pool, const std::string &src_name, Po
         return fmt.error();
     out.clone_format = fmt.value();
     if (out.clone_format == 1)
-        if (auto st = ensure_protected(src, src_label, choice.name); !st)
+        if (auto st = ensure_protected(img.get(), src_label, out.snapshot); !st)
             return st.error();
 
     auto features = parse_rbd_features(conf_get(dst_pool.cluster().get(), "rbd_default_features"));
     if (!features)
         return features.error();
-    uint64_t dst_features = features.value() | RBD_FEATURE_LAYERING;
 
     ImageOptions opts;
-    rbd_image_options_set_uint64(opts.get(), RBD_IMAGE_OPTION_FEATURES, dst_features);
+    rbd_image_options_set_uint64(opts.get(), RBD_IMAGE_OPTION_FEATURES, features.value() | RBD_FEATURE_LAYERING);
     rbd_image_options_set_uint64(opts.get(), RBD_IMAGE_OPTION_CLONE_FORMAT,
                                  static_cast<uint64_t>(out.clone_format));
-    r = rbd_clone3(src_pool.io(), src_name.c_str(), choice.name.c_str(), dst_pool.io(),
-                   dst_name.c_str(), opts.get());
+    r = rbd_clone3(src.io, src.image.c_str(), out.snapshot.c_str(), dst_pool.io(), dst_name.c_str(), opts.get());
     if (r == -EEXIST)
         return plain_error(RBDC_ERR_EXISTS, r, dst_label + " already exists");
     if (r < 0)
-        return ceph_error(r, cat("failed to clone ", src_label, "@", choice.name, " to ", dst_label));
+        return ceph_error(r, cat("failed to clone ", src_label, "@", out.snapshot, " to ", dst_label));
 
-    if (capacity > info.size) {
+    if (capacity > size) {
         if (auto st = resize_volume(dst_pool, dst_name, capacity, false); !st) {
             (void)rbd_remove(dst_pool.io(), dst_name.c_str());
             return st.error();
@@ -198,9 +232,8 @@ Result<CloneOutcome> clone_image(Pool &src_pool, const std::string &src_name, Po
     }
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::steady_clock::now() - t0).count();
-    log_info("cloned ", src_label, "@", choice.name, " to ", dst_label, " (clone format ",
-             out.clone_format, ", snapshot ", choice.reuse ? "reused" : out.snapshot_created ? "created" : "shared",
-             ", ", ms, " ms)");
+    log_info("cloned ", src_label, "@", out.snapshot, " to ", dst_label, " (clone format ",
+             out.clone_format, ", snapshot ", how, ", ", ms, " ms)");
     return out;
 }
 

@@ -25,10 +25,20 @@ struct CloneOutcome {
     int clone_format = 2;
 };
 
-// Clones src_pool/src_name into dst_pool/dst_name (same cluster).  A
-// capacity larger than the source grows the clone; smaller is an error.
-// On any failure nothing new is left behind but a (reusable) snapshot.
-Result<CloneOutcome> clone_image(Pool &src_pool, const std::string &src_name, Pool &dst_pool,
-                                 const std::string &dst_name, uint64_t capacity);
+// An image to clone from: an I/O context on its Ceph pool (with the
+// identity allowed to snapshot it), and optionally a snapshot to use.
+struct ImageRef {
+    rados_ioctx_t io = nullptr;
+    std::string pool;  // Ceph pool name, for messages
+    std::string image;
+    std::string snap;  // empty: choose or create one of ours
+    std::string label() const { return "RBD image '" + pool + "/" + image + "'"; }
+};
+
+// Clones src into dst_pool/dst_name (same cluster).  A capacity larger than
+// the source grows the clone; smaller is an error naming both sizes.  On
+// any failure nothing new is left behind but a (reusable) snapshot.
+Result<CloneOutcome> clone_image(const ImageRef &src, Pool &dst_pool, const std::string &dst_name,
+                                 uint64_t capacity);
 
 } // namespace rbdclone

@@ -32,7 +32,7 @@ connection_settings(const ClusterParams &p)
         s.emplace_back("key", p.key);
         s.emplace_back("auth_supported", "cephx");
     }
-    s.emplace_back("mon_host", p.mon_host);
+    s.emplace_back("mon_host", normalize_mon_host(p.mon_host));
     // Inside libvirtd nothing may go to stdout/stderr: Ceph's own log lines
     // would land in the daemon's stderr.
     s.emplace_back("log_to_stderr", "false");

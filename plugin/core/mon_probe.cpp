@@ -23,6 +23,8 @@ std::vector<MonEndpoint> parse_mon_host(const std::string &mon_host)
         pos = end + 1;
         if (item.empty())
             continue;
+        if (item.rfind("v1:", 0) == 0 || item.rfind("v2:", 0) == 0)
+            item = item.substr(3);
         std::string host = item, port;
         if (item[0] == '[') {
             size_t close = item.find(']');
@@ -42,6 +44,33 @@ std::vector<MonEndpoint> parse_mon_host(const std::string &mon_host)
             out.push_back({host, 3300});
             out.push_back({host, 6789});
         }
+    }
+    return out;
+}
+
+std::string normalize_mon_host(const std::string &mon_host)
+{
+    std::string out;
+    size_t pos = 0;
+    while (pos <= mon_host.size()) {
+        size_t end = mon_host.find(',', pos);
+        if (end == std::string::npos)
+            end = mon_host.size();
+        std::string item = mon_host.substr(pos, end - pos);
+        pos = end + 1;
+        if (item.empty())
+            continue;
+        auto ends_with = [&](const char *suffix) {
+            std::string s(suffix);
+            return item.size() > s.size() && item.compare(item.size() - s.size(), s.size(), s) == 0;
+        };
+        if (item.find("v1:") != 0 && item.find("v2:") != 0) {
+            if (ends_with(":6789"))
+                item = "v1:" + item;
+            else if (ends_with(":3300"))
+                item = "v2:" + item;
+        }
+        out += (out.empty() ? "" : ",") + item;
     }
     return out;
 }

@@ -50,6 +50,16 @@ void PoolRegistry::forget(const std::string &uuid)
     }
 }
 
+std::vector<std::string> PoolRegistry::uuids(const std::string &ceph_pool)
+{
+    std::lock_guard lk(mu_);
+    std::vector<std::string> out;
+    for (const auto &[uuid, p] : pools_)
+        if (ceph_pool.empty() || p->id().ceph_pool == ceph_pool)
+            out.push_back(uuid);
+    return out;
+}
+
 ConnectionCache &connection_cache()
 {
     // Leaked on purpose: libvirtd may exit with connections open, and

@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "cluster.hpp"
 #include "handles.hpp"
@@ -52,6 +53,8 @@ class PoolRegistry {
     void put(std::shared_ptr<Pool> p);
     std::shared_ptr<Pool> find(const std::string &uuid);
     void forget(const std::string &uuid);
+    // UUIDs of the registered pools on Ceph pool `ceph_pool` ("" = all).
+    std::vector<std::string> uuids(const std::string &ceph_pool);
 
   private:
     std::mutex mu_;

@@ -11,6 +11,8 @@
 #include "internal.h"
 #include "storage_backend.h"
 #include "storage_conf.h"
+#include "storage_driver.h"
+#include "storage_source_conf.h"
 #include "storage_util.h"
 #include "viralloc.h"
 #include "virbuffer.h"
@@ -350,6 +352,102 @@ rbdGlueCreateVol(virStoragePoolObj *obj, virStorageVolDef *vol)
     return 0;
 }
 
+static const char *
+rbdGlueDeclaredFormat(int format)
+{
+    if (format <= VIR_STORAGE_FILE_AUTO)
+        return NULL; /* none declared */
+    return virStorageFileFormatTypeToString(format);
+}
+
+/* Runs the core's create-from and reports its failure. */
+static int
+rbdGlueCreateFrom(virStoragePoolObj *obj, virStorageVolDef *newvol,
+                  rbdc_pool *dst, const rbdc_source *src, bool reflink)
+{
+    rbdc_status st;
+
+    if (rbdc_volume_create_from(dst, newvol->name, newvol->target.capacity,
+                                src, reflink, &st) < 0) {
+        rbdGlueReport(&st);
+        return -1;
+    }
+    (void)obj;
+    return 0;
+}
+
+/* vol-create with <backingStore><path>: the path names an RBD image
+ * ("pool/image", "pool/image@snap", "rbd://FSID/POOL/IMAGE/SNAP") or, when
+ * absolute, a file.  Pool unlocked. */
+static int
+rbdGlueBuildVolFromBackingStore(virStoragePoolObj *obj, virStorageVolDef *vol)
+{
+    virStorageSource *backing = vol->target.backingStore;
+    rbdc_source src = { 0 };
+    rbdc_pool *pool;
+    int ret;
+
+    if (vol->target.encryption) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
+                       _("storage pool does not support encrypted volumes"));
+        return -1;
+    }
+    if (backing->path[0] == '/') {
+        src.is_rbd = 0;
+        src.kind = "file";
+        src.path = backing->path;
+    } else {
+        src.is_rbd = 1;
+        src.location = backing->path;
+    }
+    src.declared_format = rbdGlueDeclaredFormat(backing->format);
+
+    if (!(pool = rbdGluePoolUnlocked(obj)))
+        return -1;
+    ret = rbdGlueCreateFrom(obj, vol, pool, &src, false);
+    rbdc_pool_unref(pool);
+    return ret;
+}
+
+typedef struct {
+    virStorageVolDef *vol;
+    rbdc_pool *found;
+} rbdGlueSourceSearch;
+
+static void
+rbdGlueCheckSourcePool(const char *uuidstr, void *opaque)
+{
+    rbdGlueSourceSearch *search = opaque;
+    unsigned char uuid[VIR_UUID_BUFLEN];
+    virStoragePoolObj *obj;
+
+    if (search->found || virUUIDParse(uuidstr, uuid) < 0)
+        return;
+    /* Returns the pool locked and referenced. */
+    if (!(obj = virStoragePoolObjFindPoolByUUID(uuid)))
+        return;
+    if (virStorageVolDefFindByName(obj, search->vol->name) == search->vol)
+        search->found = rbdGluePool(obj);
+    virStoragePoolObjEndAPI(&obj);
+}
+
+/* The RBD pool we serve that holds vol, or NULL when vol belongs to a pool
+ * of another type.  No pool lock held by the caller. */
+static rbdc_pool *
+rbdGlueFindSourcePool(virStorageVolDef *vol)
+{
+    rbdGlueSourceSearch search = { vol, NULL };
+    g_autofree char *ceph_pool = NULL;
+    const char *slash;
+
+    /* Our volumes' keys are "cephpool/image": only those pools can hold it. */
+    if (vol->type != VIR_STORAGE_VOL_NETWORK || !vol->key || !(slash = strchr(vol->key, '/')))
+        return NULL;
+    ceph_pool = g_strndup(vol->key, slash - vol->key);
+    rbdc_pool_foreach(ceph_pool, rbdGlueCheckSourcePool, &search);
+    return search.found;
+}
+
 /* Pool unlocked (async job).  Creates the image; on failure nothing is
  * left behind. */
 static int
@@ -361,12 +459,8 @@ rbdGlueBuildVol(virStoragePoolObj *obj, virStorageVolDef *vol, unsigned int flag
 
     virCheckFlags(VIR_STORAGE_VOL_CREATE_VALIDATE, -1);
 
-    if (vol->target.backingStore && vol->target.backingStore->path) {
-        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
-                       _("volume '%s': creating an RBD image from backing store '%s' is not supported yet"),
-                       vol->name, vol->target.backingStore->path);
-        return -1;
-    }
+    if (vol->target.backingStore && vol->target.backingStore->path)
+        return rbdGlueBuildVolFromBackingStore(obj, vol);
     if (!vol->target.capacity) {
         virReportError(VIR_ERR_NO_SUPPORT, "%s",
                        _("volume capacity required for this storage pool"));
@@ -394,43 +488,50 @@ rbdGlueBuildVol(virStoragePoolObj *obj, virStorageVolDef *vol, unsigned int flag
     return 0;
 }
 
-/* Pool unlocked (async job).  The driver passes (pool, newvol, sourcevol)
- * although storage_backend.h names them the other way round. */
+/* Pool unlocked (async job), and so is the source's pool.  The driver
+ * passes (pool, newvol, sourcevol) although storage_backend.h names them the
+ * other way round.  The source may be a volume of any pool type. */
 static int
 rbdGlueBuildVolFrom(virStoragePoolObj *obj, virStorageVolDef *newvol,
                     virStorageVolDef *origvol, unsigned int flags)
 {
-    rbdc_status st;
-    rbdc_pool *pool;
+    rbdc_source src = { 0 };
+    rbdc_pool *dst;
+    rbdc_pool *src_pool = NULL;
     bool same_pool;
-    int rc;
+    int ret;
 
     virCheckFlags(VIR_STORAGE_VOL_CREATE_REFLINK |
                   VIR_STORAGE_VOL_CREATE_VALIDATE, -1);
 
     virObjectLock(obj);
     same_pool = rbdGlueOwnsVol(obj, origvol);
-    pool = same_pool ? rbdGluePool(obj) : NULL;
+    dst = rbdGluePool(obj);
     virObjectUnlock(obj);
-
-    if (!same_pool) {
-        virReportError(VIR_ERR_OPERATION_UNSUPPORTED,
-                       _("cannot create RBD volume '%s' from volume '%s' (%s): "
-                         "only volumes of the same pool can be cloned yet"),
-                       newvol->name, origvol->name, NULLSTR(origvol->key));
-        return -1;
-    }
-    if (!pool)
+    if (!dst)
         return -1;
 
-    rc = rbdc_volume_clone_local(pool, origvol->name, newvol->name,
-                                 newvol->target.capacity, &st);
-    rbdc_pool_unref(pool);
-    if (rc < 0) {
-        rbdGlueReport(&st);
-        return -1;
+    if (same_pool)
+        src_pool = rbdGluePoolUnlocked(obj);
+    else
+        src_pool = rbdGlueFindSourcePool(origvol);
+
+    if (src_pool) {
+        src.is_rbd = 1;
+        src.pool = src_pool;
+        src.image = origvol->name;
+    } else {
+        src.is_rbd = 0;
+        src.kind = virStorageVolTypeToString(origvol->type);
+        src.path = origvol->target.path ? origvol->target.path : origvol->name;
+        src.declared_format = rbdGlueDeclaredFormat(origvol->target.format);
     }
-    return 0;
+    ret = rbdGlueCreateFrom(obj, newvol, dst, &src,
+                            !!(flags & VIR_STORAGE_VOL_CREATE_REFLINK));
+    if (src_pool)
+        rbdc_pool_unref(src_pool);
+    rbdc_pool_unref(dst);
+    return ret;
 }
 
 /* Pool locked.  The driver also calls this on the *source* volume of

@@ -272,7 +272,9 @@ std::string pool_xml(const PoolSpec &s)
     std::string x = "<pool type='rbd' xmlns:rbd='http://libvirt.org/schemas/storagepool/rbd/1.0'>\n";
     x += "  <name>" + s.name + "</name>\n";
     x += "  <source>\n";
-    int port = s.port ? s.port : std::stoi(env("CEPH_MON_PORT"));
+    // The msgr2 port: librados speaks msgr2 first, and pointing it at a v1
+    // port makes it log a protocol error line to the daemon's stderr.
+    int port = s.port ? s.port : std::stoi(env("CEPH_MON_V2_PORT"));
     x += "    <host name='" + s.host + "' port='" + std::to_string(port) + "'/>\n";
     x += "    <name>" + s.ceph_pool + "</name>\n";
     if (!s.user.empty()) {

@@ -47,3 +47,18 @@ TEST(MonitorReachable, ListeningSocketIsReachableClosedPortIsNot)
     close(fd);
     EXPECT_FALSE(any_monitor_reachable({{"127.0.0.1", port}}, 500));
 }
+
+TEST(NormalizeMonHost, WellKnownPortsGetTheirProtocol)
+{
+    EXPECT_EQ(normalize_mon_host("10.0.0.1:6789,10.0.0.2:3300,mon3,[::1]:6789,h:7000"),
+              "v1:10.0.0.1:6789,v2:10.0.0.2:3300,mon3,v1:[::1]:6789,h:7000");
+    EXPECT_EQ(normalize_mon_host("v2:h:6789"), "v2:h:6789");
+    EXPECT_EQ(normalize_mon_host("a:1,"), "a:1");
+}
+
+TEST(ParseMonHost, ProtocolPrefixIsNotPartOfTheHost)
+{
+    auto eps = parse_mon_host("v1:10.0.0.1:6789");
+    ASSERT_EQ(eps.size(), 1u);
+    EXPECT_EQ(eps[0], (MonEndpoint{"10.0.0.1", 6789}));
+}

@@ -1,0 +1,99 @@
+#!/bin/bash
+# Clone benchmark: libvirt's stock rbd module and ours side by side in one lab
+# (one throwaway Ceph cluster, two private libvirtds: ours from tests/lab/lab.sh,
+# the stock one from tests/lab/libvirtd-lab.sh against the same cluster).
+# Builds if needed, runs build/bench/clone-bench, prints the table and writes
+# it to build/bench-results/clone.txt; stops both daemons and Ceph even on failure.
+#
+# Environment: BENCH_REPS (15), BENCH_WARMUP (2), BENCH_VERBOSE (1: every sample),
+# BENCH_TIMEOUT (seconds for the benchmark binary itself, 240), BUILD_DIR (see tests/common.sh).
+set -uo pipefail
+. "$(dirname "$0")/../tests/common.sh"
+
+LAB_SH=$REPO/tests/lab/lab.sh
+LIBVIRTD_SH=$REPO/tests/lab/libvirtd-lab.sh
+RESULTS=$BUILD/bench-results
+T0=$SECONDS
+LAB='' STOCK='' BENCH_PID=''
+
+cleanup() {
+    # The benchmark first (it runs in the background so that a signal is handled at once).
+    if [ -n "$BENCH_PID" ] && kill -0 "$BENCH_PID" 2>/dev/null; then
+        kill -TERM "$BENCH_PID" 2>/dev/null
+        wait "$BENCH_PID" 2>/dev/null
+    fi
+    # Then the stock libvirtd (a client of the lab's Ceph), then the lab.
+    if [ -n "$STOCK" ]; then
+        "$LIBVIRTD_SH" stop "$STOCK" >/dev/null 2>&1 || echo "warning: could not stop libvirtd $STOCK" >&2
+    fi
+    if [ -n "$LAB" ]; then
+        "$LAB_SH" stop "$LAB" >/dev/null 2>&1 || echo "warning: could not stop lab $LAB" >&2
+    fi
+    echo "total run time: $((SECONDS - T0)) s"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# define_secret URI UUID USAGE KEY: the private ceph secret lab.sh defines in its own
+# libvirtd (lab.sh runs as a command and exports no function, so these lines repeat
+# its define_secret). The key goes through a 0600 file, never a command line.
+define_secret() {
+    local uri=$1 uuid=$2 usage=$3 key=$4 tmp rc=0
+    tmp=$(mktemp -d) || return 1
+    cat >"$tmp/secret.xml" <<XML
+<secret ephemeral='no' private='yes'>
+  <uuid>$uuid</uuid>
+  <usage type='ceph'><name>$usage</name></usage>
+</secret>
+XML
+    (umask 077 && printf '%s' "$key" >"$tmp/key")
+    timeout 30 virsh -q -c "$uri" secret-define "$tmp/secret.xml" >/dev/null &&
+        timeout 30 virsh -q -c "$uri" secret-set-value "$uuid" --file "$tmp/key" >/dev/null || rc=1
+    rm -rf "$tmp"
+    return $rc
+}
+
+say "build"
+build_all || exit 1
+[ -x "$BUILD/bench/clone-bench" ] || { echo "no $BUILD/bench/clone-bench (is subdir('bench') in meson.build?)" >&2; exit 1; }
+
+say "lab: Ceph + libvirtd with our module"
+LAB=$(mktemp -d /tmp/rbdclone-bench.XXXXXX) && rmdir "$LAB" || exit 1
+"$LAB_SH" start "$LAB" "$(ours_backend_dir)" || exit 1
+
+say "second libvirtd with the stock module, same Ceph"
+STOCK=$(mktemp -d /tmp/rbdclone-bench-stock.XXXXXX) && rmdir "$STOCK" || exit 1
+"$LIBVIRTD_SH" start "$STOCK" "$STOCK_BACKENDS" || exit 1
+(
+    set -e
+    . "$LAB/lab.env"
+    . "$STOCK/libvirtd.env"     # its LIBVIRT_SECRET_URI is the stock daemon's
+    define_secret "$LIBVIRT_SECRET_URI" "$LAB_SECRET_ADMIN_UUID" "client.admin secret" "$CEPH_ADMIN_KEY"
+    define_secret "$LIBVIRT_SECRET_URI" "$LAB_SECRET_LIBVIRT_UUID" "client.libvirt secret" "$CEPH_LIBVIRT_KEY"
+) || { echo "defining the ceph secrets in the stock libvirtd failed" >&2; exit 1; }
+
+say "benchmark"
+mkdir -p "$RESULTS"
+rm -f "$RESULTS/clone.txt"
+(
+    set -a
+    . "$LAB/lab.env"
+    BENCH_STOCK_URI=$(. "$STOCK/libvirtd.env" && echo "$LIBVIRT_STORAGE_URI")
+    BENCH_MON_ASOK=$CEPH_LAB_DIR/run/ceph-mon.a.asok
+    set +a
+    exec timeout -k 10 "${BENCH_TIMEOUT:-240}" "$BUILD/bench/clone-bench" "$RESULTS/clone.txt"
+) &
+BENCH_PID=$!
+wait "$BENCH_PID"
+rc=$?
+BENCH_PID=''
+if [ $rc != 0 ]; then
+    echo "clone-bench failed (exit $rc)" >&2
+    for env in "$LAB/lab.env" "$STOCK/libvirtd.env"; do
+        log=$(. "$env" && echo "$LIBVIRTD_LOG")
+        echo "--- last errors in $log" >&2
+        grep -E ': (error|warning) : ' "$log" 2>/dev/null | tail -10 >&2
+    done
+    exit $rc
+fi
+echo "table written to $RESULTS/clone.txt"

@@ -1,0 +1,324 @@
+#!/bin/bash
+# The demo, from a fresh Debian 12 machine (as root):  bash demo.sh
+#
+# Installs the dependencies, builds the module, starts ONE throwaway Ceph
+# cluster and TWO private libvirtds side by side against it -- one with
+# libvirt's stock rbd module, one with this module -- and then does what a
+# user does: define RBD pools, create a "golden image", and make VM disks from
+# it three ways, against both daemons.  Every request is timed and checked in
+# Ceph (clone or copy? bytes written? same data as the golden image?), and a
+# table compares the two at the end.  Everything started here is stopped on
+# exit, also on failure or Ctrl-C.  Takes a minute or two.
+#
+# Environment: BUILD_DIR (default: ./build, see tests/common.sh).
+set -uo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/tests/common.sh"   # REPO BUILD STOCK_BACKENDS say build_all ours_backend_dir
+
+LAB_SH=$REPO/tests/lab/lab.sh
+LIBVIRTD_LAB_SH=$REPO/tests/lab/libvirtd-lab.sh
+IMAGE_MIB=64      # size of the golden image and of every VM disk
+DATA_MIB=32       # how much of it holds data (the rest stays sparse)
+T_START=$SECONDS
+
+# The trap may fire inside a redirected command: it writes to the demo's own stdout/stderr.
+exec {OUT}>&1 {ERR}>&2
+WORK=
+cleanup() {
+    local rc=$? ok=1
+    trap '' INT TERM     # let the cleanup finish (children inherit "ignore")
+    exec 1>&"$OUT" 2>&"$ERR"
+    [ -n "$WORK" ] || exit "$rc"
+    say "stopping everything"
+    cd / || true
+    if [ -d "$WORK/stock-libvirtd" ]; then
+        "$LIBVIRTD_LAB_SH" stop "$WORK/stock-libvirtd" || ok=0
+    fi
+    if [ -d "$WORK/lab" ]; then
+        "$LAB_SH" stop "$WORK/lab" || ok=0
+    fi
+    if ((ok)); then
+        rm -rf -- "$WORK"
+        echo "all stopped, $WORK removed"
+    else
+        echo "WARNING: something did not stop; see the messages above ($WORK left in place)" >&2
+    fi
+    echo "demo took $((SECONDS - T_START)) s"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo; echo "interrupted" >&2; exit 130' INT TERM
+
+[ "$(id -u)" = 0 ] || { echo "demo: run as root (it installs packages and runs daemons)" >&2; exit 1; }
+
+say "1/6  dependencies (tools/install-deps.sh)"
+"$REPO/tools/install-deps.sh" || exit 1
+
+say "2/6  build ($BUILD)"
+build_log=$(mktemp /tmp/rbdclone-demo-build.XXXXXX.log)
+if ! build_all >"$build_log" 2>&1; then
+    tail -30 "$build_log"
+    echo "demo: the build failed (full log: $build_log)" >&2
+    exit 1
+fi
+rm -f "$build_log"
+echo "built $BUILD/plugin/libvirt_storage_backend_rbd.so"
+OURS_BACKENDS=$(ours_backend_dir)
+STOCK_VERSION=$(libvirtd --version | awk '{print $NF}')
+
+# ---------------------------------------------------------------------------------------------
+say "3/6  one Ceph cluster, two libvirtds (stock libvirt $STOCK_VERSION and this module)"
+WORK=$(mktemp -d /tmp/rbdclone-demo.XXXXXX)
+echo "--- Ceph + libvirtd with OUR rbd module ($OURS_BACKENDS)"
+# setsid: the daemons get their own session, so a Ctrl-C reaches the demo (which then stops them
+# in order) rather than killing them in the middle of a request.
+setsid -w "$LAB_SH" start "$WORK/lab" "$OURS_BACKENDS" {OUT}>&- {ERR}>&- || { echo "demo: the lab did not start" >&2; exit 1; }
+# shellcheck source=/dev/null
+. "$WORK/lab/lab.env"     # CEPH_CONF CEPH_MON_PORT CEPH_LIBVIRT_KEY LAB_SECRET_LIBVIRT_UUID ...
+OURS=$LIBVIRT_STORAGE_URI
+
+echo "--- a second libvirtd with the STOCK rbd module ($STOCK_BACKENDS), same Ceph"
+setsid -w "$LIBVIRTD_LAB_SH" start "$WORK/stock-libvirtd" "$STOCK_BACKENDS" {OUT}>&- {ERR}>&- ||
+    { echo "demo: the stock libvirtd did not start" >&2; exit 1; }
+STOCK=$(. "$WORK/stock-libvirtd/libvirtd.env" && echo "$LIBVIRT_STORAGE_URI")
+STOCK_SECRETS=$(. "$WORK/stock-libvirtd/libvirtd.env" && echo "$LIBVIRT_SECRET_URI")
+
+# The ceph secret in the stock daemon, as lab.sh defines it in ours: same UUID, so one pool XML
+# serves both.  The key goes through a 0600 file, never a command line.
+cat >"$WORK/secret.xml" <<EOF
+<secret ephemeral='no' private='yes'>
+  <uuid>$LAB_SECRET_LIBVIRT_UUID</uuid>
+  <usage type='ceph'><name>client.libvirt secret</name></usage>
+</secret>
+EOF
+(umask 077 && printf '%s' "$CEPH_LIBVIRT_KEY" >"$WORK/secret.key")
+timeout --foreground 30 virsh -q -c "$STOCK_SECRETS" secret-define "$WORK/secret.xml" >/dev/null &&
+    timeout --foreground 30 virsh -q -c "$STOCK_SECRETS" secret-set-value "$LAB_SECRET_LIBVIRT_UUID" \
+        --file "$WORK/secret.key" >/dev/null ||
+    { echo "demo: defining the ceph secret in the stock libvirtd failed" >&2; exit 1; }
+rm -f "$WORK/secret.key"
+
+cat <<EOF
+
+Ceph:   $CEPH_CONF  (pools rbd, rbd2; user client.libvirt)
+STOCK=$STOCK
+OURS=$OURS
+Both daemons hold the ceph secret $LAB_SECRET_LIBVIRT_UUID (key of client.libvirt).
+They share the Ceph pools, so each one's volumes carry its name: golden-stock, disk1-ours, ...
+EOF
+
+# ---------------------------------------------------------------------------------------------
+# Helpers.  virsh commands are shown as a user would type them, with $STOCK / $OURS for the URIs.
+DAEMONS=(stock ours)
+uri_of() { if [ "$1" = stock ]; then echo "$STOCK"; else echo "$OURS"; fi; }
+# shellcheck disable=SC2016  # shown literally, as the user types it
+uri_label() { if [ "$1" = stock ]; then echo '$STOCK'; else echo '$OURS'; fi; }
+indent() { sed 's/^/      /'; }
+
+# vsh DAEMON ARGS...: echo and run one virsh command; output indented; sets VSH_MS, VSH_ERR.
+vsh() {
+    local d=$1 t0 t1 out rc
+    shift
+    printf '  [%-5s] $ virsh -c %s %s\n' "$d" "$(uri_label "$d")" "$*"
+    t0=$(date +%s%N)
+    out=$(timeout --foreground 120 virsh -c "$(uri_of "$d")" "$@" 2>&1)
+    rc=$?
+    t1=$(date +%s%N)
+    VSH_MS=$(((t1 - t0) / 1000000))
+    VSH_ERR=
+    [ -n "$out" ] && printf '%s\n' "$out" | grep -v '^$' | indent
+    if ((rc)); then
+        ((rc == 124)) && out="error: timed out after 120 s"
+        # virsh prints "error: Failed to <do X>" then libvirt's message: the cause is the last one.
+        VSH_ERR=$(printf '%s\n' "$out" | sed -n 's/^error: //p' | tail -1)
+        [ -n "$VSH_ERR" ] || VSH_ERR="virsh exit status $rc"
+    fi
+    return $rc
+}
+
+ceph_rbd() { timeout --foreground 60 rbd -c "$CEPH_CONF" "$@"; }
+
+# Parent of POOL/IMAGE ("" if none); fails if the image does not exist.
+rbd_parent() {
+    local info
+    info=$(ceph_rbd info "$1" 2>/dev/null) || return 1
+    printf '%s\n' "$info" | sed -n 's/^[[:space:]]*parent: //p'
+}
+
+# Bytes stored in POOL/IMAGE itself (not in its parent), from the image's changed extents.
+rbd_written() {
+    ceph_rbd du --format json "$1" 2>/dev/null |
+        python3 -c 'import json,sys; print(sum(i["used_size"] for i in json.load(sys.stdin)["images"] if "@" not in i["name"] and i.get("snapshot") is None))' 2>/dev/null ||
+        echo "?"
+}
+
+human() {
+    local b=$1
+    case $b in
+        '' | *[!0-9]*) echo "$b" ;;
+        *) if ((b >= 1048576)); then echo "$((b / 1048576)) MiB"; elif ((b >= 1024)); then echo "$((b / 1024)) KiB"; else echo "$b B"; fi ;;
+    esac
+}
+
+# check POOL/IMAGE: what happened in Ceph; sets CHECK (table cell, without the time).
+check() {
+    local img=$1 parent written sum
+    if ! parent=$(rbd_parent "$img"); then
+        printf '      check: $ rbd info %s -> no such image\n' "$img"
+        CHECK=
+        return 1
+    fi
+    written=$(rbd_written "$img")
+    sum=$(ceph_rbd export --no-progress "$img" - 2>/dev/null | md5sum | cut -d' ' -f1)
+    if [ -n "$parent" ]; then
+        CHECK="clone"
+        printf '      check: $ rbd info %s -> parent: %s\n' "$img" "$parent"
+    else
+        CHECK="copy $(human "$written")"
+        printf '      check: $ rbd info %s -> no parent (a full image)\n' "$img"
+    fi
+    printf '             $ rbd du %s -> %s written into it\n' "$img" "$(human "$written")"
+    if [ "$sum" = "$GOLDEN_MD5" ]; then
+        printf '             $ rbd export %s - | md5sum -> same data as the golden image\n' "$img"
+    else
+        printf '             $ rbd export %s - | md5sum -> DIFFERENT data from the golden image\n' "$img"
+        CHECK="$CHECK, WRONG DATA"
+    fi
+}
+
+declare -A RESULT
+REQUESTS=()
+NOTES=()
+# request ID LABEL CEPH_IMAGE_PATTERN VIRSH_ARGS... (%s in the args/pattern = stock|ours)
+request() {
+    local id=$1 label=$2 pattern=$3 d args a img short
+    shift 3
+    REQUESTS+=("$id")
+    RESULT[$id,label]=$label
+    echo
+    echo "-- $label"
+    for d in "${DAEMONS[@]}"; do
+        args=()
+        for a in "$@"; do args+=("${a//%s/$d}"); done
+        img=${pattern//%s/$d}
+        # The monitor batches map changes for 1 s: a snapshot made right after the other
+        # daemon's one would wait for it.  Let it settle, so neither pays for the other.
+        sleep 1.2
+        if vsh "$d" "${args[@]}"; then
+            if check "$img"; then
+                RESULT[$id,$d]="ok, $CHECK, $VSH_MS ms"
+            else
+                RESULT[$id,$d]="virsh ok but no image in Ceph!"
+            fi
+        else
+            check "$img" >/dev/null && echo "      (an image $img exists anyway)"
+            if ((${#VSH_ERR} > 60)); then
+                # Too long for the table: its cause (libvirt's messages end with ": <cause>"),
+                # trimmed, and a footnote below the table gives the whole message.
+                NOTES+=("$VSH_ERR")
+                short=${VSH_ERR##*: }
+                ((${#short} >= 10)) || short=$VSH_ERR
+                ((${#short} > 60)) && short="${short:0:57}..."
+                RESULT[$id,$d]="FAILS: $short [${#NOTES[@]}]"
+            else
+                RESULT[$id,$d]="FAILS: $VSH_ERR"
+            fi
+            printf '      -> FAILS after %s ms\n' "$VSH_MS"
+        fi
+    done
+}
+
+# setup DAEMON ARGS...: a setup step; a failure is shown (the requests below will show it too).
+setup() {
+    vsh "$@" || echo "      (this step failed: the requests below will fail for $1 too)"
+}
+
+# ---------------------------------------------------------------------------------------------
+say "4/6  what a user does first: pools and a golden image"
+for p in images:rbd vms:rbd2; do
+    cat >"$WORK/${p%%:*}.xml" <<EOF
+<pool type='rbd'>
+  <name>${p%%:*}</name>
+  <source>
+    <host name='127.0.0.1' port='$CEPH_MON_PORT'/>
+    <name>${p#*:}</name>
+    <auth type='ceph' username='libvirt'><secret uuid='$LAB_SECRET_LIBVIRT_UUID'/></auth>
+  </source>
+</pool>
+EOF
+done
+mkdir -p "$WORK/files"
+echo "pool XML ($WORK/images.xml; vms.xml is the same with vms / rbd2):"
+indent <"$WORK/images.xml"
+cd "$WORK" || exit 1
+echo
+for d in "${DAEMONS[@]}"; do
+    for p in images vms; do
+        setup "$d" pool-define "$p.xml"
+        setup "$d" pool-start "$p"
+    done
+    setup "$d" pool-define-as files dir --target "$WORK/files"
+    setup "$d" pool-start files
+done
+
+echo
+echo "The golden image: ${DATA_MIB} MiB of data in a ${IMAGE_MIB} MiB disk (a stand-in for an OS image)."
+{ printf 'GOLDEN IMAGE of the rbd clone demo\n'; head -c $((DATA_MIB * 1048576 - 35)) /dev/urandom; } >"$WORK/golden.raw"
+truncate -s "${IMAGE_MIB}M" "$WORK/golden.raw"
+GOLDEN_MD5=$(md5sum <"$WORK/golden.raw" | cut -d' ' -f1)
+for d in "${DAEMONS[@]}"; do
+    setup "$d" vol-create-as images "golden-$d" "${IMAGE_MIB}M" --format raw
+    # Neither backend supports vol-upload: write the data straight into Ceph.
+    printf '  [%-5s] $ qemu-img convert -n -O raw golden.raw rbd:rbd/golden-%s:conf=$CEPH_CONF\n' "$d" "$d"
+    timeout --foreground 60 qemu-img convert -n -f raw -O raw "$WORK/golden.raw" "rbd:rbd/golden-$d:conf=$CEPH_CONF" 2>&1 | indent
+    setup "$d" pool-refresh images
+done
+echo
+echo "The same image as a qcow2 file, in the dir pool 'files' ($WORK/files):"
+echo '  $ qemu-img convert -O qcow2 golden.raw files/golden.qcow2'
+qemu-img convert -f raw -O qcow2 "$WORK/golden.raw" "$WORK/files/golden.qcow2" 2>&1 | indent
+for d in "${DAEMONS[@]}"; do setup "$d" pool-refresh files; done
+for t in 2 3; do
+    cat >"$WORK/disk$t-template.xml" <<EOF
+<volume>
+  <name>disk$t-%s</name>
+  <capacity unit='MiB'>$IMAGE_MIB</capacity>
+  <target><format type='raw'/></target>
+</volume>
+EOF
+    for d in "${DAEMONS[@]}"; do sed "s/%s/$d/" "$WORK/disk$t-template.xml" >"$WORK/disk$t-$d.xml"; done
+done
+echo
+echo "disk2-ours.xml (the new volume for vol-create-from; the others differ only in the name):"
+indent <"$WORK/disk2-ours.xml"
+
+# ---------------------------------------------------------------------------------------------
+say "5/6  making VM disks from the golden image, against both daemons"
+request clone "vol-clone golden -> disk1 (same pool)" "rbd/disk1-%s" \
+    vol-clone golden-%s disk1-%s --pool images
+request xpool "vol-create-from images/golden -> vms" "rbd2/disk2-%s" \
+    vol-create-from vms disk2-%s.xml golden-%s --inputpool images
+request qcow2 "vol-create-from dir qcow2 -> vms" "rbd2/disk3-%s" \
+    vol-create-from vms disk3-%s.xml golden.qcow2 --inputpool files
+
+# ---------------------------------------------------------------------------------------------
+say "6/6  result"
+echo "clone = the new disk is a copy-on-write child of the golden image in Ceph (nothing copied);"
+echo "copy = a full image with the data written into it; FAILS = virsh's error message."
+echo
+# Column widths from the longest cell, so the columns line up whatever the messages are.
+head_stock="stock libvirt $STOCK_VERSION" head_ours="this module"
+w1=7 w2=${#head_stock}
+for id in "${REQUESTS[@]}"; do
+    ((${#RESULT[$id,label]} > w1)) && w1=${#RESULT[$id,label]}
+    ((${#RESULT[$id,stock]} > w2)) && w2=${#RESULT[$id,stock]}
+done
+printf "%-$((w1 + 3))s%-$((w2 + 3))s%s\n" request "$head_stock" "$head_ours"
+for id in "${REQUESTS[@]}"; do
+    printf "%-$((w1 + 3))s%-$((w2 + 3))s%s\n" "${RESULT[$id,label]}" "${RESULT[$id,stock]}" "${RESULT[$id,ours]}"
+done
+for i in "${!NOTES[@]}"; do
+    ((i)) || echo
+    printf '[%d] %s\n' $((i + 1)) "${NOTES[$i]}"
+done
+echo
+exit 0

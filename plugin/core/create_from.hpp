@@ -1,0 +1,34 @@
+// Creating a volume from an image: vol-create-from, vol-clone and
+// vol-create with a <backingStore>.  Gathers the facts, asks decide_clone,
+// clones when it says so, and otherwise reports why it did not.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "decision.hpp"
+#include "pool.hpp"
+
+namespace rbdclone {
+
+struct SourceSpec {
+    bool is_rbd = false;
+    std::string kind;              // non-RBD: "file", "block device", ...
+    std::string path;              // non-RBD: the volume's path
+    std::shared_ptr<Pool> pool;    // RBD source in a pool we serve
+    std::string ceph_pool;         // RBD source named by location (no pool)
+    std::string fsid;              // from an rbd:// location
+    std::string image;
+    std::string snap;
+    std::string declared_format;   // "" = none declared
+};
+
+struct CreateOutcome {
+    Decision decision;
+};
+
+Result<CreateOutcome> create_volume_from(Pool &dst, const std::string &dst_name, uint64_t capacity,
+                                         const SourceSpec &src, bool reflink);
+
+} // namespace rbdclone

@@ -1,0 +1,36 @@
+// The clone-or-fallback decision: clone copy-on-write only when every
+// condition holds, else copy (converting where needed), and say why.
+// Pure logic over facts gathered elsewhere, so each row is unit-tested.
+#pragma once
+
+#include <string>
+
+namespace rbdclone {
+
+struct CloneFacts {
+    std::string source_label;          // for messages: "RBD image 'images/golden'"
+    bool source_is_rbd = false;
+    std::string source_kind;           // when not RBD: "file", "block device", ...
+    std::string source_fsid;           // cluster of an RBD source
+    std::string dest_fsid;
+    std::string declared_format;       // "" when the caller declared none
+    std::string sniffed_format;        // from the image's bytes ("" = not read)
+    bool image_format_1 = false;       // old RBD image format
+    bool has_layering = true;          // layering feature on the source
+    bool snapshot_given = false;       // the request names a snapshot
+    bool may_snapshot = true;          // caller may create a snapshot
+    bool reusable_snapshot = false;    // ...or one of ours can be reused
+};
+
+enum class Method { Clone, Copy, CopyConvert };
+
+struct Decision {
+    Method method = Method::Copy;
+    std::string reason;
+};
+
+Decision decide_clone(const CloneFacts &f);
+
+const char *method_name(Method m);
+
+} // namespace rbdclone
