@@ -82,10 +82,17 @@ static Result<int> choose_clone_format(Pool &dst)
     std::string configured = conf_get(dst.cluster().get(), "rbd_default_clone_format");
     if (configured == "1" || configured == "2")
         return configured == "1" ? 1 : 2;
-    auto dump = dst.cluster().mon_command(R"({"prefix": "osd dump", "format": "json"})");
-    if (!dump)
-        return dump.error();
-    return clone_format_for_release(min_compat_client_from_osd_dump(dump.value()));
+    // require_min_compat_client only ever rises, and rarely: ask the
+    // monitors at most every 10 s per connection.
+    std::string release;
+    if (!dst.cluster().memo_get("require_min_compat_client", release, 10000)) {
+        auto dump = dst.cluster().mon_command(R"({"prefix": "osd dump", "format": "json"})");
+        if (!dump)
+            return dump.error();
+        release = min_compat_client_from_osd_dump(dump.value());
+        dst.cluster().memo_put("require_min_compat_client", release);
+    }
+    return clone_format_for_release(release);
 }
 
 static Status ensure_protected(rbd_image_t img, const std::string &label, const std::string &snap)

@@ -65,6 +65,23 @@ Result<std::string> Cluster::mon_command(const std::string &json) const
     return out;
 }
 
+bool Cluster::memo_get(const std::string &key, std::string &value, int max_age_ms)
+{
+    std::lock_guard lk(memo_mu_);
+    auto it = memo_.find(key);
+    if (it == memo_.end() ||
+        std::chrono::steady_clock::now() - it->second.second > std::chrono::milliseconds(max_age_ms))
+        return false;
+    value = it->second.first;
+    return true;
+}
+
+void Cluster::memo_put(const std::string &key, std::string value)
+{
+    std::lock_guard lk(memo_mu_);
+    memo_[key] = {std::move(value), std::chrono::steady_clock::now()};
+}
+
 Result<std::shared_ptr<Cluster>> connect_cluster(const ClusterParams &p)
 {
     RadosHandle h;

@@ -2,6 +2,7 @@
 // uses the same monitors, user, key and options, opened once and reused.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -44,7 +45,14 @@ class Cluster {
     // Runs a monitor command (JSON) and returns its output buffer.
     Result<std::string> mon_command(const std::string &json) const;
 
+    // A small per-connection memo for facts that change rarely (e.g. the
+    // cluster's require_min_compat_client): value and when it was read.
+    bool memo_get(const std::string &key, std::string &value, int max_age_ms);
+    void memo_put(const std::string &key, std::string value);
+
   private:
+    std::mutex memo_mu_;
+    std::map<std::string, std::pair<std::string, std::chrono::steady_clock::time_point>> memo_;
     RadosHandle rados_;
     std::string fsid_;
     std::string mon_host_;
