@@ -308,6 +308,34 @@ Pool::~Pool()
     }
 }
 
+CephSecret::CephSecret(const std::string &base64_key)
+{
+    static std::atomic<int> n{0};
+    char uuid[40];
+    snprintf(uuid, sizeof(uuid), "6a1d4c6e-0c0e-4d8e-9a1b-%012d", getpid() * 100 + ++n);
+    uuid_ = uuid;
+    std::string xml = "<secret ephemeral='no' private='yes'><uuid>" + uuid_ +
+                      "</uuid><usage type='ceph'><name>" + unique("test-secret") + "</name></usage></secret>";
+    secret_ = virSecretDefineXML(secrets(), xml.c_str(), 0);
+    if (!secret_)
+        return;
+    // libvirt stores the raw secret bytes; the cephx key is their base64.
+    std::string raw = base64_decode(base64_key);
+    if (virSecretSetValue(secret_, reinterpret_cast<const unsigned char *>(raw.data()), raw.size(), 0) < 0) {
+        virSecretUndefine(secret_);
+        virSecretFree(secret_);
+        secret_ = nullptr;
+    }
+}
+
+CephSecret::~CephSecret()
+{
+    if (secret_) {
+        virSecretUndefine(secret_);
+        virSecretFree(secret_);
+    }
+}
+
 std::string vol_xml(const std::string &name, uint64_t capacity, const std::string &extra)
 {
     return "<volume><name>" + name + "</name><capacity unit='bytes'>" + std::to_string(capacity) +

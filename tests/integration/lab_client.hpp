@@ -9,6 +9,7 @@
 #include <rbd/librbd.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -98,5 +99,26 @@ class Pool {
 };
 
 std::string vol_xml(const std::string &name, uint64_t capacity, const std::string &extra = "");
+
+constexpr uint64_t MiB = 1024 * 1024;
+
+struct VolDeleter {
+    void operator()(virStorageVol *v) const { virStorageVolFree(v); }
+};
+using Vol = std::unique_ptr<virStorageVol, VolDeleter>;
+
+// A ceph <secret> in the lab's libvirtd holding `base64_key`, undefined
+// when this object goes away.
+class CephSecret {
+  public:
+    explicit CephSecret(const std::string &base64_key);
+    ~CephSecret();
+    const std::string &uuid() const { return uuid_; }
+    bool ok() const { return secret_ != nullptr; }
+
+  private:
+    std::string uuid_;
+    virSecretPtr secret_ = nullptr;
+};
 
 } // namespace lab

@@ -15,13 +15,6 @@ using namespace lab;
 
 namespace {
 
-constexpr uint64_t MiB = 1024 * 1024;
-
-struct VolDeleter {
-    void operator()(virStorageVol *v) const { virStorageVolFree(v); }
-};
-using Vol = std::unique_ptr<virStorageVol, VolDeleter>;
-
 class Clone : public ::testing::Test {
   protected:
     void SetUp() override
@@ -283,6 +276,32 @@ TEST_F(Clone, BackingStoreErrorsNameWhatIsWrong)
     EXPECT_FALSE(v);
     EXPECT_EQ(last_error().code, VIR_ERR_NO_STORAGE_VOL);
     EXPECT_NE(last_error().message.find("@nosnap' does not exist"), std::string::npos) << last_error().message;
+}
+
+TEST_F(Clone, ReadOnlyCephUserCannotSnapshotSoTheImageIsNotCloned)
+{
+    // The image pool is used with a read-only Ceph user (profile rbd-read-only).
+    CephSecret ro_key(env("CEPH_RO_KEY"));
+    ASSERT_TRUE(ro_key.ok()) << last_error().message;
+    PoolSpec ro{unique("images-ro")};
+    ro.user = "ro";
+    ro.secret_uuid = ro_key.uuid();
+    Pool ro_pool(ro);
+    ASSERT_TRUE(ro_pool.ok()) << last_error().message;
+    const std::string img = track("rbd", unique("golden"));
+    ceph().create("rbd", img, 8 * MiB);
+    virStoragePoolRefresh(ro_pool.get(), 0);
+    Vol src(virStorageVolLookupByName(ro_pool.get(), img.c_str()));
+    ASSERT_TRUE(src) << last_error().message;
+    const std::string disk = track("rbd2", unique("disk"));
+    Vol v = create_from(*vms_, disk, src.get(), VIR_STORAGE_VOL_CREATE_REFLINK, 8 * MiB);
+    EXPECT_FALSE(v);
+    auto e = last_error();
+    EXPECT_EQ(e.code, VIR_ERR_OPERATION_UNSUPPORTED) << e.message;
+    EXPECT_NE(e.message.find("may not create a snapshot of RBD image 'rbd/" + img + "'"), std::string::npos)
+        << e.message;
+    EXPECT_FALSE(ceph().exists("rbd2", disk));
+    EXPECT_EQ(ceph().snapshots("rbd", img).size(), 0u);
 }
 
 // In one pool: libvirt 9.0's storageVolCreateXMLFrom locks the source and

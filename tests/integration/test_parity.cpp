@@ -18,13 +18,6 @@ using namespace lab;
 
 namespace {
 
-constexpr uint64_t MiB = 1024 * 1024;
-
-struct VolDeleter {
-    void operator()(virStorageVol *v) const { virStorageVolFree(v); }
-};
-using Vol = std::unique_ptr<virStorageVol, VolDeleter>;
-
 class Parity : public ::testing::Test {
   protected:
     void SetUp() override
@@ -497,18 +490,11 @@ TEST_F(Parity, ImageDeletedBehindLibvirtsBackGivesAClearError)
 
 TEST_F(Parity, WrongSecretFailsPoolStart)
 {
-    const std::string uuid = "5f0d4c6e-0c0e-4d8e-9a1b-" + std::to_string(100000000000 + getpid() % 1000000);
-    std::string sx = "<secret ephemeral='no' private='yes'><uuid>" + uuid +
-                     "</uuid><usage type='ceph'><name>" + unique("wrong") + "</name></usage></secret>";
-    virSecretPtr sec = virSecretDefineXML(secrets(), sx.c_str(), 0);
-    ASSERT_NE(sec, nullptr) << last_error().message;
-    // libvirt stores the raw secret bytes; the cephx key is their base64.
     // Another user's valid key: well-formed, but not admin's.
-    std::string raw = base64_decode(env("CEPH_RO_KEY"));
-    ASSERT_EQ(virSecretSetValue(sec, reinterpret_cast<const unsigned char *>(raw.data()), raw.size(), 0), 0)
-        << last_error().message;
+    CephSecret wrong(env("CEPH_RO_KEY"));
+    ASSERT_TRUE(wrong.ok()) << last_error().message;
     PoolSpec s{unique("parity-badkey")};
-    s.secret_uuid = uuid;
+    s.secret_uuid = wrong.uuid();
     s.config_opts = {{"client_mount_timeout", "10"}};
     auto t0 = std::chrono::steady_clock::now();
     Pool p(s);
@@ -521,8 +507,6 @@ TEST_F(Parity, WrongSecretFailsPoolStart)
         EXPECT_NE(e.message.find("refused authentication"), std::string::npos) << e.message;
         EXPECT_NE(e.message.find("client.admin"), std::string::npos) << e.message;
     }
-    virSecretUndefine(sec);
-    virSecretFree(sec);
     // The daemon is alive and other pools work.
     Pool ok(unique("parity-after-badkey"));
     EXPECT_TRUE(ok.ok()) << last_error().message;
