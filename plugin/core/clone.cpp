@@ -6,6 +6,7 @@
 
 #include "log.hpp"
 #include "snapshots.hpp"
+#include "text.hpp"
 #include "volume_ops.hpp"
 
 namespace rbdclone {
@@ -27,20 +28,14 @@ Result<uint64_t> parse_rbd_features(const std::string &text)
         {"data-pool", RBD_FEATURE_DATA_POOL},
     };
     uint64_t f = 0;
-    size_t pos = 0;
-    while (pos <= text.size()) {
-        size_t end = text.find_first_of(", ", pos);
-        if (end == std::string::npos)
-            end = text.size();
-        std::string word = text.substr(pos, end - pos);
-        if (!word.empty()) {
-            auto it = names.find(word);
-            if (it == names.end())
-                return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
-                                   "unknown RBD feature '" + word + "' in rbd_default_features");
-            f |= it->second;
-        }
-        pos = end + 1;
+    for (const auto &word : split(text, ", ")) {
+        if (word.empty())
+            continue;
+        auto it = names.find(word);
+        if (it == names.end())
+            return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
+                               "unknown RBD feature '" + word + "' in rbd_default_features");
+        f |= it->second;
     }
     return f;
 }

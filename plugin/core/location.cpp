@@ -1,23 +1,10 @@
 #include "location.hpp"
 
-#include <vector>
+#include "text.hpp"
 
 namespace rbdclone {
 
 namespace {
-
-std::vector<std::string> split(const std::string &s, char sep)
-{
-    std::vector<std::string> out;
-    size_t pos = 0;
-    for (;;) {
-        size_t e = s.find(sep, pos);
-        out.push_back(s.substr(pos, e == std::string::npos ? std::string::npos : e - pos));
-        if (e == std::string::npos)
-            return out;
-        pos = e + 1;
-    }
-}
 
 Error bad(const std::string &text, const std::string &why)
 {
@@ -32,7 +19,7 @@ Result<RbdLocation> parse_rbd_location(const std::string &text)
 {
     RbdLocation loc;
     if (text.rfind("rbd://", 0) == 0) {
-        auto parts = split(text.substr(6), '/');
+        auto parts = split(text.substr(6), "/");
         if (parts.size() != 4)
             return bad(text, "an rbd:// location has four parts");
         for (const auto &p : parts)
@@ -54,7 +41,7 @@ Result<RbdLocation> parse_rbd_location(const std::string &text)
         if (loc.snap.empty() || loc.snap.find('@') != std::string::npos)
             return bad(text, "bad snapshot name");
     }
-    auto parts = split(rest, '/');
+    auto parts = split(rest, "/");
     if (parts.size() != 2 || parts[0].empty() || parts[1].empty())
         return bad(text, "expected exactly one '/' between pool and image");
     loc.pool = parts[0];

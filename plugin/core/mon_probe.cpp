@@ -9,18 +9,14 @@
 #include <cerrno>
 #include <cstring>
 
+#include "text.hpp"
+
 namespace rbdclone {
 
 std::vector<MonEndpoint> parse_mon_host(const std::string &mon_host)
 {
     std::vector<MonEndpoint> out;
-    size_t pos = 0;
-    while (pos <= mon_host.size()) {
-        size_t end = mon_host.find_first_of(", ", pos);
-        if (end == std::string::npos)
-            end = mon_host.size();
-        std::string item = mon_host.substr(pos, end - pos);
-        pos = end + 1;
+    for (std::string item : split(mon_host, ", ")) {
         if (item.empty())
             continue;
         if (item.rfind("v1:", 0) == 0 || item.rfind("v2:", 0) == 0)
@@ -51,13 +47,7 @@ std::vector<MonEndpoint> parse_mon_host(const std::string &mon_host)
 std::string normalize_mon_host(const std::string &mon_host)
 {
     std::string out;
-    size_t pos = 0;
-    while (pos <= mon_host.size()) {
-        size_t end = mon_host.find(',', pos);
-        if (end == std::string::npos)
-            end = mon_host.size();
-        std::string item = mon_host.substr(pos, end - pos);
-        pos = end + 1;
+    for (std::string item : split(mon_host, ",")) {
         if (item.empty())
             continue;
         auto ends_with = [&](const char *suffix) {

@@ -362,8 +362,8 @@ rbdGlueDeclaredFormat(int format)
 
 /* Runs the core's create-from and reports its failure. */
 static int
-rbdGlueCreateFrom(virStoragePoolObj *obj, virStorageVolDef *newvol,
-                  rbdc_pool *dst, const rbdc_source *src, bool reflink)
+rbdGlueCreateFrom(virStorageVolDef *newvol, rbdc_pool *dst,
+                  const rbdc_source *src, bool reflink)
 {
     rbdc_status st;
 
@@ -372,7 +372,6 @@ rbdGlueCreateFrom(virStoragePoolObj *obj, virStorageVolDef *newvol,
         rbdGlueReport(&st);
         return -1;
     }
-    (void)obj;
     return 0;
 }
 
@@ -404,7 +403,7 @@ rbdGlueBuildVolFromBackingStore(virStoragePoolObj *obj, virStorageVolDef *vol)
 
     if (!(pool = rbdGluePoolUnlocked(obj)))
         return -1;
-    ret = rbdGlueCreateFrom(obj, vol, pool, &src, false);
+    ret = rbdGlueCreateFrom(vol, pool, &src, false);
     rbdc_pool_unref(pool);
     return ret;
 }
@@ -526,7 +525,7 @@ rbdGlueBuildVolFrom(virStoragePoolObj *obj, virStorageVolDef *newvol,
         src.path = origvol->target.path ? origvol->target.path : origvol->name;
         src.declared_format = rbdGlueDeclaredFormat(origvol->target.format);
     }
-    ret = rbdGlueCreateFrom(obj, newvol, dst, &src,
+    ret = rbdGlueCreateFrom(newvol, dst, &src,
                             !!(flags & VIR_STORAGE_VOL_CREATE_REFLINK));
     if (src_pool)
         rbdc_pool_unref(src_pool);
