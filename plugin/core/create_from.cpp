@@ -1,35 +1,41 @@
 #include "create_from.hpp"
 
+#include <functional>
+
+#include "byte_source.hpp"
 #include "clone.hpp"
 #include "format_sniff.hpp"
+#include "image_import.hpp"
+#include "image_safety.hpp"
 #include "log.hpp"
+#include "qemu_reader.hpp"
 #include "volume_ops.hpp"
 
 namespace rbdclone {
 
 namespace {
 
-// Reads the head and tail of an image (or snapshot) for format sniffing.
-Result<std::string> sniff_rbd(rbd_image_t img, uint64_t size, const std::string &label)
+using SourceOpener = std::function<Result<std::unique_ptr<ByteSource>>()>;
+
+// What was read from the start of the source, for sniffing and for the
+// header checks before a conversion.
+struct Sniffed {
+    std::string head;
+    std::string format;
+};
+
+Result<Sniffed> sniff_source(ByteSource &src)
 {
-    std::string head(static_cast<size_t>(std::min<uint64_t>(size, kSniffHeadBytes)), '\0');
-    ssize_t r = head.empty() ? 0 : rbd_read(img, 0, head.size(), head.data());
-    if (r < 0)
-        return ceph_error(static_cast<int>(r), "failed to read the first bytes of " + label);
-    head.resize(static_cast<size_t>(r));
+    Sniffed s;
     std::string tail;
-    if (size >= kSniffHeadBytes + kSniffTailBytes) {
-        tail.assign(kSniffTailBytes, '\0');
-        r = rbd_read(img, size - kSniffTailBytes, kSniffTailBytes, tail.data());
-        if (r < 0)
-            return ceph_error(static_cast<int>(r), "failed to read the last bytes of " + label);
-        tail.resize(static_cast<size_t>(r));
-    }
-    return sniff_format(head, tail);
+    if (auto st = read_head_tail(src, kSniffHeadBytes, kSniffTailBytes, s.head, tail); !st)
+        return st.error();
+    s.format = sniff_format(s.head, tail);
+    return s;
 }
 
 // Facts about an RBD source: opened read-only at the snapshot if one is given.
-Status gather_rbd_facts(const ImageRef &ref, CloneFacts &f)
+Status gather_rbd_facts(const ImageRef &ref, CloneFacts &f, Sniffed &sniffed)
 {
     ImageHandle img;
     int r = rbd_open_read_only(ref.io, ref.image.c_str(), img.out(),
@@ -52,27 +58,67 @@ Status gather_rbd_facts(const ImageRef &ref, CloneFacts &f)
     uint64_t size = 0;
     if ((r = rbd_get_size(img.get(), &size)) < 0)
         return ceph_error(r, "failed to get the size of " + ref.label());
-    auto fmt = sniff_rbd(img.get(), size, ref.label());
-    if (!fmt)
-        return fmt.error();
-    f.sniffed_format = fmt.value();
+    auto src = open_rbd_source(ref.io, ref.image, ref.snap, ref.label());
+    if (!src)
+        return src.error();
+    auto s = sniff_source(**src);
+    if (!s)
+        return s.error();
+    sniffed = std::move(*s);
+    f.sniffed_format = sniffed.format;
     return {};
-}
-
-Error not_cloned(const Decision &d, const std::string &dst_label, bool reflink)
-{
-    if (reflink)
-        return plain_error(RBDC_ERR_UNSUPPORTED, -ENOTSUP,
-                           "cannot create " + dst_label + " as a copy-on-write clone (reflink requested): " +
-                               d.reason);
-    return plain_error(RBDC_ERR_UNSUPPORTED, -ENOTSUP,
-                       "cannot create " + dst_label + " by cloning: " + d.reason +
-                           "; copying it into RBD (" + method_name(d.method) + ") is not implemented yet");
 }
 
 void log_decision(const std::string &dst_label, const std::string &src_label, const Decision &d)
 {
     log_info("decision for ", dst_label, " from ", src_label, ": ", method_name(d.method), " (", d.reason, ")");
+}
+
+Error reflink_refused(const Decision &d, const std::string &dst_label)
+{
+    return plain_error(RBDC_ERR_UNSUPPORTED, -ENOTSUP,
+                       "cannot create " + dst_label + " as a copy-on-write clone (reflink requested): " + d.reason);
+}
+
+// The copy path: raw sources are read directly, containers through qemu
+// after their header passed the checks.
+Result<CreateOutcome> copy_source(Pool &dst, const std::string &dst_name, uint64_t capacity, Decision d,
+                                  const std::string &src_label, const std::string &declared, const Sniffed &sniffed,
+                                  const SourceOpener &open_raw,
+                                  const std::function<Result<std::unique_ptr<ByteSource>>(const std::string &)>
+                                      &open_converted,
+                                  bool reflink)
+{
+    const std::string dst_label = dst.image_label(dst_name);
+    CopyFormat cf = copy_format(declared, sniffed.format);
+    if (cf.format.empty()) {
+        log_decision(dst_label, src_label, Decision{d.method, d.reason + "; refused: " + cf.error});
+        return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
+                           "cannot create " + dst_label + " from " + src_label + ": " + cf.error);
+    }
+    if (cf.format != "raw" && d.method != Method::CopyConvert) {
+        d.method = Method::CopyConvert;
+        d.reason += "; it is a " + cf.format + " image, converted to raw";
+    }
+    log_decision(dst_label, src_label, d);
+    if (reflink)
+        return reflink_refused(d, dst_label);
+
+    Result<std::unique_ptr<ByteSource>> src = Error{};
+    if (cf.format == "raw") {
+        src = open_raw();
+    } else {
+        if (std::string why = external_reference(cf.format, sniffed.head); !why.empty())
+            return plain_error(RBDC_ERR_INVALID_ARG, -EPERM,
+                               "refusing to convert " + src_label + " into " + dst_label + ": " + why);
+        src = open_converted(cf.format);
+    }
+    if (!src)
+        return src.error();
+    auto stats = import_image(dst, dst_name, capacity, **src);
+    if (!stats)
+        return stats.error();
+    return CreateOutcome{d, *stats};
 }
 
 } // namespace
@@ -88,48 +134,82 @@ Result<CreateOutcome> create_volume_from(Pool &dst, const std::string &dst_name,
     if (!src.is_rbd) {
         f.source_label = "'" + src.path + "'";
         f.source_kind = src.kind;
-        Decision d = decide_clone(f);
-        log_decision(dst_label, f.source_label, d);
-        return not_cloned(d, dst_label, reflink);
+        auto file = open_file_source(src.path);
+        if (!file)
+            return file.error();
+        auto sniffed = sniff_source(**file);
+        if (!sniffed)
+            return sniffed.error();
+        f.sniffed_format = sniffed->format;
+        std::unique_ptr<ByteSource> opened = std::move(*file);
+        return copy_source(
+            dst, dst_name, capacity, decide_clone(f), f.source_label, src.declared_format, *sniffed,
+            [&]() -> Result<std::unique_ptr<ByteSource>> { return std::move(opened); },
+            [&](const std::string &fmt) { return open_qemu_file_source(src.path, fmt); }, reflink);
     }
 
-    // Where the source lives: a pool we serve, or a location in Ceph.
+    // Where the source lives: a pool we serve, or a location in some
+    // cluster one of our pools reaches.
     f.source_is_rbd = true;
     ImageRef ref;
     IoCtxHandle own_io;
     ref.image = src.image;
     ref.snap = src.snap;
+    std::shared_ptr<Pool> reach; // whose connection reads the source
     if (src.pool) {
         ref.io = src.pool->io();
         ref.pool = src.pool->id().ceph_pool;
         f.source_fsid = src.pool->cluster().fsid();
+        reach = src.pool;
     } else {
         ref.pool = src.ceph_pool;
         f.source_fsid = src.fsid.empty() ? f.dest_fsid : src.fsid;
     }
     f.source_label = ref.label() + (ref.snap.empty() ? "" : " at snapshot '" + ref.snap + "'");
-    if (f.source_fsid != f.dest_fsid) {
-        Decision d = decide_clone(f);
-        log_decision(dst_label, f.source_label, d);
-        return not_cloned(d, dst_label, reflink);
-    }
     if (!src.pool) {
-        int r = rados_ioctx_create(dst.cluster().get(), ref.pool.c_str(), own_io.out());
+        rados_t cluster = dst.cluster().get();
+        if (f.source_fsid != f.dest_fsid) {
+            reach = pool_registry().find_by_fsid(f.source_fsid);
+            if (!reach) {
+                Decision d = decide_clone(f);
+                log_decision(dst_label, f.source_label, d);
+                if (reflink)
+                    return reflink_refused(d, dst_label);
+                return plain_error(RBDC_ERR_NO_POOL, -ENOENT,
+                                   "cannot copy " + f.source_label + " into " + dst_label + ": it is in Ceph cluster " +
+                                       f.source_fsid + ", which no active RBD pool of this daemon reaches");
+            }
+            cluster = reach->cluster().get();
+        }
+        int r = rados_ioctx_create(cluster, ref.pool.c_str(), own_io.out());
         if (r == -ENOENT)
             return plain_error(RBDC_ERR_NO_POOL, r, "Ceph pool '" + ref.pool + "' of " + ref.label() +
-                                                         " does not exist in cluster " + f.dest_fsid);
+                                                         " does not exist in cluster " + f.source_fsid);
         if (r < 0)
             return ceph_error(r, "failed to open Ceph pool '" + ref.pool + "'");
         ref.io = own_io.get();
     }
 
-    if (auto st = gather_rbd_facts(ref, f); !st)
+    Sniffed sniffed;
+    if (auto st = gather_rbd_facts(ref, f, sniffed); !st)
         return st.error();
     f.snapshot_given = !ref.snap.empty();
+
+    auto copy = [&](const Decision &d) {
+        const ClusterParams &params = reach ? reach->params() : dst.params();
+        return copy_source(
+            dst, dst_name, capacity, d, f.source_label, src.declared_format, sniffed,
+            [&]() { return open_rbd_source(ref.io, ref.image, ref.snap, ref.label()); },
+            [&](const std::string &fmt) {
+                return open_qemu_rbd_source(params, ref.pool, ref.image, ref.snap, fmt, ref.label());
+            },
+            reflink);
+    };
+
     Decision d = decide_clone(f);
-    log_decision(dst_label, f.source_label, d);
     if (d.method != Method::Clone)
-        return not_cloned(d, dst_label, reflink);
+        return copy(d);
+    log_decision(dst_label, f.source_label, d);
 
     auto c = clone_image(ref, dst, dst_name, capacity);
     if (!c) {
@@ -139,13 +219,12 @@ Result<CreateOutcome> create_volume_from(Pool &dst, const std::string &dst_name,
             // to copy, not a failure of the request.
             f.may_snapshot = false;
             Decision d2 = decide_clone(f);
-            log_decision(dst_label, f.source_label, d2);
             if (d2.method != Method::Clone)
-                return not_cloned(d2, dst_label, reflink);
+                return copy(d2);
         }
         return c.error();
     }
-    return CreateOutcome{d};
+    return CreateOutcome{d, {}};
 }
 
 } // namespace rbdclone

@@ -1,12 +1,14 @@
 // Creating a volume from an image: vol-create-from, vol-clone and
 // vol-create with a <backingStore>.  Gathers the facts, asks decide_clone,
-// clones when it says so, and otherwise reports why it did not.
+// clones when it says so, and otherwise copies the image's guest-visible
+// bytes into a new raw image (converting containers with qemu).
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
 
+#include "copy_engine.hpp"
 #include "decision.hpp"
 #include "pool.hpp"
 
@@ -26,6 +28,7 @@ struct SourceSpec {
 
 struct CreateOutcome {
     Decision decision;
+    CopyStats copied; // zero for a clone
 };
 
 Result<CreateOutcome> create_volume_from(Pool &dst, const std::string &dst_name, uint64_t capacity,

@@ -1,6 +1,7 @@
 #include "decision.hpp"
 
 #include "format_sniff.hpp"
+#include "image_safety.hpp"
 
 namespace rbdclone {
 
@@ -44,6 +45,26 @@ Decision decide_clone(const CloneFacts &f)
     std::string why = "same cluster " + f.dest_fsid + ", " +
                       (f.sniffed_format.empty() ? std::string("raw") : f.sniffed_format) + ", layering";
     return {Method::Clone, why};
+}
+
+CopyFormat copy_format(const std::string &declared, const std::string &sniffed)
+{
+    std::string fmt;
+    if (!declared.empty() && !is_raw_compatible(declared)) {
+        // qcow (version 1) and qcow2 share a magic; qemu's driver names differ.
+        if (sniffed != declared)
+            return {"", "it is declared as " + declared + " but its bytes are " +
+                            (is_raw_compatible(sniffed) ? std::string("not a ") + declared + " image"
+                                                        : "a " + sniffed + " image")};
+        fmt = declared;
+    } else {
+        fmt = is_raw_compatible(sniffed) || sniffed.empty() ? "raw" : sniffed;
+    }
+    if (fmt == "raw" || is_convertible(fmt))
+        return {fmt, ""};
+    if (fmt == "luks")
+        return {"", "it is a LUKS-encrypted image, which cannot be converted without its secret"};
+    return {"", "its format " + fmt + " cannot be converted"};
 }
 
 } // namespace rbdclone

@@ -31,6 +31,18 @@ struct Decision {
 
 Decision decide_clone(const CloneFacts &f);
 
+// How the copy path reads a source: the qemu format to convert from
+// ("raw" = the bytes are the disk), or why it cannot.  The declared format
+// wins when it names a container (and the bytes must agree); a source
+// declared raw, or not declared, is read as what its bytes are, so a qcow2
+// stored as "raw" becomes its guest-visible contents, never a disk holding
+// a qcow2 header.
+struct CopyFormat {
+    std::string format; // "" when refused
+    std::string error;  // why not
+};
+CopyFormat copy_format(const std::string &declared, const std::string &sniffed);
+
 const char *method_name(Method m);
 
 } // namespace rbdclone

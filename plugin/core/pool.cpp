@@ -60,6 +60,15 @@ std::vector<std::string> PoolRegistry::uuids(const std::string &ceph_pool)
     return out;
 }
 
+std::shared_ptr<Pool> PoolRegistry::find_by_fsid(const std::string &fsid)
+{
+    std::lock_guard lk(mu_);
+    for (const auto &[uuid, p] : pools_)
+        if (p->cluster().fsid() == fsid)
+            return p;
+    return nullptr;
+}
+
 ConnectionCache &connection_cache()
 {
     // Leaked on purpose: libvirtd may exit with connections open, and

@@ -55,6 +55,9 @@ class PoolRegistry {
     void forget(const std::string &uuid);
     // UUIDs of the registered pools on Ceph pool `ceph_pool` ("" = all).
     std::vector<std::string> uuids(const std::string &ceph_pool);
+    // Some registered pool of the cluster with this fsid (its connection
+    // reaches the cluster), or null.
+    std::shared_ptr<Pool> find_by_fsid(const std::string &fsid);
 
   private:
     std::mutex mu_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "image_import.hpp"
 #include "log.hpp"
 #include "snapshots.hpp"
 
@@ -71,6 +72,15 @@ static Result<VolumeInfo> info_of_open(Pool &pool, const std::string &name, rbd_
 Result<VolumeInfo> volume_info(Pool &pool, const std::string &name, AllocMode mode)
 {
     auto img = open_image(pool, name, true);
+    if (!img && img.error().rc == -ENOENT) {
+        // A volume being copied in: its bytes are in the hidden partial
+        // image, whose allocation grows as the copy runs.
+        if (auto partial = partial_of(pool, name)) {
+            auto p = open_image(pool, *partial, true);
+            if (p)
+                return info_of_open(pool, name, p->get(), mode);
+        }
+    }
     if (!img)
         return img.error();
     return info_of_open(pool, name, img->get(), mode);
@@ -86,11 +96,13 @@ Status list_volumes(Pool &pool, AllocMode mode,
         specs.resize(n);
     if (r < 0)
         return ceph_error(r, cat("failed to list the images of Ceph pool '", pool.id().ceph_pool, "'"));
-    std::vector<std::string> names;
+    std::vector<std::string> names, partials;
     names.reserve(n);
     for (size_t i = 0; i < n; i++)
-        names.emplace_back(specs[i].name);
+        (is_partial_name(specs[i].name) ? partials : names).emplace_back(specs[i].name);
     rbd_image_spec_list_cleanup(specs.data(), n);
+    if (!partials.empty())
+        remove_stale_partials(pool, partials);
 
     for (const auto &name : names) {
         auto img = open_image(pool, name, true);

@@ -158,6 +158,27 @@ uint64_t Ceph::size(const std::string &pool, const std::string &image)
     return s;
 }
 
+static int add_allocated(uint64_t, size_t len, int exists, void *arg)
+{
+    if (exists)
+        *static_cast<uint64_t *>(arg) += len;
+    return 0;
+}
+
+uint64_t Ceph::allocated(const std::string &pool, const std::string &image)
+{
+    Image i(io(pool), image);
+    uint64_t size = 0, used = 0;
+    check(rbd_get_size(i.img, &size), "size");
+    check(rbd_diff_iterate2(i.img, nullptr, 0, size, 1, 1, add_allocated, &used), "diff");
+    return used;
+}
+
+std::string Ceph::contents(const std::string &pool, const std::string &image)
+{
+    return read(pool, image, 0, static_cast<size_t>(size(pool, image)));
+}
+
 uint64_t Ceph::features(const std::string &pool, const std::string &image)
 {
     Image i(io(pool), image);

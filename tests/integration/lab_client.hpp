@@ -43,6 +43,10 @@ class Ceph {
     std::string read(const std::string &pool, const std::string &image, uint64_t off, size_t len);
     uint64_t size(const std::string &pool, const std::string &image);
     uint64_t features(const std::string &pool, const std::string &image);
+    // Bytes in allocated objects (whole objects, parents included).
+    uint64_t allocated(const std::string &pool, const std::string &image);
+    // Every byte of the image.
+    std::string contents(const std::string &pool, const std::string &image);
     std::vector<std::string> snapshots(const std::string &pool, const std::string &image);
     void snapshot(const std::string &pool, const std::string &image, const std::string &snap,
                   bool protect);

@@ -1,0 +1,86 @@
+// Streams a source's guest-visible bytes into an RBD image: reads in the
+// calling thread while up to `in_flight` librbd aio writes run, so memory
+// stays at in_flight * chunk whatever the image size.  Ranges the source
+// reports as holes are never read; all-zero blocks in the data are not
+// written (the destination is a fresh, zero-filled image) or are written as
+// zeroes (overwriting an existing image).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "byte_source.hpp"
+
+namespace rbdclone {
+
+enum class ZeroPolicy {
+    Skip,        // destination reads zeros there already (new image)
+    WriteZeroes, // destination may hold old data there (upload)
+};
+
+struct CopyOptions {
+    size_t chunk = 4u << 20;        // bytes per read and largest write
+    unsigned in_flight = 8;         // aio writes outstanding at most
+    size_t zero_block = 64u << 10;  // granularity of zero detection
+    ZeroPolicy zeros = ZeroPolicy::Skip;
+    uint64_t dest_offset = 0;       // where source offset 0 lands
+    const std::atomic<bool> *cancel = nullptr;
+};
+
+struct CopyStats {
+    uint64_t bytes_read = 0;
+    uint64_t bytes_written = 0;
+    uint64_t bytes_skipped = 0; // zero blocks in the data, not written
+};
+
+// Copies [0, src.size()) of src to dst at opts.dest_offset, then flushes.
+Result<CopyStats> copy_to_image(ByteSource &src, rbd_image_t dst, const std::string &dst_label,
+                                const CopyOptions &opts);
+
+// The runs [begin, end) of `len` bytes that hold a non-zero byte, at `block`
+// granularity (a run ends at len).  Adjacent non-zero blocks form one run.
+std::vector<std::pair<size_t, size_t>> nonzero_runs(const char *buf, size_t len, size_t block);
+
+bool is_all_zero(const char *buf, size_t len);
+
+// Writes a stream of bytes into an image through the same pipeline (used by
+// vol-upload): push() hands over a filled buffer; finish() waits and flushes.
+class ImageWriter {
+  public:
+    ImageWriter(rbd_image_t dst, std::string dst_label, const CopyOptions &opts);
+    ~ImageWriter();
+    ImageWriter(const ImageWriter &) = delete;
+    ImageWriter &operator=(const ImageWriter &) = delete;
+
+    // A free buffer of opts.chunk bytes (waits for one).  Fails when an
+    // earlier write failed or the copy was cancelled.
+    Result<char *> buffer();
+    // Writes len bytes of the buffer last returned by buffer() at off.
+    Status submit(uint64_t off, size_t len);
+    // Zero-fills [off, off+len) in the destination (a hole in the source).
+    Status zero(uint64_t off, uint64_t len);
+    // Waits for every write and flushes; the first error, if any.
+    Status finish();
+    const CopyStats &stats() const { return stats_; }
+
+  private:
+    struct Slot;
+    static void on_complete(rbd_completion_t c, void *arg);
+    Status first_error();
+    Status aio_write(Slot &slot, uint64_t off, const char *data, size_t len);
+    void wait_idle();
+
+    rbd_image_t dst_;
+    std::string label_;
+    CopyOptions opts_;
+    CopyStats stats_;
+    struct State;
+    State *s_;
+    int current_ = -1;
+};
+
+} // namespace rbdclone

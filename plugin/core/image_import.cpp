@@ -1,0 +1,153 @@
+#include "image_import.hpp"
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+
+#include "log.hpp"
+#include "volume_ops.hpp"
+
+namespace rbdclone {
+
+namespace {
+
+// An import running in this process: (pool uuid, name) -> partial image.
+std::mutex g_mu;
+std::map<std::pair<std::string, std::string>, std::string> g_running;
+
+constexpr int kStaleAfterSeconds = 5;
+
+std::string random_suffix()
+{
+    static std::mutex mu;
+    static std::mt19937_64 gen{std::random_device{}()};
+    std::lock_guard lk(mu);
+    char b[17];
+    snprintf(b, sizeof(b), "%016llx", static_cast<unsigned long long>(gen()));
+    return b;
+}
+
+class RunningImport {
+  public:
+    RunningImport(const Pool &p, const std::string &name, const std::string &partial) : key_(p.id().uuid, name)
+    {
+        std::lock_guard lk(g_mu);
+        g_running[key_] = partial;
+    }
+    ~RunningImport()
+    {
+        std::lock_guard lk(g_mu);
+        g_running.erase(key_);
+    }
+
+  private:
+    std::pair<std::string, std::string> key_;
+};
+
+bool is_running_partial(const Pool &p, const std::string &partial)
+{
+    std::lock_guard lk(g_mu);
+    for (auto &[k, v] : g_running)
+        if (k.first == p.id().uuid && v == partial)
+            return true;
+    return false;
+}
+
+void remove_partial(Pool &dst, const std::string &partial)
+{
+    int r = rbd_remove(dst.io(), partial.c_str());
+    if (r < 0 && r != -ENOENT)
+        log_warn("could not remove the incomplete ", dst.image_label(partial), " (", describe_rc(r),
+                 "): it stays hidden and is removed at the next refresh of the pool");
+}
+
+} // namespace
+
+bool is_partial_name(const std::string &image)
+{
+    return image.find(kPartialMarker) != std::string::npos;
+}
+
+std::optional<std::string> partial_of(const Pool &pool, const std::string &name)
+{
+    std::lock_guard lk(g_mu);
+    auto it = g_running.find({pool.id().uuid, name});
+    if (it == g_running.end())
+        return std::nullopt;
+    return it->second;
+}
+
+Result<CopyStats> import_image(Pool &dst, const std::string &name, uint64_t capacity, ByteSource &src,
+                               const CopyOptions &opts)
+{
+    const std::string label = dst.image_label(name);
+    if (capacity == 0)
+        capacity = src.size();
+    if (capacity < src.size())
+        return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
+                           cat("cannot create ", label, " with ", capacity, " bytes: ", src.label(), " holds ",
+                               src.size(), " bytes"));
+    {
+        ImageHandle existing;
+        if (rbd_open_read_only(dst.io(), name.c_str(), existing.out(), nullptr) == 0)
+            return plain_error(RBDC_ERR_EXISTS, -EEXIST, label + " already exists");
+    }
+
+    const std::string partial = name + kPartialMarker + random_suffix();
+    RunningImport running(dst, name, partial);
+    if (auto st = create_volume(dst, partial, capacity); !st)
+        return st.error();
+
+    auto t0 = std::chrono::steady_clock::now();
+    Result<CopyStats> stats = [&]() -> Result<CopyStats> {
+        auto img = open_image(dst, partial, false);
+        if (!img)
+            return img.error();
+        return copy_to_image(src, img->get(), label, opts);
+    }();
+    if (stats) {
+        int r = rbd_rename(dst.io(), partial.c_str(), name.c_str());
+        if (r == 0) {
+            auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+            log_info("copied ", src.label(), " into ", label, ": ", stats->bytes_read, " bytes read, ",
+                     stats->bytes_written, " written, ", stats->bytes_skipped, " zero bytes skipped, in ",
+                     ms.count(), " ms");
+            return stats;
+        }
+        stats = r == -EEXIST ? plain_error(RBDC_ERR_EXISTS, r, label + " was created by someone else meanwhile")
+                             : ceph_error(r, "failed to rename the completed copy to " + label);
+    }
+    remove_partial(dst, partial);
+    return stats;
+}
+
+void remove_stale_partials(Pool &pool, const std::vector<std::string> &partials)
+{
+    for (const auto &partial : partials) {
+        if (is_running_partial(pool, partial))
+            continue;
+        ImageHandle img;
+        if (rbd_open_read_only(pool.io(), partial.c_str(), img.out(), nullptr) < 0)
+            continue;
+        // Someone still writing it keeps a watch on it.
+        rbd_image_watcher_t watchers[8];
+        size_t n = 8;
+        int r = rbd_watchers_list(img.get(), watchers, &n);
+        if (r == -ERANGE || (r == 0 && n > 0)) {
+            if (r == 0)
+                rbd_watchers_list_cleanup(watchers, n);
+            continue;
+        }
+        timespec created{};
+        if (rbd_get_create_timestamp(img.get(), &created) == 0 &&
+            time(nullptr) - created.tv_sec < kStaleAfterSeconds)
+            continue;
+        img.reset();
+        log_info("removing ", pool.image_label(partial), ", left incomplete by an interrupted copy");
+        remove_partial(pool, partial);
+    }
+}
+
+} // namespace rbdclone

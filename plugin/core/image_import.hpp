@@ -1,0 +1,33 @@
+// Creating a new RBD image from a byte source so that users never see a
+// half-written volume: the bytes go into a hidden image named
+// "<name>.rbdclone-partial-<random>", renamed to <name> only once complete.
+// A partial image is never listed as a volume; on any failure it is
+// removed, and one left behind by a daemon that died (no watcher, older than
+// a few seconds) is removed at the next pool refresh.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "copy_engine.hpp"
+#include "pool.hpp"
+
+namespace rbdclone {
+
+inline constexpr const char kPartialMarker[] = ".rbdclone-partial-";
+
+bool is_partial_name(const std::string &image);
+
+// Copies src into a new image `name` of `capacity` bytes (0 = the source's
+// size; smaller than the source is an error naming both sizes).
+Result<CopyStats> import_image(Pool &dst, const std::string &name, uint64_t capacity, ByteSource &src,
+                               const CopyOptions &opts = {});
+
+// The hidden image a running import of `name` in this process writes to.
+std::optional<std::string> partial_of(const Pool &pool, const std::string &name);
+
+// Removes the given partial images that nobody is writing any more.
+void remove_stale_partials(Pool &pool, const std::vector<std::string> &partials);
+
+} // namespace rbdclone

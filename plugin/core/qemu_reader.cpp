@@ -1,0 +1,337 @@
+#include "qemu_reader.hpp"
+
+#include <arpa/inet.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "log.hpp"
+#include "subprocess.hpp"
+
+namespace rbdclone {
+
+namespace {
+
+constexpr int kIoTimeoutMs = 120 * 1000;   // one NBD request
+constexpr int kStartTimeoutMs = 30 * 1000; // qemu-nbd opening the image
+constexpr int kCheckTimeoutMs = 600 * 1000;
+
+uint64_t get_be(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+void put_be(unsigned char *p, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v >>= 8)
+        p[i] = static_cast<unsigned char>(v & 0xff);
+}
+
+// The number after "key": in a flat JSON object, or -1.
+long long json_number(const std::string &json, const std::string &key)
+{
+    size_t p = json.find("\"" + key + "\"");
+    if (p == std::string::npos)
+        return -1;
+    p = json.find(':', p);
+    if (p == std::string::npos)
+        return -1;
+    return strtoll(json.c_str() + p + 1, nullptr, 10);
+}
+
+// One NBD connection to a qemu-nbd we started; the process and its work
+// directory go away with it.
+class QemuSource final : public ByteSource {
+  public:
+    QemuSource(WorkDir dir, std::string label, std::string format)
+        : dir_(std::move(dir)), label_(std::move(label)), format_(std::move(format)) {}
+    ~QemuSource() override
+    {
+        if (fd_ >= 0) {
+            unsigned char req[28] = {};
+            put_be(req, 0x25609513, 4);
+            put_be(req + 6, 2, 2); // NBD_CMD_DISC
+            (void)!::write(fd_, req, sizeof(req));
+            ::close(fd_);
+        }
+        if (pid_ > 0 && reap_process(pid_, 5000) != 0)
+            log_debug("qemu-nbd for ", label_, " did not exit cleanly");
+    }
+
+    const std::string &label() const override { return label_; }
+    uint64_t size() const override { return size_; }
+
+    Status start(const std::string &image_json)
+    {
+        const std::string sock = dir_.file("nbd.sock");
+        auto pid = spawn_process({"qemu-nbd", "--read-only", "--shared=1", "--socket=" + sock,
+                                  "--cache=writeback", "json:" + image_json},
+                                 dir_, "qemu-nbd");
+        if (!pid)
+            return pid.error();
+        pid_ = *pid;
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kStartTimeoutMs);
+        for (;;) {
+            int status = 0;
+            if (process_exited(pid_, &status)) {
+                pid_ = -1;
+                std::string why = last_line(read_small_file(dir_.file("qemu-nbd.stderr")));
+                return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
+                                   "qemu cannot open " + label_ + " as " + format_ + ": " +
+                                       (why.empty() ? "qemu-nbd exited with status " + std::to_string(status)
+                                                    : why));
+            }
+            if (connect_socket(sock))
+                break;
+            if (std::chrono::steady_clock::now() > deadline)
+                return plain_error(RBDC_ERR_TIMEOUT, -ETIMEDOUT,
+                                   "qemu-nbd did not open " + label_ + " within " +
+                                       std::to_string(kStartTimeoutMs / 1000) + " s");
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        return handshake();
+    }
+
+    Status read_exact(uint64_t off, char *buf, size_t len) override
+    {
+        constexpr size_t kMaxRequest = 16u << 20;
+        while (len > 0) {
+            size_t n = std::min(len, kMaxRequest);
+            unsigned char req[28] = {};
+            put_be(req, 0x25609513, 4); // request magic
+            put_be(req + 6, 0, 2);      // NBD_CMD_READ
+            put_be(req + 8, ++cookie_, 8);
+            put_be(req + 16, off, 8);
+            put_be(req + 24, n, 4);
+            if (auto st = send_all(req, sizeof(req)); !st)
+                return st;
+            unsigned char rep[16];
+            if (auto st = recv_all(rep, sizeof(rep)); !st)
+                return st;
+            if (get_be(rep, 4) != 0x67446698 || get_be(rep + 8, 8) != cookie_)
+                return io_error(-EPROTO, "unexpected reply from qemu-nbd");
+            if (uint32_t e = static_cast<uint32_t>(get_be(rep + 4, 4)); e != 0)
+                return plain_error(RBDC_ERR_SYSTEM, -static_cast<int>(e),
+                                   cat("qemu failed to read ", label_, " at offset ", off, ": ",
+                                       strerror(static_cast<int>(e))));
+            if (auto st = recv_all(buf, n); !st)
+                return st;
+            buf += n;
+            off += n;
+            len -= n;
+        }
+        return {};
+    }
+
+  private:
+    bool connect_socket(const std::string &path)
+    {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return false;
+        sockaddr_un sa{};
+        sa.sun_family = AF_UNIX;
+        strncpy(sa.sun_path, path.c_str(), sizeof(sa.sun_path) - 1);
+        if (connect(fd, reinterpret_cast<sockaddr *>(&sa), sizeof(sa)) < 0) {
+            ::close(fd);
+            return false;
+        }
+        fd_ = fd;
+        return true;
+    }
+
+    Error io_error(int rc, const std::string &what)
+    {
+        std::string why = last_line(read_small_file(dir_.file("qemu-nbd.stderr")));
+        return plain_error(RBDC_ERR_SYSTEM, rc,
+                           "reading " + label_ + " through qemu-nbd failed: " + what + (why.empty() ? "" : ": " + why));
+    }
+
+    Status wait_fd(short events)
+    {
+        pollfd p{fd_, events, 0};
+        for (;;) {
+            int r = poll(&p, 1, kIoTimeoutMs);
+            if (r > 0)
+                return {};
+            if (r == 0)
+                return plain_error(RBDC_ERR_TIMEOUT, -ETIMEDOUT,
+                                   "qemu-nbd did not answer within " + std::to_string(kIoTimeoutMs / 1000) +
+                                       " s while reading " + label_);
+            if (errno != EINTR)
+                return io_error(-errno, strerror(errno));
+        }
+    }
+
+    Status send_all(const void *data, size_t len)
+    {
+        auto *p = static_cast<const char *>(data);
+        while (len > 0) {
+            if (auto st = wait_fd(POLLOUT); !st)
+                return st;
+            ssize_t r = ::send(fd_, p, len, MSG_NOSIGNAL);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0)
+                return io_error(-errno, strerror(errno));
+            p += r;
+            len -= static_cast<size_t>(r);
+        }
+        return {};
+    }
+
+    Status recv_all(void *data, size_t len)
+    {
+        auto *p = static_cast<char *>(data);
+        while (len > 0) {
+            if (auto st = wait_fd(POLLIN); !st)
+                return st;
+            ssize_t r = ::recv(fd_, p, len, 0);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0)
+                return io_error(-errno, strerror(errno));
+            if (r == 0)
+                return io_error(-EPIPE, "qemu-nbd closed the connection");
+            p += r;
+            len -= static_cast<size_t>(r);
+        }
+        return {};
+    }
+
+    // Fixed newstyle negotiation of the default export.
+    Status handshake()
+    {
+        unsigned char hello[18];
+        if (auto st = recv_all(hello, sizeof(hello)); !st)
+            return st;
+        if (memcmp(hello, "NBDMAGIC", 8) != 0 || get_be(hello + 8, 8) != 0x49484156454F5054ull)
+            return io_error(-EPROTO, "not an NBD newstyle server");
+        const uint16_t server_flags = static_cast<uint16_t>(get_be(hello + 16, 2));
+        const bool no_zeroes = server_flags & 2;
+        unsigned char cflags[4];
+        put_be(cflags, 1u | (no_zeroes ? 2u : 0u), 4);
+        unsigned char opt[16];
+        put_be(opt, 0x49484156454F5054ull, 8);
+        put_be(opt + 8, 1, 4); // NBD_OPT_EXPORT_NAME, empty name
+        put_be(opt + 12, 0, 4);
+        if (auto st = send_all(cflags, 4); !st)
+            return st;
+        if (auto st = send_all(opt, sizeof(opt)); !st)
+            return st;
+        unsigned char info[10 + 124];
+        if (auto st = recv_all(info, no_zeroes ? 10 : sizeof(info)); !st)
+            return st;
+        size_ = get_be(info, 8);
+        return {};
+    }
+
+    WorkDir dir_;
+    std::string label_;
+    std::string format_;
+    pid_t pid_ = -1;
+    int fd_ = -1;
+    uint64_t size_ = 0;
+    uint64_t cookie_ = 0;
+};
+
+std::string image_json(const std::string &format, const std::string &file_node)
+{
+    return "{\"driver\":" + json_string(format) + ",\"backing\":null,\"file\":" + file_node + "}";
+}
+
+// qemu-img check for formats it can check; "" when sound.
+Status check_image(const WorkDir &dir, const std::string &format, const std::string &json,
+                   const std::string &label)
+{
+    if (format != "qcow2" && format != "qed" && format != "vdi" && format != "vhdx" && format != "parallels")
+        return {};
+    auto res = run_process({"qemu-img", "check", "--output=json", "json:" + json}, dir, kCheckTimeoutMs);
+    if (!res)
+        return res.error();
+    std::string problems = qemu_check_problems(res->out, res->exit_status);
+    if (problems.empty())
+        return {};
+    std::string why = last_line(res->err);
+    return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
+                       label + " is not a sound " + format + " image: " + problems +
+                           (why.empty() || res->exit_status == 2 ? "" : " (" + why + ")"));
+}
+
+Result<std::unique_ptr<ByteSource>> start_source(WorkDir dir, const std::string &label, const std::string &format,
+                                                 const std::string &file_node)
+{
+    const std::string json = image_json(format, file_node);
+    if (auto st = check_image(dir, format, json, label); !st)
+        return st.error();
+    auto src = std::make_unique<QemuSource>(std::move(dir), label, format);
+    if (auto st = src->start(json); !st)
+        return st.error();
+    return std::unique_ptr<ByteSource>(std::move(src));
+}
+
+} // namespace
+
+std::string qemu_check_problems(const std::string &json, int exit_status)
+{
+    // 0: sound, 3: only leaked clusters (harmless for reading).  A
+    // truncated image shows up as corruptions (references past the end).
+    long long corruptions = json_number(json, "corruptions");
+    if (corruptions > 0)
+        return std::to_string(corruptions) + " corruption(s) found by qemu-img check";
+    if (exit_status != 0 && exit_status != 3)
+        return exit_status == 2 ? "qemu-img check found it corrupt"
+                                : "qemu-img check could not check it (exit status " + std::to_string(exit_status) + ")";
+    return "";
+}
+
+Result<std::unique_ptr<ByteSource>> open_qemu_file_source(const std::string &path, const std::string &format)
+{
+    auto dir = WorkDir::create("convert");
+    if (!dir)
+        return dir.error();
+    struct stat sb {};
+    stat(path.c_str(), &sb);
+    std::string node = "{\"driver\":\"" + std::string(S_ISBLK(sb.st_mode) ? "host_device" : "file") +
+                       "\",\"filename\":" + json_string(path) + "}";
+    return start_source(std::move(*dir), "'" + path + "'", format, node);
+}
+
+Result<std::unique_ptr<ByteSource>> open_qemu_rbd_source(const ClusterParams &params, const std::string &pool,
+                                                         const std::string &image, const std::string &snap,
+                                                         const std::string &format, const std::string &label)
+{
+    auto dir = WorkDir::create("convert");
+    if (!dir)
+        return dir.error();
+    // qemu's rbd driver reads the connection from a ceph.conf of our own,
+    // so neither the key nor the options appear on a command line.
+    std::string conf = "[global]\n";
+    for (auto &[k, v] : connection_settings(params))
+        if (k != "key")
+            conf += k + " = " + v + "\n";
+    if (!params.user.empty()) {
+        conf += "keyring = " + dir->file("keyring") + "\n";
+        if (auto st = dir->write_file("keyring", "[client." + params.user + "]\nkey = " + params.key + "\n"); !st)
+            return st.error();
+    }
+    if (auto st = dir->write_file("ceph.conf", conf); !st)
+        return st.error();
+    std::string node = "{\"driver\":\"rbd\",\"pool\":" + json_string(pool) + ",\"image\":" + json_string(image) +
+                       (snap.empty() ? "" : ",\"snapshot\":" + json_string(snap)) +
+                       ",\"conf\":" + json_string(dir->file("ceph.conf")) +
+                       (params.user.empty() ? "" : ",\"user\":" + json_string(params.user)) + "}";
+    return start_source(std::move(*dir), label, format, node);
+}
+
+} // namespace rbdclone

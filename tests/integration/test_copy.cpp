@@ -1,0 +1,395 @@
+// The copy path: whatever cannot be cloned is copied into a new raw RBD
+// image with the source's guest-visible bytes (containers converted by
+// qemu), sparsely, and nothing half-written is ever left as a volume.
+// Our module only.
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "lab_client.hpp"
+
+using namespace lab;
+
+namespace {
+
+std::string read_file(const std::string &path)
+{
+    std::ifstream f(path, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+std::string random_bytes(size_t n, unsigned seed)
+{
+    std::mt19937 gen(seed);
+    std::string s(n, '\0');
+    for (auto &c : s)
+        c = static_cast<char>(gen());
+    return s;
+}
+
+bool has_partial(const std::string &pool)
+{
+    for (const auto &n : ceph().list(pool))
+        if (n.find(".rbdclone-partial-") != std::string::npos)
+            return true;
+    return false;
+}
+
+class Copy : public ::testing::Test {
+  protected:
+    void SetUp() override
+    {
+        if (testing_stock())
+            GTEST_SKIP() << "the stock backend cannot copy into RBD";
+        char tmpl[] = "/tmp/rbdclone-copytest-XXXXXX";
+        ASSERT_NE(mkdtemp(tmpl), nullptr);
+        dir_ = tmpl;
+        std::string px = "<pool type='dir'><name>" + unique("files") + "</name><target><path>" + dir_ +
+                         "</path></target></pool>";
+        files_ = virStoragePoolCreateXML(storage(), px.c_str(), 0);
+        ASSERT_NE(files_, nullptr) << last_error().message;
+        PoolSpec vms{unique("vms")};
+        vms.ceph_pool = "rbd2";
+        vms.user = "libvirt";
+        vms_ = std::make_unique<Pool>(vms);
+        ASSERT_TRUE(vms_->ok()) << last_error().message;
+        images_ = std::make_unique<Pool>(unique("images"));
+        ASSERT_TRUE(images_->ok()) << last_error().message;
+    }
+    void TearDown() override
+    {
+        if (files_) {
+            virStoragePoolDestroy(files_);
+            virStoragePoolFree(files_);
+        }
+        vms_.reset();
+        images_.reset();
+        for (auto &[pool, name] : created_)
+            ceph().remove(pool, name);
+        if (!dir_.empty())
+            sh("rm -rf '" + dir_ + "'");
+    }
+    static void sh(const std::string &cmd)
+    {
+        int rc = system(cmd.c_str());
+        ASSERT_EQ(rc, 0) << cmd;
+    }
+    std::string path(const std::string &name) const { return dir_ + "/" + name; }
+    void write_file(const std::string &name, const std::string &data, uint64_t offset = 0)
+    {
+        std::fstream f(path(name), std::ios::binary | std::ios::in | std::ios::out);
+        if (!f.is_open())
+            f.open(path(name), std::ios::binary | std::ios::out);
+        f.seekp(static_cast<std::streamoff>(offset));
+        f << data;
+    }
+    // The guest-visible bytes of a file, as qemu-img reads it.
+    std::string raw_of(const std::string &name, const std::string &format)
+    {
+        const std::string out = path(name + ".expected-raw");
+        sh("qemu-img convert -f " + format + " -O raw '" + path(name) + "' '" + out + "'");
+        std::string s = read_file(out);
+        unlink(out.c_str());
+        return s;
+    }
+    Vol file_vol(const std::string &name)
+    {
+        virStoragePoolRefresh(files_, 0);
+        return Vol(virStorageVolLookupByName(files_, name.c_str()));
+    }
+    std::string track(const std::string &pool, const std::string &name)
+    {
+        created_.emplace_back(pool, name);
+        return name;
+    }
+    Vol copy_from(const std::string &disk, virStorageVolPtr src, uint64_t cap, unsigned flags = 0)
+    {
+        return Vol(virStorageVolCreateXMLFrom(vms_->get(), vol_xml(disk, cap).c_str(), src, flags));
+    }
+    // Creates a disk from a file and checks it holds `expected` (followed
+    // by zeros when libvirt sized the volume by the container's file size).
+    void expect_copied(const std::string &file, const std::string &expected, bool exact_size = true)
+    {
+        Vol src = file_vol(file);
+        ASSERT_TRUE(src) << last_error().message;
+        const std::string disk = track("rbd2", unique("disk"));
+        Vol v = copy_from(disk, src.get(), 1 * MiB);
+        ASSERT_TRUE(v) << file << ": " << last_error().message;
+        EXPECT_EQ(ceph().parent("rbd2", disk), "");
+        const uint64_t size = ceph().size("rbd2", disk);
+        if (exact_size)
+            EXPECT_EQ(size, expected.size()) << file;
+        ASSERT_GE(size, expected.size()) << file;
+        const std::string got = ceph().contents("rbd2", disk);
+        EXPECT_TRUE(got.compare(0, expected.size(), expected) == 0) << file << ": contents differ";
+        EXPECT_EQ(got.find_first_not_of('\0', expected.size()), std::string::npos) << file << ": tail not zero";
+    }
+    void expect_refused(const std::string &file, int code, const std::string &why)
+    {
+        Vol src = file_vol(file);
+        ASSERT_TRUE(src) << last_error().message;
+        const std::string disk = track("rbd2", unique("disk"));
+        Vol v = copy_from(disk, src.get(), 1 * MiB);
+        EXPECT_FALSE(v) << file;
+        auto e = last_error();
+        EXPECT_EQ(e.code, code) << e.message;
+        EXPECT_NE(e.message.find(why), std::string::npos) << e.message;
+        EXPECT_NE(e.message.find(path(file)), std::string::npos) << e.message;
+        EXPECT_FALSE(ceph().exists("rbd2", disk));
+        EXPECT_FALSE(has_partial("rbd2"));
+    }
+
+    std::string dir_;
+    virStoragePoolPtr files_ = nullptr;
+    std::unique_ptr<Pool> vms_, images_;
+    std::vector<std::pair<std::string, std::string>> created_;
+};
+
+TEST_F(Copy, SparseRawFileIsCopiedWithoutItsHoles)
+{
+    // 256 MiB with 3 MiB of data in three places.
+    const std::string data = random_bytes(1 * MiB, 1);
+    write_file("sparse.img", data, 0);
+    write_file("sparse.img", data, 100 * MiB + 12345);
+    write_file("sparse.img", data, 255 * MiB);
+    std::string expected = read_file(path("sparse.img"));
+    ASSERT_EQ(expected.size(), 256 * MiB);
+    expect_copied("sparse.img", expected);
+    // Data lies in at most 4 objects of 4 MiB: the holes were not written.
+    EXPECT_LE(ceph().allocated("rbd2", created_.back().second), 4 * 4 * MiB);
+}
+
+TEST_F(Copy, ZeroBlocksInsideDataAreNotWritten)
+{
+    // 32 MiB written densely, but all zeros except one block.
+    write_file("dense-zeros.img", std::string(32 * MiB, '\0'));
+    write_file("dense-zeros.img", "x", 20 * MiB);
+    expect_copied("dense-zeros.img", read_file(path("dense-zeros.img")));
+    EXPECT_LE(ceph().allocated("rbd2", created_.back().second), 4 * MiB);
+}
+
+TEST_F(Copy, Qcow2VariantsBecomeTheirGuestVisibleBytes)
+{
+    const std::string data = random_bytes(3 * MiB, 2);
+    write_file("base.raw", std::string(48 * MiB, '\0'));
+    write_file("base.raw", data, 5 * MiB);
+    write_file("base.raw", data, 40 * MiB + 512);
+    const std::pair<const char *, const char *> variants[] = {
+        {"v2.qcow2", "-o compat=0.10"},
+        {"v3.qcow2", "-o compat=1.1"},
+        {"compressed.qcow2", "-c"},
+        {"prealloc-metadata.qcow2", "-o preallocation=metadata"},
+        {"prealloc-full.qcow2", "-o preallocation=full"},
+        {"small-clusters.qcow2", "-o cluster_size=4096"},
+    };
+    const std::string expected = read_file(path("base.raw"));
+    for (auto [name, opts] : variants) {
+        sh("qemu-img convert -f raw -O qcow2 " + std::string(opts) + " '" + path("base.raw") + "' '" + path(name) +
+           "'");
+        ASSERT_EQ(raw_of(name, "qcow2"), expected) << name;
+        expect_copied(name, expected);
+    }
+    EXPECT_NE(read_file(env("LIBVIRTD_LOG")).find("copy+convert"), std::string::npos);
+}
+
+TEST_F(Copy, OtherContainerFormatsAreConverted)
+{
+    const std::string data = random_bytes(2 * MiB, 3);
+    write_file("base.raw", std::string(16 * MiB, '\0'));
+    write_file("base.raw", data, 7 * MiB);
+    for (const char *fmt : {"vmdk", "vdi", "vhdx", "qed"}) {
+        const std::string name = std::string("image.") + fmt;
+        sh("qemu-img convert -f raw -O " + std::string(fmt) + " '" + path("base.raw") + "' '" + path(name) + "'");
+        // libvirt does not know every container: it may size the volume by
+        // the file, which is larger than the guest-visible bytes.
+        expect_copied(name, raw_of(name, fmt), false);
+    }
+}
+
+TEST_F(Copy, IsoIsCopiedAsItsBytes)
+{
+    std::string iso(4 * MiB, '\0');
+    iso.replace(0x8001, 5, "CD001");
+    iso.replace(1 * MiB, 6, "kernel");
+    write_file("install.iso", iso);
+    expect_copied("install.iso", iso);
+}
+
+TEST_F(Copy, ImageNamingABackingFileIsRefusedBeforeQemuOpensIt)
+{
+    sh("qemu-img create -q -f qcow2 -u -b /etc/shadow -F raw '" + path("evil-backing.qcow2") + "' 16M");
+    expect_refused("evil-backing.qcow2", VIR_ERR_INVALID_ARG, "names a backing file '/etc/shadow'");
+}
+
+TEST_F(Copy, ImageWithAnExternalDataFileIsRefused)
+{
+    write_file("outside.raw", std::string(16 * MiB, 's'));
+    sh("qemu-img create -q -f qcow2 -o data_file='" + path("outside.raw") + "' '" + path("evil-data.qcow2") +
+       "' 16M");
+    expect_refused("evil-data.qcow2", VIR_ERR_INVALID_ARG, "external data file");
+}
+
+TEST_F(Copy, TruncatedQcow2IsRefusedAndNothingIsLeft)
+{
+    write_file("full.raw", random_bytes(8 * MiB, 4));
+    sh("qemu-img convert -f raw -O qcow2 '" + path("full.raw") + "' '" + path("cut.qcow2") + "'");
+    sh("truncate -s 4M '" + path("cut.qcow2") + "'");
+    expect_refused("cut.qcow2", VIR_ERR_INVALID_ARG, "is not a sound qcow2 image");
+}
+
+TEST_F(Copy, CorruptQcow2HeaderIsAClearError)
+{
+    std::string junk = random_bytes(1 * MiB, 5);
+    junk.replace(0, 8, std::string("QFI\xfb\0\0\0\x03", 8));
+    write_file("junk.qcow2", junk);
+    Vol src = file_vol("junk.qcow2");
+    ASSERT_TRUE(src) << last_error().message;
+    const std::string disk = track("rbd2", unique("disk"));
+    Vol v = copy_from(disk, src.get(), 1 * MiB);
+    EXPECT_FALSE(v);
+    EXPECT_NE(last_error().message.find(path("junk.qcow2")), std::string::npos) << last_error().message;
+    EXPECT_FALSE(ceph().exists("rbd2", disk));
+    EXPECT_FALSE(has_partial("rbd2"));
+}
+
+TEST_F(Copy, BackingStoreFileWithDeclaredFormatIsConverted)
+{
+    write_file("base.raw", random_bytes(6 * MiB, 6));
+    sh("qemu-img convert -f raw -O qcow2 '" + path("base.raw") + "' '" + path("golden.qcow2") + "'");
+    const std::string disk = track("rbd2", unique("disk"));
+    std::string xml = "<volume><name>" + disk + "</name><target><format type='raw'/></target>"
+                      "<backingStore><path>" + path("golden.qcow2") + "</path><format type='qcow2'/></backingStore>"
+                      "</volume>";
+    Vol v(virStorageVolCreateXML(vms_->get(), xml.c_str(), 0));
+    ASSERT_TRUE(v) << last_error().message;
+    EXPECT_TRUE(ceph().contents("rbd2", disk) == read_file(path("base.raw")));
+}
+
+TEST_F(Copy, DeclaredFormatThatTheBytesContradictIsRefused)
+{
+    write_file("not-qcow2.img", random_bytes(2 * MiB, 7));
+    const std::string disk = track("rbd2", unique("disk"));
+    std::string xml = "<volume><name>" + disk + "</name><target><format type='raw'/></target>"
+                      "<backingStore><path>" + path("not-qcow2.img") + "</path><format type='qcow2'/></backingStore>"
+                      "</volume>";
+    Vol v(virStorageVolCreateXML(vms_->get(), xml.c_str(), 0));
+    EXPECT_FALSE(v);
+    EXPECT_EQ(last_error().code, VIR_ERR_INVALID_ARG);
+    EXPECT_NE(last_error().message.find("declared as qcow2 but its bytes are not a qcow2 image"), std::string::npos)
+        << last_error().message;
+    EXPECT_FALSE(ceph().exists("rbd2", disk));
+}
+
+TEST_F(Copy, RbdImageWithoutLayeringIsCopied)
+{
+    const std::string name = track("rbd", unique("nolayer"));
+    ceph().create("rbd", name, 24 * MiB, RBD_FEATURE_EXCLUSIVE_LOCK);
+    const std::string data = random_bytes(1 * MiB, 8);
+    ceph().write("rbd", name, 9 * MiB, data);
+    virStoragePoolRefresh(images_->get(), 0);
+    Vol src(virStorageVolLookupByName(images_->get(), name.c_str()));
+    ASSERT_TRUE(src);
+    const std::string disk = track("rbd2", unique("disk"));
+    Vol v = copy_from(disk, src.get(), 24 * MiB);
+    ASSERT_TRUE(v) << last_error().message;
+    EXPECT_EQ(ceph().parent("rbd2", disk), "");
+    EXPECT_TRUE(ceph().contents("rbd2", disk) == ceph().contents("rbd", name));
+    EXPECT_LE(ceph().allocated("rbd2", disk), 2 * 4 * MiB);
+}
+
+TEST_F(Copy, Qcow2StoredInRbdIsConvertedThroughQemu)
+{
+    write_file("base.raw", std::string(20 * MiB, '\0'));
+    write_file("base.raw", random_bytes(3 * MiB, 9), 2 * MiB);
+    sh("qemu-img convert -f raw -O qcow2 '" + path("base.raw") + "' '" + path("glance.qcow2") + "'");
+    const std::string qcow = read_file(path("glance.qcow2"));
+    const std::string name = track("rbd", unique("glance-qcow2"));
+    ceph().create("rbd", name, qcow.size());
+    ceph().write("rbd", name, 0, qcow);
+    virStoragePoolRefresh(images_->get(), 0);
+    Vol src(virStorageVolLookupByName(images_->get(), name.c_str()));
+    ASSERT_TRUE(src);
+    const std::string disk = track("rbd2", unique("disk"));
+    // libvirt sees the container's size; the guest sees 20 MiB.
+    Vol small = copy_from(track("rbd2", unique("disk")), src.get(), 1 * MiB);
+    EXPECT_FALSE(small);
+    EXPECT_NE(last_error().message.find("holds 20971520 bytes"), std::string::npos) << last_error().message;
+    Vol v = copy_from(disk, src.get(), 20 * MiB);
+    ASSERT_TRUE(v) << last_error().message;
+    EXPECT_EQ(ceph().parent("rbd2", disk), "");
+    EXPECT_TRUE(ceph().contents("rbd2", disk) == read_file(path("base.raw")));
+    EXPECT_EQ(ceph().snapshots("rbd", name).size(), 0u) << "the source was not touched";
+}
+
+TEST_F(Copy, ReadOnlyCephUserImageIsCopiedInstead)
+{
+    CephSecret ro_key(env("CEPH_RO_KEY"));
+    ASSERT_TRUE(ro_key.ok()) << last_error().message;
+    PoolSpec ro{unique("images-ro")};
+    ro.user = "ro";
+    ro.secret_uuid = ro_key.uuid();
+    Pool ro_pool(ro);
+    ASSERT_TRUE(ro_pool.ok()) << last_error().message;
+    const std::string img = track("rbd", unique("golden"));
+    ceph().create("rbd", img, 8 * MiB);
+    ceph().write("rbd", img, 0, "read-only golden");
+    virStoragePoolRefresh(ro_pool.get(), 0);
+    Vol src(virStorageVolLookupByName(ro_pool.get(), img.c_str()));
+    ASSERT_TRUE(src) << last_error().message;
+    const std::string disk = track("rbd2", unique("disk"));
+    Vol v = copy_from(disk, src.get(), 8 * MiB);
+    ASSERT_TRUE(v) << last_error().message;
+    EXPECT_EQ(ceph().parent("rbd2", disk), "");
+    EXPECT_EQ(ceph().read("rbd2", disk, 0, 16), "read-only golden");
+    EXPECT_EQ(ceph().snapshots("rbd", img).size(), 0u);
+}
+
+TEST_F(Copy, CapacityLargerThanTheSourceGrowsTheCopy)
+{
+    write_file("small.img", random_bytes(2 * MiB, 10));
+    Vol src = file_vol("small.img");
+    ASSERT_TRUE(src);
+    const std::string disk = track("rbd2", unique("disk"));
+    Vol v = copy_from(disk, src.get(), 10 * MiB);
+    ASSERT_TRUE(v) << last_error().message;
+    EXPECT_EQ(ceph().size("rbd2", disk), 10 * MiB);
+    EXPECT_TRUE(ceph().read("rbd2", disk, 0, 2 * MiB) == read_file(path("small.img")));
+}
+
+TEST_F(Copy, ReflinkNeverCopies)
+{
+    write_file("plain.img", random_bytes(1 * MiB, 11));
+    Vol src = file_vol("plain.img");
+    ASSERT_TRUE(src);
+    const std::string disk = track("rbd2", unique("disk"));
+    Vol v = copy_from(disk, src.get(), 1 * MiB, VIR_STORAGE_VOL_CREATE_REFLINK);
+    EXPECT_FALSE(v);
+    EXPECT_EQ(last_error().code, VIR_ERR_OPERATION_UNSUPPORTED);
+    EXPECT_NE(last_error().message.find("reflink requested"), std::string::npos) << last_error().message;
+    EXPECT_FALSE(ceph().exists("rbd2", disk));
+}
+
+TEST_F(Copy, PartialImagesAreHiddenAndStaleOnesRemovedAtRefresh)
+{
+    const std::string stale = track("rbd2", unique("vm") + ".rbdclone-partial-0123456789abcdef");
+    ceph().create("rbd2", stale, 4 * MiB);
+    virStoragePoolRefresh(vms_->get(), 0);
+    // Too young to be judged abandoned, but never a volume.
+    EXPECT_EQ(Vol(virStorageVolLookupByName(vms_->get(), stale.c_str())), nullptr);
+    EXPECT_TRUE(ceph().exists("rbd2", stale));
+    std::this_thread::sleep_for(std::chrono::seconds(6));
+    ASSERT_EQ(virStoragePoolRefresh(vms_->get(), 0), 0) << last_error().message;
+    EXPECT_FALSE(ceph().exists("rbd2", stale));
+}
+
+} // namespace
