@@ -155,13 +155,30 @@ typedef struct {
 
 /* Creates dst_name in dst from src: a copy-on-write clone whenever that is
  * safe (same cluster by fsid, raw by declaration and by content, layering,
- * a usable snapshot), else an error saying why (copying is not built yet).
+ * a usable snapshot), else a copy of the source's guest-visible bytes into a
+ * new raw image (containers converted with qemu; see create_from.hpp).
  * reflink: clone or fail, never copy.  capacity 0 = the source's size; a
  * larger capacity grows the clone, a smaller one is an error.  The decision
  * and its reason are logged at INFO. */
 int rbdc_volume_create_from(rbdc_pool *dst, const char *dst_name,
                             uint64_t capacity, const rbdc_source *src,
                             int reflink, rbdc_status *st);
+
+/* ---- vol-upload / vol-download ------------------------------------------ */
+
+/* Starts moving bytes between the pipe end `fd` and the image, in a worker
+ * thread, and returns once the request is validated.  *stream_length is
+ * how many bytes the stream may carry (length 0 = up to the image's end);
+ * an offset or length reaching past the image's end is an error.  Takes
+ * ownership of fd even on failure.  Upload: fd is the read end, and the
+ * worker writes until EOF.  Download: fd is the write end, closed after
+ * the last byte. */
+int rbdc_volume_upload(rbdc_pool *pool, const char *name, int fd,
+                       uint64_t offset, uint64_t length,
+                       uint64_t *stream_length, rbdc_status *st);
+int rbdc_volume_download(rbdc_pool *pool, const char *name, int fd,
+                         uint64_t offset, uint64_t length,
+                         uint64_t *stream_length, rbdc_status *st);
 
 #ifdef __cplusplus
 }

@@ -106,59 +106,6 @@ class FileSource final : public ByteSource {
     bool holes_;
 };
 
-class RbdSource final : public ByteSource {
-  public:
-    RbdSource(ImageHandle img, std::string label, uint64_t size)
-        : img_(std::move(img)), label_(std::move(label)), size_(size) {}
-
-    const std::string &label() const override { return label_; }
-    uint64_t size() const override { return size_; }
-
-    Status for_each_data_extent(const std::function<Status(const Extent &)> &cb) override
-    {
-        // Collected first: the callback does I/O, which must not run inside
-        // librbd's diff walk.
-        std::vector<Extent> extents;
-        int r = rbd_diff_iterate2(img_.get(), nullptr, 0, size_, /*include_parent=*/1, /*whole_object=*/1,
-                                  collect, &extents);
-        if (r < 0)
-            return ceph_error(r, "failed to find the allocated ranges of " + label_);
-        for (const Extent &e : extents)
-            if (auto st = cb(e); !st)
-                return st;
-        return {};
-    }
-
-    Status read_exact(uint64_t off, char *buf, size_t len) override
-    {
-        ssize_t r = rbd_read2(img_.get(), off, len, buf, LIBRADOS_OP_FLAG_FADVISE_SEQUENTIAL |
-                                                             LIBRADOS_OP_FLAG_FADVISE_NOCACHE);
-        if (r < 0)
-            return ceph_error(static_cast<int>(r), cat("failed to read ", label_, " at offset ", off));
-        if (static_cast<size_t>(r) != len)
-            return plain_error(RBDC_ERR_SYSTEM, -EIO,
-                               cat("short read of ", label_, " at offset ", off, ": ", r, " of ", len, " bytes"));
-        return {};
-    }
-
-  private:
-    static int collect(uint64_t off, size_t len, int exists, void *arg)
-    {
-        if (!exists)
-            return 0;
-        auto &v = *static_cast<std::vector<Extent> *>(arg);
-        if (!v.empty() && v.back().offset + v.back().length == off)
-            v.back().length += len;
-        else
-            v.push_back(Extent{off, len});
-        return 0;
-    }
-
-    ImageHandle img_;
-    std::string label_;
-    uint64_t size_;
-};
-
 } // namespace
 
 Result<std::unique_ptr<ByteSource>> open_file_source(const std::string &path)
@@ -197,19 +144,62 @@ Result<std::unique_ptr<ByteSource>> open_file_source(const std::string &path)
     return std::unique_ptr<ByteSource>(new FileSource(fd, label, size, holes));
 }
 
-Result<std::unique_ptr<ByteSource>> open_rbd_source(rados_ioctx_t io, const std::string &image,
-                                                    const std::string &snap, const std::string &label)
+namespace {
+int collect_extent(uint64_t off, size_t len, int exists, void *arg)
+{
+    if (!exists)
+        return 0;
+    auto &v = *static_cast<std::vector<Extent> *>(arg);
+    if (!v.empty() && v.back().offset + v.back().length == off)
+        v.back().length += len;
+    else
+        v.push_back(Extent{off, len});
+    return 0;
+}
+} // namespace
+
+Status RbdSource::for_each_data_extent(const std::function<Status(const Extent &)> &cb)
+{
+    // Collected first: the callback does I/O, which must not run inside
+    // librbd's diff walk.
+    std::vector<Extent> extents;
+    int r = rbd_diff_iterate2(img_.get(), nullptr, 0, size_, /*include_parent=*/1, /*whole_object=*/1,
+                              collect_extent, &extents);
+    if (r < 0)
+        return ceph_error(r, "failed to find the allocated ranges of " + label_);
+    for (const Extent &e : extents)
+        if (auto st = cb(e); !st)
+            return st;
+    return {};
+}
+
+Status RbdSource::read_exact(uint64_t off, char *buf, size_t len)
+{
+    ssize_t r = rbd_read2(img_.get(), off, len, buf,
+                          LIBRADOS_OP_FLAG_FADVISE_SEQUENTIAL | LIBRADOS_OP_FLAG_FADVISE_NOCACHE);
+    if (r < 0)
+        return ceph_error(static_cast<int>(r), cat("failed to read ", label_, " at offset ", off));
+    if (static_cast<size_t>(r) != len)
+        return plain_error(RBDC_ERR_SYSTEM, -EIO,
+                           cat("short read of ", label_, " at offset ", off, ": ", r, " of ", len, " bytes"));
+    return {};
+}
+
+Result<std::unique_ptr<RbdSource>> open_rbd_source(rados_ioctx_t io, const std::string &image,
+                                                   const std::string &snap, const std::string &label)
 {
     ImageHandle img;
     int r = rbd_open_read_only(io, image.c_str(), img.out(), snap.empty() ? nullptr : snap.c_str());
     if (r == -ENOENT)
-        return plain_error(RBDC_ERR_NO_VOLUME, r, label + " does not exist");
+        return plain_error(RBDC_ERR_NO_VOLUME, r,
+                           snap.empty() ? label + " does not exist"
+                                        : "snapshot '" + snap + "' of " + label + " does not exist");
     if (r < 0)
         return ceph_error(r, "failed to open " + label);
     uint64_t size = 0;
     if ((r = rbd_get_size(img.get(), &size)) < 0)
         return ceph_error(r, "failed to get the size of " + label);
-    return std::unique_ptr<ByteSource>(new RbdSource(std::move(img), label, size));
+    return std::make_unique<RbdSource>(std::move(img), label, size);
 }
 
 } // namespace rbdclone

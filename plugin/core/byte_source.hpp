@@ -36,9 +36,26 @@ class ByteSource {
 Result<std::unique_ptr<ByteSource>> open_file_source(const std::string &path);
 
 // An RBD image (at a snapshot when snap is not empty), read-only.  Data
-// ranges come from a diff against nothing, parents included.
-Result<std::unique_ptr<ByteSource>> open_rbd_source(rados_ioctx_t io, const std::string &image,
-                                                    const std::string &snap, const std::string &label);
+// ranges come from a diff against nothing, parents included.  The handle
+// also serves the clone path's questions (features, snapshots).
+class RbdSource final : public ByteSource {
+  public:
+    RbdSource(ImageHandle img, std::string label, uint64_t size)
+        : img_(std::move(img)), label_(std::move(label)), size_(size) {}
+    const std::string &label() const override { return label_; }
+    uint64_t size() const override { return size_; }
+    Status for_each_data_extent(const std::function<Status(const Extent &)> &cb) override;
+    Status read_exact(uint64_t off, char *buf, size_t len) override;
+    rbd_image_t image() const { return img_.get(); }
+
+  private:
+    ImageHandle img_;
+    std::string label_;
+    uint64_t size_;
+};
+
+Result<std::unique_ptr<RbdSource>> open_rbd_source(rados_ioctx_t io, const std::string &image,
+                                                   const std::string &snap, const std::string &label);
 
 // The first bytes (up to `head`) and the last `tail` bytes of a source,
 // for format sniffing.

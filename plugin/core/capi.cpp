@@ -11,6 +11,7 @@
 #include "location.hpp"
 #include "log.hpp"
 #include "pool.hpp"
+#include "transfer.hpp"
 #include "volume_ops.hpp"
 
 using namespace rbdclone;
@@ -165,6 +166,9 @@ int rbdc_volume_create(rbdc_pool *pool, const char *name, uint64_t capacity, rbd
 int rbdc_volume_delete(rbdc_pool *pool, const char *name, int delete_snapshots, rbdc_status *st)
 {
     return guarded(st, [&]() -> int {
+        if (forget_failed_create(*pool->pool, name))
+            return 1; // libvirt undoing our failed create: nothing of ours is there
+        wait_for_uploads(*pool->pool, name);
         auto s = delete_volume(*pool->pool, name, delete_snapshots != 0);
         if (!s)
             return fail(st, s.error());
@@ -176,6 +180,7 @@ int rbdc_volume_resize(rbdc_pool *pool, const char *name, uint64_t capacity, int
                        rbdc_status *st)
 {
     return guarded(st, [&]() -> int {
+        wait_for_uploads(*pool->pool, name);
         auto s = resize_volume(*pool->pool, name, capacity, allow_shrink != 0);
         return s ? 0 : fail(st, s.error());
     });
@@ -184,6 +189,7 @@ int rbdc_volume_resize(rbdc_pool *pool, const char *name, uint64_t capacity, int
 int rbdc_volume_wipe(rbdc_pool *pool, const char *name, rbdc_wipe_mode mode, rbdc_status *st)
 {
     return guarded(st, [&]() -> int {
+        wait_for_uploads(*pool->pool, name);
         auto s = wipe_volume(*pool->pool, name, mode == RBDC_WIPE_TRIM ? WipeMode::Trim : WipeMode::Zero);
         return s ? 0 : fail(st, s.error());
     });
@@ -204,7 +210,7 @@ void rbdc_pool_foreach(const char *ceph_pool, rbdc_uuid_cb cb, void *opaque)
 int rbdc_volume_create_from(rbdc_pool *dst, const char *dst_name, uint64_t capacity,
                             const rbdc_source *src, int reflink, rbdc_status *st)
 {
-    return guarded(st, [&]() -> int {
+    int rc = guarded(st, [&]() -> int {
         SourceSpec spec;
         spec.is_rbd = src->is_rbd != 0;
         spec.declared_format = str(src->declared_format);
@@ -214,6 +220,7 @@ int rbdc_volume_create_from(rbdc_pool *dst, const char *dst_name, uint64_t capac
         } else if (src->pool) {
             spec.pool = src->pool->pool;
             spec.image = str(src->image);
+            wait_for_uploads(*spec.pool, spec.image);
         } else {
             auto loc = parse_rbd_location(str(src->location));
             if (!loc)
@@ -225,6 +232,33 @@ int rbdc_volume_create_from(rbdc_pool *dst, const char *dst_name, uint64_t capac
         }
         auto r = create_volume_from(*dst->pool, str(dst_name), capacity, spec, reflink != 0);
         return r ? 0 : fail(st, r.error());
+    });
+    if (rc < 0)
+        remember_failed_create(*dst->pool, str(dst_name));
+    return rc;
+}
+
+int rbdc_volume_upload(rbdc_pool *pool, const char *name, int fd, uint64_t offset, uint64_t length,
+                       uint64_t *stream_length, rbdc_status *st)
+{
+    return guarded(st, [&]() -> int {
+        auto p = start_upload(pool->pool, str(name), fd, offset, length);
+        if (!p)
+            return fail(st, p.error());
+        *stream_length = p->length;
+        return 0;
+    });
+}
+
+int rbdc_volume_download(rbdc_pool *pool, const char *name, int fd, uint64_t offset, uint64_t length,
+                         uint64_t *stream_length, rbdc_status *st)
+{
+    return guarded(st, [&]() -> int {
+        auto p = start_download(pool->pool, str(name), fd, offset, length);
+        if (!p)
+            return fail(st, p.error());
+        *stream_length = p->length;
+        return 0;
     });
 }
 

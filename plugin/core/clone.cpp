@@ -106,19 +106,39 @@ static Status ensure_protected(rbd_image_t img, const std::string &label, const 
     return {};
 }
 
-// Picks (or creates) the parent snapshot; reopens `img` when another request
-// created the snapshot first, so that the handle knows it.
-static Result<SnapshotChoice> parent_snapshot(const ImageRef &src, ImageHandle &img, uint64_t size,
-                                              bool &created)
+// A read-write handle on the source, opened on first use (creating or
+// protecting a snapshot); reading needs none.
+class WritableSource {
+  public:
+    explicit WritableSource(const ImageRef &src) : src_(src) {}
+    Result<rbd_image_t> get()
+    {
+        if (!img_) {
+            int r = rbd_open(src_.io, src_.image.c_str(), img_.out(), nullptr);
+            if (r < 0)
+                return ceph_error(r, "failed to open " + src_.label() + " for writing");
+        }
+        return img_.get();
+    }
+    void reset() { img_.reset(); }
+
+  private:
+    const ImageRef &src_;
+    ImageHandle img_;
+};
+
+// Picks (or creates) the parent snapshot from the read-only view of the head.
+static Result<SnapshotChoice> parent_snapshot(const ImageRef &src, rbd_image_t img, WritableSource &rw,
+                                              uint64_t size, bool &created)
 {
     const std::string label = src.label();
-    auto snaps = list_snapshots(img.get());
+    auto snaps = list_snapshots(img);
     if (!snaps)
         return ceph_error(snaps.error().rc, "failed to list the snapshots of " + label);
     bool unchanged = false;
     if (auto newest = newest_snapshot(snaps.value());
         newest && is_our_snapshot(newest->name) && newest->size == size) {
-        auto u = head_unchanged_since(img.get(), newest->name, size);
+        auto u = head_unchanged_since(img, newest->name, size);
         if (!u)
             return plain_error(u.error().kind, u.error().rc, label + ": " + u.error().message);
         unchanged = u.value();
@@ -126,14 +146,16 @@ static Result<SnapshotChoice> parent_snapshot(const ImageRef &src, ImageHandle &
     SnapshotChoice choice = choose_clone_snapshot(snaps.value(), size, unchanged);
     if (choice.reuse)
         return choice;
-    int r = rbd_snap_create(img.get(), choice.name.c_str());
+    auto w = rw.get();
+    if (!w)
+        return w.error();
+    int r = rbd_snap_create(*w, choice.name.c_str());
     if (r == -EEXIST) {
         // Expected race: a concurrent request (maybe another libvirtd) made
-        // the same snapshot of the same head state: share it.
+        // the same snapshot of the same head state: share it.  A fresh
+        // handle knows it (for protecting it).
         log_debug("snapshot ", label, "@", choice.name, " was created concurrently; sharing it");
-        int r2 = rbd_open(src.io, src.image.c_str(), img.out(), nullptr);
-        if (r2 < 0)
-            return ceph_error(r2, "failed to reopen " + label);
+        rw.reset();
         return choice;
     }
     if (r < 0)
@@ -142,50 +164,12 @@ static Result<SnapshotChoice> parent_snapshot(const ImageRef &src, ImageHandle &
     return choice;
 }
 
-Result<CloneOutcome> clone_image(const ImageRef &src, Pool &dst_pool, const std::string &dst_name,
-                                 uint64_t capacity)
+Result<CloneOutcome> clone_image(const ImageRef &src, rbd_image_t src_img, uint64_t size, Pool &dst_pool,
+                                 const std::string &dst_name, uint64_t capacity)
 {
     const auto t0 = std::chrono::steady_clock::now();
     const std::string src_label = src.label();
     const std::string dst_label = dst_pool.image_label(dst_name);
-
-    ImageHandle img;
-    int r = rbd_open(src.io, src.image.c_str(), img.out(), nullptr);
-    if (r == -ENOENT)
-        return plain_error(RBDC_ERR_NO_VOLUME, r, src_label + " does not exist");
-    if (r < 0)
-        return ceph_error(r, "failed to open " + src_label);
-
-    uint8_t old_format = 0;
-    if ((r = rbd_get_old_format(img.get(), &old_format)) < 0)
-        return ceph_error(r, "failed to get the format of " + src_label);
-    if (old_format)
-        return plain_error(RBDC_ERR_UNSUPPORTED, -ENOTSUP,
-                           "cannot clone " + src_label + ": it is an image format 1 (no layering)");
-    uint64_t src_features = 0;
-    if ((r = rbd_get_features(img.get(), &src_features)) < 0)
-        return ceph_error(r, "failed to get the features of " + src_label);
-    if (!(src_features & RBD_FEATURE_LAYERING))
-        return plain_error(RBDC_ERR_UNSUPPORTED, -ENOTSUP,
-                           "cannot clone " + src_label + ": it lacks the 'layering' feature");
-
-    uint64_t size = 0;
-    if (!src.snap.empty()) {
-        auto snaps = list_snapshots(img.get());
-        if (!snaps)
-            return ceph_error(snaps.error().rc, "failed to list the snapshots of " + src_label);
-        bool found = false;
-        for (const auto &sn : snaps.value())
-            if (sn.name == src.snap) {
-                size = sn.size;
-                found = true;
-            }
-        if (!found)
-            return plain_error(RBDC_ERR_NO_VOLUME, -ENOENT,
-                               "snapshot '" + src.pool + "/" + src.image + "@" + src.snap + "' does not exist");
-    } else if ((r = rbd_get_size(img.get(), &size)) < 0) {
-        return ceph_error(r, "failed to get the size of " + src_label);
-    }
     if (capacity && capacity < size)
         return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
                            cat("cannot create ", dst_label, " of ", capacity, " bytes from ", src_label,
@@ -193,8 +177,9 @@ Result<CloneOutcome> clone_image(const ImageRef &src, Pool &dst_pool, const std:
 
     CloneOutcome out;
     std::string how;
+    WritableSource rw(src);
     if (src.snap.empty()) {
-        auto choice = parent_snapshot(src, img, size, out.snapshot_created);
+        auto choice = parent_snapshot(src, src_img, rw, size, out.snapshot_created);
         if (!choice)
             return choice.error();
         out.snapshot = choice->name;
@@ -208,9 +193,14 @@ Result<CloneOutcome> clone_image(const ImageRef &src, Pool &dst_pool, const std:
     if (!fmt)
         return fmt.error();
     out.clone_format = fmt.value();
-    if (out.clone_format == 1)
-        if (auto st = ensure_protected(img.get(), src_label, out.snapshot); !st)
+    if (out.clone_format == 1) {
+        auto w = rw.get();
+        if (!w)
+            return w.error();
+        if (auto st = ensure_protected(*w, src_label, out.snapshot); !st)
             return st.error();
+    }
+    rw.reset();
 
     auto features = parse_rbd_features(conf_get(dst_pool.cluster().get(), "rbd_default_features"));
     if (!features)
@@ -220,7 +210,7 @@ Result<CloneOutcome> clone_image(const ImageRef &src, Pool &dst_pool, const std:
     rbd_image_options_set_uint64(opts.get(), RBD_IMAGE_OPTION_FEATURES, features.value() | RBD_FEATURE_LAYERING);
     rbd_image_options_set_uint64(opts.get(), RBD_IMAGE_OPTION_CLONE_FORMAT,
                                  static_cast<uint64_t>(out.clone_format));
-    r = rbd_clone3(src.io, src.image.c_str(), out.snapshot.c_str(), dst_pool.io(), dst_name.c_str(), opts.get());
+    int r = rbd_clone3(src.io, src.image.c_str(), out.snapshot.c_str(), dst_pool.io(), dst_name.c_str(), opts.get());
     if (r == -EEXIST)
         return plain_error(RBDC_ERR_EXISTS, r, dst_label + " already exists");
     if (r < 0)

@@ -35,10 +35,14 @@ struct ImageRef {
     std::string label() const { return "RBD image '" + pool + "/" + image + "'"; }
 };
 
-// Clones src into dst_pool/dst_name (same cluster).  A capacity larger than
-// the source grows the clone; smaller is an error naming both sizes.  On
-// any failure nothing new is left behind but a (reusable) snapshot.
-Result<CloneOutcome> clone_image(const ImageRef &src, Pool &dst_pool, const std::string &dst_name,
-                                 uint64_t capacity);
+// Clones src into dst_pool/dst_name (same cluster).  `src_img` is the
+// source opened read-only (at src.snap when one is given), `size` its size;
+// the caller has checked it is a layerable format 2 image.  A read-write
+// handle is opened only when a snapshot must be created or protected.  A
+// capacity larger than the source grows the clone; smaller is an error
+// naming both sizes.  On any failure nothing new is left behind but a
+// (reusable) snapshot.
+Result<CloneOutcome> clone_image(const ImageRef &src, rbd_image_t src_img, uint64_t size, Pool &dst_pool,
+                                 const std::string &dst_name, uint64_t capacity);
 
 } // namespace rbdclone

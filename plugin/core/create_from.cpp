@@ -1,6 +1,9 @@
 #include "create_from.hpp"
 
+#include <chrono>
 #include <functional>
+#include <map>
+#include <mutex>
 
 #include "byte_source.hpp"
 #include "clone.hpp"
@@ -34,39 +37,33 @@ Result<Sniffed> sniff_source(ByteSource &src)
     return s;
 }
 
-// Facts about an RBD source: opened read-only at the snapshot if one is given.
-Status gather_rbd_facts(const ImageRef &ref, CloneFacts &f, Sniffed &sniffed)
+// Facts about an RBD source, from one read-only handle (at the snapshot if
+// one is given) that the clone or copy then uses too.
+Result<std::unique_ptr<RbdSource>> gather_rbd_facts(const ImageRef &ref, CloneFacts &f, Sniffed &sniffed)
 {
-    ImageHandle img;
-    int r = rbd_open_read_only(ref.io, ref.image.c_str(), img.out(),
-                               ref.snap.empty() ? nullptr : ref.snap.c_str());
-    if (r == -ENOENT)
-        return plain_error(RBDC_ERR_NO_VOLUME, r,
-                           ref.snap.empty() ? ref.label() + " does not exist"
-                                            : "snapshot '" + ref.pool + "/" + ref.image + "@" + ref.snap +
-                                                  "' does not exist");
-    if (r < 0)
-        return ceph_error(r, "failed to open " + ref.label());
+    auto src = open_rbd_source(ref.io, ref.image, ref.snap, ref.label());
+    if (!src) {
+        if (src.error().rc == -ENOENT && !ref.snap.empty())
+            return plain_error(RBDC_ERR_NO_VOLUME, -ENOENT,
+                               "snapshot '" + ref.pool + "/" + ref.image + "@" + ref.snap + "' does not exist");
+        return src.error();
+    }
+    rbd_image_t img = (*src)->image();
     uint8_t old = 0;
-    if ((r = rbd_get_old_format(img.get(), &old)) < 0)
+    int r;
+    if ((r = rbd_get_old_format(img, &old)) < 0)
         return ceph_error(r, "failed to get the format of " + ref.label());
     f.image_format_1 = old != 0;
     uint64_t features = 0;
-    if (!old && (r = rbd_get_features(img.get(), &features)) < 0)
+    if (!old && (r = rbd_get_features(img, &features)) < 0)
         return ceph_error(r, "failed to get the features of " + ref.label());
     f.has_layering = !old && (features & RBD_FEATURE_LAYERING);
-    uint64_t size = 0;
-    if ((r = rbd_get_size(img.get(), &size)) < 0)
-        return ceph_error(r, "failed to get the size of " + ref.label());
-    auto src = open_rbd_source(ref.io, ref.image, ref.snap, ref.label());
-    if (!src)
-        return src.error();
     auto s = sniff_source(**src);
     if (!s)
         return s.error();
     sniffed = std::move(*s);
     f.sniffed_format = sniffed.format;
-    return {};
+    return src;
 }
 
 void log_decision(const std::string &dst_label, const std::string &src_label, const Decision &d)
@@ -121,7 +118,29 @@ Result<CreateOutcome> copy_source(Pool &dst, const std::string &dst_name, uint64
     return CreateOutcome{d, *stats};
 }
 
+std::mutex g_failed_mu;
+std::map<std::pair<std::string, std::string>, std::chrono::steady_clock::time_point> g_failed;
+
 } // namespace
+
+void remember_failed_create(const Pool &dst, const std::string &dst_name)
+{
+    std::lock_guard lk(g_failed_mu);
+    const auto now = std::chrono::steady_clock::now();
+    std::erase_if(g_failed, [&](const auto &kv) { return now - kv.second > std::chrono::minutes(1); });
+    g_failed[{dst.id().uuid, dst_name}] = now;
+}
+
+bool forget_failed_create(const Pool &dst, const std::string &dst_name)
+{
+    std::lock_guard lk(g_failed_mu);
+    auto it = g_failed.find({dst.id().uuid, dst_name});
+    if (it == g_failed.end())
+        return false;
+    bool fresh = std::chrono::steady_clock::now() - it->second < std::chrono::minutes(1);
+    g_failed.erase(it);
+    return fresh;
+}
 
 Result<CreateOutcome> create_volume_from(Pool &dst, const std::string &dst_name, uint64_t capacity,
                                          const SourceSpec &src, bool reflink)
@@ -191,15 +210,16 @@ Result<CreateOutcome> create_volume_from(Pool &dst, const std::string &dst_name,
     }
 
     Sniffed sniffed;
-    if (auto st = gather_rbd_facts(ref, f, sniffed); !st)
-        return st.error();
+    auto source = gather_rbd_facts(ref, f, sniffed);
+    if (!source)
+        return source.error();
     f.snapshot_given = !ref.snap.empty();
 
     auto copy = [&](const Decision &d) {
         const ClusterParams &params = reach ? reach->params() : dst.params();
         return copy_source(
             dst, dst_name, capacity, d, f.source_label, src.declared_format, sniffed,
-            [&]() { return open_rbd_source(ref.io, ref.image, ref.snap, ref.label()); },
+            [&]() -> Result<std::unique_ptr<ByteSource>> { return std::unique_ptr<ByteSource>(std::move(*source)); },
             [&](const std::string &fmt) {
                 return open_qemu_rbd_source(params, ref.pool, ref.image, ref.snap, fmt, ref.label());
             },
@@ -211,7 +231,7 @@ Result<CreateOutcome> create_volume_from(Pool &dst, const std::string &dst_name,
         return copy(d);
     log_decision(dst_label, f.source_label, d);
 
-    auto c = clone_image(ref, dst, dst_name, capacity);
+    auto c = clone_image(ref, (*source)->image(), (*source)->size(), dst, dst_name, capacity);
     if (!c) {
         int rc = c.error().rc;
         if (rc == -EPERM || rc == -EACCES) {

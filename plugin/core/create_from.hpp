@@ -34,4 +34,12 @@ struct CreateOutcome {
 Result<CreateOutcome> create_volume_from(Pool &dst, const std::string &dst_name, uint64_t capacity,
                                          const SourceSpec &src, bool reflink);
 
+// A failed create leaves nothing under dst_name (copies write to a hidden
+// image, clones are created last), yet libvirt undoes a failed build by
+// deleting dst_name.  That delete must not touch an image someone else
+// owns under that name, nor wait for a cluster that just timed out: the
+// failure is remembered for a minute and the delete is answered from it.
+void remember_failed_create(const Pool &dst, const std::string &dst_name);
+bool forget_failed_create(const Pool &dst, const std::string &dst_name);
+
 } // namespace rbdclone

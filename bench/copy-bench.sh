@@ -1,0 +1,130 @@
+#!/bin/bash
+# Copy benchmark (issue 6): the fallback copy path of our module against the
+# tools an operator would otherwise use, side by side in one throwaway lab
+# (one Ceph cluster, one libvirtd with our module).  Variants of a case run
+# interleaved, BENCH_COPY_REPS times each; the table gives medians and ratios.
+#
+#   dense raw      vol-create-from of a dense raw file  vs  `rbd import` of it
+#   sparse raw     20 GiB file holding 200 MiB of data  vs  the dense 200 MiB file
+#   qcow2          vol-create-from of a qcow2           vs  (a) qemu-img convert into rbd:
+#                                                           (b) qemu-img convert to a local raw + rbd import
+#   memory         libvirtd's RSS growth during one copy of a dense BENCH_COPY_BIG_MIB file
+#
+# Environment: BENCH_COPY_MIB (1024: size of the dense and qcow2 images),
+# BENCH_COPY_BIG_MIB (4096), BENCH_COPY_REPS (3), BUILD_DIR (see tests/common.sh).
+# Writes build/bench-results/copy.txt.  Stops the lab and removes its files even on failure.
+set -uo pipefail
+. "$(dirname "$0")/../tests/common.sh"
+
+SIZE_MIB=${BENCH_COPY_MIB:-1024}
+BIG_MIB=${BENCH_COPY_BIG_MIB:-4096}
+REPS=${BENCH_COPY_REPS:-3}
+LAB_SH=$REPO/tests/lab/lab.sh
+RESULTS=$BUILD/bench-results
+T0=$SECONDS
+LAB='' WORK=''
+
+cleanup() {
+    [ -n "$LAB" ] && { "$LAB_SH" stop "$LAB" >/dev/null 2>&1 || echo "warning: could not stop lab $LAB" >&2; }
+    [ -n "$WORK" ] && rm -rf "$WORK"
+    echo "total run time: $((SECONDS - T0)) s"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "build"
+build_all || exit 1
+say "lab: Ceph (memstore sized for the images) + libvirtd with our module"
+LAB=$(mktemp -d /tmp/rbdclone-copybench.XXXXXX) && rmdir "$LAB" || exit 1
+CEPH_LAB_MEM_BYTES=$(( (BIG_MIB + 3 * SIZE_MIB + 2048) * 1024 * 1024 )) "$LAB_SH" start "$LAB" "$(ours_backend_dir)" || exit 1
+. "$LAB/lab.env"
+WORK=$(mktemp -d /var/tmp/rbdclone-copybench-files.XXXXXX) || exit 1
+V="virsh -q -c $LIBVIRT_STORAGE_URI"
+RBD="rbd -c $CEPH_CONF --id admin"
+
+cat >"$WORK/pool.xml" <<XML
+<pool type='rbd'><name>bench</name><source><name>rbd</name>
+<host name='127.0.0.1' port='$CEPH_MON_V2_PORT'/>
+<auth username='admin' type='ceph'><secret uuid='$LAB_SECRET_ADMIN_UUID'/></auth></source></pool>
+XML
+mkdir -p "$WORK/files"
+$V pool-create "$WORK/pool.xml" >/dev/null || exit 1
+$V pool-create-as files dir --target "$WORK/files" >/dev/null || exit 1
+
+say "images: dense $SIZE_MIB MiB raw, 200 MiB dense, 20 GiB sparse with 200 MiB, qcow2 of $SIZE_MIB MiB, dense $BIG_MIB MiB"
+# Random data does not compress or dedupe: what a real OS image costs at worst.
+head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom >"$WORK/files/dense.raw"
+head -c $((200 * 1024 * 1024)) /dev/urandom >"$WORK/files/dense200.raw"
+truncate -s 20G "$WORK/files/sparse20g.raw"
+for i in $(seq 0 9); do   # 10 x 20 MiB spread over 20 GiB
+    dd if="$WORK/files/dense200.raw" of="$WORK/files/sparse20g.raw" bs=1M count=20 skip=$((i * 20)) \
+       seek=$((i * 2048)) conv=notrunc status=none
+done
+qemu-img convert -f raw -O qcow2 "$WORK/files/dense.raw" "$WORK/files/image.qcow2" || exit 1
+$V pool-refresh files >/dev/null
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# timed NAME CMD...: runs CMD, appends its time in ms to $WORK/t.NAME
+timed() {
+    local name=$1 t0 rc; shift
+    t0=$(now_ms)
+    "$@" >"$WORK/last.out" 2>&1; rc=$?
+    if [ $rc != 0 ]; then echo "copy-bench: '$name' failed:" >&2; cat "$WORK/last.out" >&2; exit 1; fi
+    echo $(( $(now_ms) - t0 )) >>"$WORK/t.$name"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 0}'; }
+median() { sort -n "$WORK/t.$1" | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2] + a[NR/2+1]) / 2)}'; }
+vol_xml() { echo "<volume><name>$1</name><capacity unit='bytes'>1</capacity><target><format type='raw'/></target></volume>" >"$WORK/vol.xml"; echo "$WORK/vol.xml"; }
+ours() { $V vol-create-from bench "$(vol_xml "$1")" "$2" --inputpool files; }
+drop() { $V vol-delete "$1" --pool bench >/dev/null 2>&1 || $RBD rm "rbd/$1" >/dev/null 2>&1; true; }
+rbd_import() { $RBD import --no-progress "$WORK/files/$2" "rbd/$1"; }
+qemu_into_rbd() { qemu-img convert -f qcow2 -O raw "$WORK/files/image.qcow2" "rbd:rbd/$1:conf=$CEPH_CONF:id=admin"; }
+qemu_local_then_import() {
+    qemu-img convert -f qcow2 -O raw "$WORK/files/image.qcow2" "$WORK/converted.raw" &&
+        $RBD import --no-progress "$WORK/converted.raw" "rbd/$1"; local rc=$?
+    rm -f "$WORK/converted.raw"; return $rc
+}
+
+say "timing ($REPS rounds, variants interleaved)"
+for r in $(seq 1 "$REPS"); do
+    timed ours_dense ours d1 dense.raw;              drop d1
+    timed import_dense rbd_import d2 dense.raw;      drop d2
+    timed ours_dense200 ours d3 dense200.raw;        drop d3
+    timed ours_sparse ours d4 sparse20g.raw;         drop d4
+    timed ours_qcow2 ours d5 image.qcow2;            drop d5
+    timed qemu_rbd qemu_into_rbd d6;                 drop d6
+    timed qemu_local_import qemu_local_then_import d7; drop d7
+    echo "round $r done" >&2
+done
+
+say "memory: libvirtd RSS while copying $BIG_MIB MiB"
+head -c $((BIG_MIB * 1024 * 1024)) /dev/urandom >"$WORK/files/big.raw"
+$V pool-refresh files >/dev/null
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$LIBVIRTD_PID/status"; }
+RSS0=$(rss); PEAK=$RSS0
+ours big big.raw >"$WORK/big.out" 2>&1 &
+COPY=$!
+while kill -0 $COPY 2>/dev/null; do
+    r=$(rss); [ "$r" -gt "$PEAK" ] && PEAK=$r
+    sleep 0.1
+done
+wait $COPY || { echo "copy of big.raw failed:" >&2; cat "$WORK/big.out" >&2; exit 1; }
+ALLOC=$($RBD du rbd/big 2>/dev/null | awk 'NR==2 {print $3 $4}')
+drop big
+
+mkdir -p "$RESULTS"
+{
+    d=$(median ours_dense); i=$(median import_dense)
+    d200=$(median ours_dense200); s=$(median ours_sparse)
+    q=$(median ours_qcow2); qa=$(median qemu_rbd); qb=$(median qemu_local_import)
+    best=$(( qa < qb ? qa : qb ))
+    growth=$(( (PEAK - RSS0) / 1024 ))
+    printf 'copy benchmark, %s rounds, medians (ms); one lab, memstore OSD, %s\n' "$REPS" "$(date -u +%F)"
+    printf '%-58s %9s %9s %8s %s\n' case ours baseline ratio goal
+    printf '%-58s %9d %9d %8s %s\n' "dense raw ${SIZE_MIB} MiB: vol-create-from vs rbd import" "$d" "$i" "$(ratio $d $i)" "<= 1.00 (time)"
+    printf '%-58s %9d %9d %8s %s\n' "sparse 20 GiB (200 MiB data) vs dense 200 MiB" "$s" "$d200" "$(ratio $s $d200)" "<= 2.00"
+    printf '%-58s %9d %9d %8s %s\n' "qcow2 ${SIZE_MIB} MiB vs best of (a) $qa ms (b) $qb ms" "$q" "$best" "$(ratio $q $best)" "<= 1.00"
+    printf '%-58s %9s %9s %8s %s\n' "libvirtd RSS growth copying ${BIG_MIB} MiB (MiB)" "$growth" "-" "-" "<= 64"
+    printf '(a) qemu-img convert -O raw into rbd:  (b) qemu-img convert to a local raw file, then rbd import\n'
+    printf 'allocated in Ceph after the %s MiB copy: %s\n' "$BIG_MIB" "${ALLOC:-?}"
+} | tee "$RESULTS/copy.txt"
