@@ -42,6 +42,12 @@ connection_settings(const ClusterParams &p)
     s.emplace_back("rados_mon_op_timeout", "30");
     s.emplace_back("rados_osd_op_timeout", "30");
     s.emplace_back("rbd_default_format", "2");
+    // libvirtd does no guest I/O: its copies and uploads go straight to the
+    // OSDs (a write completes when it is stored, and nothing is cached).
+    s.emplace_back("rbd_cache", "false");
+    // The copy engine keeps each buffer until its write completes: librbd
+    // need not copy it (it does by default).
+    s.emplace_back("rbd_disable_zero_copy_writes", "false");
     for (const auto &o : p.options)
         s.push_back(o);
     return s;

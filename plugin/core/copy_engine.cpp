@@ -2,12 +2,31 @@
 
 #include <condition_variable>
 #include <cstring>
+#include <sys/mman.h>
+#include <deque>
+#include <thread>
 #include <memory>
 #include <mutex>
 
 #include "log.hpp"
 
 namespace rbdclone {
+
+MappedBuffer::~MappedBuffer()
+{
+    if (p)
+        munmap(p, len);
+}
+
+bool MappedBuffer::allocate(size_t n)
+{
+    void *m = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return false;
+    p = static_cast<char *>(m);
+    len = n;
+    return true;
+}
 
 bool is_all_zero(const char *buf, size_t len)
 {
@@ -39,24 +58,26 @@ std::vector<std::pair<size_t, size_t>> nonzero_runs(const char *buf, size_t len,
     return runs;
 }
 
+
 // One buffer and the writes in flight from it.
 struct ImageWriter::Slot {
-    std::unique_ptr<char[]> buf;
-    unsigned pending = 0;
+    MappedBuffer buf;
+    bool busy = false;     // acquired, or writes from it in flight
+    unsigned pending = 0;  // references: in-flight writes + a submitter
 };
 
 struct ImageWriter::State {
-    std::mutex mu;
+    mutable std::mutex mu;
     std::condition_variable cv;
     std::vector<Slot> slots;
-    int rc = 0;                 // first failed write
-    uint64_t failed_offset = 0;
+    CopyStats stats;
+    Error error;           // first failure (rc == 0: none)
+    bool failed = false;
 };
 
 namespace {
 struct Pending {
-    ImageWriter *writer;
-    void *state;
+    void *writer;
     size_t slot;
     uint64_t offset;
 };
@@ -76,21 +97,36 @@ ImageWriter::~ImageWriter()
     delete s_;
 }
 
+void ImageWriter::fail(const Error &e)
+{
+    std::lock_guard lk(s_->mu);
+    if (!s_->failed) {
+        s_->failed = true;
+        s_->error = e;
+    }
+    s_->cv.notify_all();
+}
+
+// Drops one reference to a slot; the last one frees it.
+void ImageWriter::put(size_t slot)
+{
+    std::lock_guard lk(s_->mu);
+    Slot &sl = s_->slots[slot];
+    if (--sl.pending == 0) {
+        sl.busy = false;
+        s_->cv.notify_all();
+    }
+}
+
 void ImageWriter::on_complete(rbd_completion_t c, void *arg)
 {
     auto *p = static_cast<Pending *>(arg);
-    auto *s = static_cast<State *>(p->state);
+    auto *w = static_cast<ImageWriter *>(p->writer);
     ssize_t r = rbd_aio_get_return_value(c);
     rbd_aio_release(c);
-    {
-        std::lock_guard lk(s->mu);
-        if (r < 0 && s->rc == 0) {
-            s->rc = static_cast<int>(r);
-            s->failed_offset = p->offset;
-        }
-        s->slots[p->slot].pending--;
-    }
-    s->cv.notify_all();
+    if (r < 0)
+        w->fail(ceph_error(static_cast<int>(r), cat("failed to write ", w->label_, " at offset ", p->offset)));
+    w->put(p->slot);
     delete p;
 }
 
@@ -99,7 +135,7 @@ void ImageWriter::wait_idle()
     std::unique_lock lk(s_->mu);
     s_->cv.wait(lk, [&] {
         for (auto &sl : s_->slots)
-            if (sl.pending)
+            if (sl.busy)
                 return false;
         return true;
     });
@@ -108,36 +144,41 @@ void ImageWriter::wait_idle()
 Status ImageWriter::first_error()
 {
     std::lock_guard lk(s_->mu);
-    if (s_->rc < 0)
-        return ceph_error(s_->rc, cat("failed to write ", label_, " at offset ", s_->failed_offset));
+    if (s_->failed)
+        return s_->error;
     if (opts_.cancel && opts_.cancel->load())
         return plain_error(RBDC_ERR_OPERATION_INVALID, -ECANCELED, "copy into " + label_ + " was cancelled");
     return {};
 }
 
-Result<char *> ImageWriter::buffer()
+Result<size_t> ImageWriter::acquire()
 {
-    if (auto st = first_error(); !st)
-        return st.error();
     std::unique_lock lk(s_->mu);
     for (;;) {
+        if (s_->failed)
+            return s_->error;
         for (size_t i = 0; i < s_->slots.size(); i++) {
             Slot &sl = s_->slots[i];
-            if (sl.pending == 0) {
-                if (!sl.buf)
-                    sl.buf.reset(new char[opts_.chunk]);
-                current_ = static_cast<int>(i);
-                return sl.buf.get();
+            if (!sl.busy) {
+                if (!sl.buf && !sl.buf.allocate(opts_.chunk))
+                    return plain_error(RBDC_ERR_INTERNAL, -ENOMEM, "out of memory for the copy buffers");
+                sl.busy = true;
+                sl.pending = 1; // the acquirer's reference
+                return i;
             }
         }
         s_->cv.wait(lk);
     }
 }
 
-Status ImageWriter::aio_write(Slot &slot, uint64_t off, const char *data, size_t len)
+char *ImageWriter::data(size_t slot) { return s_->slots[slot].buf.get(); }
+
+void ImageWriter::release(size_t slot) { put(slot); }
+
+Status ImageWriter::aio_write(size_t slot, uint64_t off, const char *data, size_t len)
 {
     rbd_completion_t c;
-    auto *p = new Pending{this, s_, static_cast<size_t>(&slot - s_->slots.data()), off};
+    auto *p = new Pending{this, slot, off};
     int r = rbd_aio_create_completion(p, on_complete, &c);
     if (r < 0) {
         delete p;
@@ -145,59 +186,72 @@ Status ImageWriter::aio_write(Slot &slot, uint64_t off, const char *data, size_t
     }
     {
         std::lock_guard lk(s_->mu);
-        slot.pending++;
+        s_->slots[slot].pending++;
     }
     r = data ? rbd_aio_write2(dst_, off, len, data, c, LIBRADOS_OP_FLAG_FADVISE_DONTNEED)
              : rbd_aio_write_zeroes(dst_, off, len, c, 0, 0);
     if (r < 0) {
         rbd_aio_release(c);
         delete p;
-        std::lock_guard lk(s_->mu);
-        slot.pending--;
+        put(slot);
         return ceph_error(r, cat("failed to write ", label_, " at offset ", off));
     }
     return {};
 }
 
-Status ImageWriter::submit(uint64_t off, size_t len)
+Status ImageWriter::submit(size_t slot, uint64_t off, size_t len)
 {
-    if (current_ < 0)
-        return plain_error(RBDC_ERR_INTERNAL, -EINVAL, "write submitted without a buffer");
-    Slot &slot = s_->slots[static_cast<size_t>(current_)];
-    current_ = -1;
+    if (auto st = first_error(); !st) {
+        put(slot);
+        return st;
+    }
+    const char *buf = data(slot);
     const uint64_t dst = opts_.dest_offset + off;
-    stats_.bytes_read += len;
+    CopyStats add;
+    add.bytes_read = len;
+    Status st;
     size_t zero_from = 0;
-    for (auto [b, e] : nonzero_runs(slot.buf.get(), len, opts_.zero_block)) {
-        if (b > zero_from && opts_.zeros == ZeroPolicy::WriteZeroes)
-            if (auto st = aio_write(slot, dst + zero_from, nullptr, b - zero_from); !st)
-                return st;
-        stats_.bytes_skipped += b - zero_from;
-        if (auto st = aio_write(slot, dst + b, slot.buf.get() + b, e - b); !st)
-            return st;
-        stats_.bytes_written += e - b;
+    auto zeros_until = [&](size_t end) -> Status {
+        add.bytes_skipped += end - zero_from;
+        if (end > zero_from && opts_.zeros == ZeroPolicy::WriteZeroes)
+            return aio_write(slot, dst + zero_from, nullptr, end - zero_from);
+        return {};
+    };
+    for (auto [b, e] : nonzero_runs(buf, len, opts_.zero_block)) {
+        if (st = zeros_until(b); !st)
+            break;
+        if (st = aio_write(slot, dst + b, buf + b, e - b); !st)
+            break;
+        add.bytes_written += e - b;
         zero_from = e;
     }
-    if (zero_from < len) {
-        if (opts_.zeros == ZeroPolicy::WriteZeroes)
-            if (auto st = aio_write(slot, dst + zero_from, nullptr, len - zero_from); !st)
-                return st;
-        stats_.bytes_skipped += len - zero_from;
+    if (st)
+        st = zeros_until(len);
+    {
+        std::lock_guard lk(s_->mu);
+        s_->stats.bytes_read += add.bytes_read;
+        s_->stats.bytes_written += add.bytes_written;
+        s_->stats.bytes_skipped += add.bytes_skipped;
     }
-    return {};
+    put(slot); // the acquirer's reference
+    if (!st)
+        fail(st.error());
+    return st;
 }
 
 Status ImageWriter::zero(uint64_t off, uint64_t len)
 {
     if (opts_.zeros == ZeroPolicy::Skip || len == 0)
         return {};
-    // Holes do not need a buffer; any idle slot carries the accounting.
-    auto b = buffer();
-    if (!b)
-        return b.error();
-    Slot &slot = s_->slots[static_cast<size_t>(current_)];
-    current_ = -1;
-    return aio_write(slot, opts_.dest_offset + off, nullptr, len);
+    // Holes need no buffer; a slot carries the accounting.
+    auto slot = acquire();
+    if (!slot)
+        return slot.error();
+    Status st = aio_write(*slot, opts_.dest_offset + off, nullptr, len);
+    put(*slot);
+    if (!st)
+        fail(st.error());
+    return st;
 }
 
 Status ImageWriter::finish()
@@ -211,10 +265,92 @@ Status ImageWriter::finish()
     return {};
 }
 
+CopyStats ImageWriter::stats() const
+{
+    std::lock_guard lk(s_->mu);
+    return s_->stats;
+}
+
+namespace {
+
+// Chunks to read, handed from the extent walk to the reader threads.
+class ChunkQueue {
+  public:
+    explicit ChunkQueue(size_t cap) : cap_(cap) {}
+    // False when the queue was closed (the copy failed).
+    bool push(Extent e)
+    {
+        std::unique_lock lk(mu_);
+        cv_.wait(lk, [&] { return q_.size() < cap_ || closed_; });
+        if (closed_)
+            return false;
+        q_.push_back(e);
+        cv_.notify_all();
+        return true;
+    }
+    bool pop(Extent &e)
+    {
+        std::unique_lock lk(mu_);
+        cv_.wait(lk, [&] { return !q_.empty() || closed_ || done_; });
+        if (closed_ || q_.empty())
+            return false;
+        e = q_.front();
+        q_.pop_front();
+        cv_.notify_all();
+        return true;
+    }
+    void done() // no more chunks; readers drain what is queued
+    {
+        std::lock_guard lk(mu_);
+        done_ = true;
+        cv_.notify_all();
+    }
+    void close() // abandon the rest
+    {
+        std::lock_guard lk(mu_);
+        closed_ = true;
+        cv_.notify_all();
+    }
+
+  private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<Extent> q_;
+    size_t cap_;
+    bool done_ = false, closed_ = false;
+};
+
+} // namespace
+
 Result<CopyStats> copy_to_image(ByteSource &src, rbd_image_t dst, const std::string &dst_label,
                                 const CopyOptions &opts)
 {
     ImageWriter w(dst, dst_label, opts);
+    ChunkQueue queue(std::max<size_t>(opts.in_flight, 1) * 2);
+    auto reader = [&] {
+        Extent c;
+        while (queue.pop(c)) {
+            auto slot = w.acquire();
+            if (!slot) {
+                queue.close();
+                return;
+            }
+            if (auto r = src.read_exact(c.offset, w.data(*slot), static_cast<size_t>(c.length)); !r) {
+                w.release(*slot);
+                w.fail(r.error());
+                queue.close();
+                return;
+            }
+            if (!w.submit(*slot, c.offset, static_cast<size_t>(c.length))) {
+                queue.close();
+                return;
+            }
+        }
+    };
+    std::vector<std::thread> readers;
+    for (unsigned i = 0; i < std::max(1u, opts.readers); i++)
+        readers.emplace_back(reader);
+
     uint64_t pos = 0; // end of the last range handled
     auto st = src.for_each_data_extent([&](const Extent &e) -> Status {
         if (auto z = w.zero(pos, e.offset - pos); !z)
@@ -222,14 +358,8 @@ Result<CopyStats> copy_to_image(ByteSource &src, rbd_image_t dst, const std::str
         for (uint64_t off = e.offset; off < e.offset + e.length;) {
             // Chunks aligned to the chunk size, so writes map to whole objects.
             uint64_t next = std::min(e.offset + e.length, (off / opts.chunk + 1) * opts.chunk);
-            size_t len = static_cast<size_t>(next - off);
-            auto buf = w.buffer();
-            if (!buf)
-                return buf.error();
-            if (auto r = src.read_exact(off, *buf, len); !r)
-                return r;
-            if (auto s = w.submit(off, len); !s)
-                return s;
+            if (!queue.push(Extent{off, next - off}))
+                return Status{}; // a reader failed: its error is in w
             off = next;
         }
         pos = e.offset + e.length;
@@ -237,9 +367,15 @@ Result<CopyStats> copy_to_image(ByteSource &src, rbd_image_t dst, const std::str
     });
     if (st && pos < src.size())
         st = w.zero(pos, src.size() - pos);
+    if (!st) {
+        w.fail(st.error());
+        queue.close();
+    } else {
+        queue.done();
+    }
+    for (auto &t : readers)
+        t.join();
     Status fin = w.finish();
-    if (!st)
-        return st.error();
     if (!fin)
         return fin.error();
     return w.stats();

@@ -17,6 +17,23 @@
 
 namespace rbdclone {
 
+// Buffers come straight from mmap and go back with munmap: malloc would
+// keep freed 4 MiB chunks in per-thread arenas (glibc raises its mmap
+// threshold after the first free), and libvirtd's RSS would creep up with
+// every copy.
+struct MappedBuffer {
+    char *p = nullptr;
+    size_t len = 0;
+    MappedBuffer() = default;
+    MappedBuffer(const MappedBuffer &) = delete;
+    MappedBuffer &operator=(const MappedBuffer &) = delete;
+    MappedBuffer(MappedBuffer &&o) noexcept : p(std::exchange(o.p, nullptr)), len(o.len) {}
+    ~MappedBuffer();
+    bool allocate(size_t n);
+    char *get() const { return p; }
+    explicit operator bool() const { return p != nullptr; }
+};
+
 enum class ZeroPolicy {
     Skip,        // destination reads zeros there already (new image)
     WriteZeroes, // destination may hold old data there (upload)
@@ -28,6 +45,7 @@ struct CopyOptions {
     size_t zero_block = 64u << 10;  // granularity of zero detection
     ZeroPolicy zeros = ZeroPolicy::Skip;
     uint64_t dest_offset = 0;       // where source offset 0 lands
+    unsigned readers = 4;           // threads reading the source in parallel
     const std::atomic<bool> *cancel = nullptr;
 };
 
@@ -47,8 +65,9 @@ std::vector<std::pair<size_t, size_t>> nonzero_runs(const char *buf, size_t len,
 
 bool is_all_zero(const char *buf, size_t len);
 
-// Writes a stream of bytes into an image through the same pipeline (used by
-// vol-upload): push() hands over a filled buffer; finish() waits and flushes.
+// The write half of the pipeline, shared by copies (several reader
+// threads) and uploads (one): a fixed set of buffers, each busy from
+// acquire() until the aio writes submitted from it complete.  Thread-safe.
 class ImageWriter {
   public:
     ImageWriter(rbd_image_t dst, std::string dst_label, const CopyOptions &opts);
@@ -58,29 +77,35 @@ class ImageWriter {
 
     // A free buffer of opts.chunk bytes (waits for one).  Fails when an
     // earlier write failed or the copy was cancelled.
-    Result<char *> buffer();
-    // Writes len bytes of the buffer last returned by buffer() at off.
-    Status submit(uint64_t off, size_t len);
+    Result<size_t> acquire();
+    char *data(size_t slot);
+    // Writes len bytes of the slot's buffer at off (zero blocks skipped or
+    // written as zeroes, per opts.zeros); the slot is free again once its
+    // writes complete.
+    Status submit(size_t slot, uint64_t off, size_t len);
+    // Gives a slot back unused (its read failed).
+    void release(size_t slot);
     // Zero-fills [off, off+len) in the destination (a hole in the source).
     Status zero(uint64_t off, uint64_t len);
+    // Records a failure seen elsewhere (a read) so that everyone stops.
+    void fail(const Error &e);
     // Waits for every write and flushes; the first error, if any.
     Status finish();
-    const CopyStats &stats() const { return stats_; }
+    CopyStats stats() const;
 
   private:
     struct Slot;
+    struct State;
     static void on_complete(rbd_completion_t c, void *arg);
     Status first_error();
-    Status aio_write(Slot &slot, uint64_t off, const char *data, size_t len);
+    Status aio_write(size_t slot, uint64_t off, const char *data, size_t len);
+    void put(size_t slot);
     void wait_idle();
 
     rbd_image_t dst_;
     std::string label_;
     CopyOptions opts_;
-    CopyStats stats_;
-    struct State;
     State *s_;
-    int current_ = -1;
 };
 
 } // namespace rbdclone

@@ -10,8 +10,12 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
+#include <vector>
 
+#include "copy_engine.hpp"
 #include "log.hpp"
 #include "subprocess.hpp"
 
@@ -49,60 +53,47 @@ long long json_number(const std::string &json, const std::string &key)
     return strtoll(json.c_str() + p + 1, nullptr, 10);
 }
 
-// One NBD connection to a qemu-nbd we started; the process and its work
-// directory go away with it.
-class QemuSource final : public ByteSource {
+// One NBD client connection (fixed newstyle, simple replies).
+class NbdConnection {
   public:
-    QemuSource(WorkDir dir, std::string label, std::string format)
-        : dir_(std::move(dir)), label_(std::move(label)), format_(std::move(format)) {}
-    ~QemuSource() override
+    NbdConnection(int fd, const std::string &label) : fd_(fd), label_(label) {}
+    NbdConnection(const NbdConnection &) = delete;
+    NbdConnection &operator=(const NbdConnection &) = delete;
+    ~NbdConnection()
     {
-        if (fd_ >= 0) {
-            unsigned char req[28] = {};
-            put_be(req, 0x25609513, 4);
-            put_be(req + 6, 2, 2); // NBD_CMD_DISC
-            (void)!::write(fd_, req, sizeof(req));
-            ::close(fd_);
-        }
-        if (pid_ > 0 && reap_process(pid_, 5000) != 0)
-            log_debug("qemu-nbd for ", label_, " did not exit cleanly");
+        unsigned char req[28] = {};
+        put_be(req, 0x25609513, 4);
+        put_be(req + 6, 2, 2); // NBD_CMD_DISC
+        (void)!::send(fd_, req, sizeof(req), MSG_NOSIGNAL);
+        ::close(fd_);
     }
 
-    const std::string &label() const override { return label_; }
-    uint64_t size() const override { return size_; }
-
-    Status start(const std::string &image_json)
+    // Negotiates the default export; its size.
+    Result<uint64_t> handshake()
     {
-        const std::string sock = dir_.file("nbd.sock");
-        auto pid = spawn_process({"qemu-nbd", "--read-only", "--shared=1", "--socket=" + sock,
-                                  "--cache=writeback", "json:" + image_json},
-                                 dir_, "qemu-nbd");
-        if (!pid)
-            return pid.error();
-        pid_ = *pid;
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kStartTimeoutMs);
-        for (;;) {
-            int status = 0;
-            if (process_exited(pid_, &status)) {
-                pid_ = -1;
-                std::string why = last_line(read_small_file(dir_.file("qemu-nbd.stderr")));
-                return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
-                                   "qemu cannot open " + label_ + " as " + format_ + ": " +
-                                       (why.empty() ? "qemu-nbd exited with status " + std::to_string(status)
-                                                    : why));
-            }
-            if (connect_socket(sock))
-                break;
-            if (std::chrono::steady_clock::now() > deadline)
-                return plain_error(RBDC_ERR_TIMEOUT, -ETIMEDOUT,
-                                   "qemu-nbd did not open " + label_ + " within " +
-                                       std::to_string(kStartTimeoutMs / 1000) + " s");
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        }
-        return handshake();
+        unsigned char hello[18];
+        if (auto st = recv_all(hello, sizeof(hello)); !st)
+            return st.error();
+        if (memcmp(hello, "NBDMAGIC", 8) != 0 || get_be(hello + 8, 8) != 0x49484156454F5054ull)
+            return fail(-EPROTO, "not an NBD newstyle server");
+        const bool no_zeroes = get_be(hello + 16, 2) & 2;
+        unsigned char cflags[4];
+        put_be(cflags, 1u | (no_zeroes ? 2u : 0u), 4);
+        unsigned char opt[16];
+        put_be(opt, 0x49484156454F5054ull, 8);
+        put_be(opt + 8, 1, 4); // NBD_OPT_EXPORT_NAME, empty name
+        put_be(opt + 12, 0, 4);
+        if (auto st = send_all(cflags, 4); !st)
+            return st.error();
+        if (auto st = send_all(opt, sizeof(opt)); !st)
+            return st.error();
+        unsigned char info[10 + 124];
+        if (auto st = recv_all(info, no_zeroes ? 10 : sizeof(info)); !st)
+            return st.error();
+        return get_be(info, 8);
     }
 
-    Status read_exact(uint64_t off, char *buf, size_t len) override
+    Status read(uint64_t off, char *buf, size_t len)
     {
         constexpr size_t kMaxRequest = 16u << 20;
         while (len > 0) {
@@ -119,7 +110,7 @@ class QemuSource final : public ByteSource {
             if (auto st = recv_all(rep, sizeof(rep)); !st)
                 return st;
             if (get_be(rep, 4) != 0x67446698 || get_be(rep + 8, 8) != cookie_)
-                return io_error(-EPROTO, "unexpected reply from qemu-nbd");
+                return fail(-EPROTO, "unexpected reply from qemu-nbd");
             if (uint32_t e = static_cast<uint32_t>(get_be(rep + 4, 4)); e != 0)
                 return plain_error(RBDC_ERR_SYSTEM, -static_cast<int>(e),
                                    cat("qemu failed to read ", label_, " at offset ", off, ": ",
@@ -134,27 +125,9 @@ class QemuSource final : public ByteSource {
     }
 
   private:
-    bool connect_socket(const std::string &path)
+    Error fail(int rc, const std::string &what)
     {
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            return false;
-        sockaddr_un sa{};
-        sa.sun_family = AF_UNIX;
-        strncpy(sa.sun_path, path.c_str(), sizeof(sa.sun_path) - 1);
-        if (connect(fd, reinterpret_cast<sockaddr *>(&sa), sizeof(sa)) < 0) {
-            ::close(fd);
-            return false;
-        }
-        fd_ = fd;
-        return true;
-    }
-
-    Error io_error(int rc, const std::string &what)
-    {
-        std::string why = last_line(read_small_file(dir_.file("qemu-nbd.stderr")));
-        return plain_error(RBDC_ERR_SYSTEM, rc,
-                           "reading " + label_ + " through qemu-nbd failed: " + what + (why.empty() ? "" : ": " + why));
+        return plain_error(RBDC_ERR_SYSTEM, rc, "reading " + label_ + " through qemu-nbd failed: " + what);
     }
 
     Status wait_fd(short events)
@@ -169,7 +142,7 @@ class QemuSource final : public ByteSource {
                                    "qemu-nbd did not answer within " + std::to_string(kIoTimeoutMs / 1000) +
                                        " s while reading " + label_);
             if (errno != EINTR)
-                return io_error(-errno, strerror(errno));
+                return fail(-errno, strerror(errno));
         }
     }
 
@@ -183,7 +156,7 @@ class QemuSource final : public ByteSource {
             if (r < 0 && errno == EINTR)
                 continue;
             if (r < 0)
-                return io_error(-errno, strerror(errno));
+                return fail(-errno, strerror(errno));
             p += r;
             len -= static_cast<size_t>(r);
         }
@@ -200,49 +173,134 @@ class QemuSource final : public ByteSource {
             if (r < 0 && errno == EINTR)
                 continue;
             if (r < 0)
-                return io_error(-errno, strerror(errno));
+                return fail(-errno, strerror(errno));
             if (r == 0)
-                return io_error(-EPIPE, "qemu-nbd closed the connection");
+                return fail(-EPIPE, "qemu-nbd closed the connection");
             p += r;
             len -= static_cast<size_t>(r);
         }
         return {};
     }
 
-    // Fixed newstyle negotiation of the default export.
-    Status handshake()
+    int fd_;
+    const std::string &label_;
+    uint64_t cookie_ = 0;
+};
+
+// A qemu-nbd we started, with one connection per reader thread; the
+// process and its work directory go away with it.
+class QemuSource final : public ByteSource {
+  public:
+    QemuSource(WorkDir dir, std::string label, std::string format)
+        : dir_(std::move(dir)), label_(std::move(label)), format_(std::move(format)) {}
+    ~QemuSource() override
     {
-        unsigned char hello[18];
-        if (auto st = recv_all(hello, sizeof(hello)); !st)
-            return st;
-        if (memcmp(hello, "NBDMAGIC", 8) != 0 || get_be(hello + 8, 8) != 0x49484156454F5054ull)
-            return io_error(-EPROTO, "not an NBD newstyle server");
-        const uint16_t server_flags = static_cast<uint16_t>(get_be(hello + 16, 2));
-        const bool no_zeroes = server_flags & 2;
-        unsigned char cflags[4];
-        put_be(cflags, 1u | (no_zeroes ? 2u : 0u), 4);
-        unsigned char opt[16];
-        put_be(opt, 0x49484156454F5054ull, 8);
-        put_be(opt + 8, 1, 4); // NBD_OPT_EXPORT_NAME, empty name
-        put_be(opt + 12, 0, 4);
-        if (auto st = send_all(cflags, 4); !st)
-            return st;
-        if (auto st = send_all(opt, sizeof(opt)); !st)
-            return st;
-        unsigned char info[10 + 124];
-        if (auto st = recv_all(info, no_zeroes ? 10 : sizeof(info)); !st)
-            return st;
-        size_ = get_be(info, 8);
+        conns_.clear();
+        if (pid_ > 0 && reap_process(pid_, 5000) != 0)
+            log_debug("qemu-nbd for ", label_, " did not exit cleanly");
+    }
+
+    const std::string &label() const override { return label_; }
+    uint64_t size() const override { return size_; }
+
+    Status start(const std::string &image_json, unsigned connections)
+    {
+        const std::string sock = dir_.file("nbd.sock");
+        auto pid = spawn_process({"qemu-nbd", "--read-only", "--shared=" + std::to_string(connections),
+                                  "--socket=" + sock, "--cache=writeback", "json:" + image_json},
+                                 dir_, "qemu-nbd");
+        if (!pid)
+            return pid.error();
+        pid_ = *pid;
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kStartTimeoutMs);
+        while (conns_.size() < connections) {
+            int status = 0;
+            if (process_exited(pid_, &status)) {
+                pid_ = -1;
+                std::string why = last_line(read_small_file(dir_.file("qemu-nbd.stderr")));
+                return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
+                                   "qemu cannot open " + label_ + " as " + format_ + ": " +
+                                       (why.empty() ? "qemu-nbd exited with status " + std::to_string(status)
+                                                    : why));
+            }
+            int fd = connect_socket(sock);
+            if (fd < 0) {
+                if (std::chrono::steady_clock::now() > deadline)
+                    return plain_error(RBDC_ERR_TIMEOUT, -ETIMEDOUT,
+                                       "qemu-nbd did not open " + label_ + " within " +
+                                           std::to_string(kStartTimeoutMs / 1000) + " s");
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                continue;
+            }
+            auto c = std::make_unique<NbdConnection>(fd, label_);
+            auto size = c->handshake();
+            if (!size)
+                return size.error();
+            size_ = *size;
+            free_.push_back(c.get());
+            conns_.push_back(std::move(c));
+        }
         return {};
+    }
+
+    Status read_exact(uint64_t off, char *buf, size_t len) override
+    {
+        NbdConnection *c;
+        {
+            std::unique_lock lk(mu_);
+            cv_.wait(lk, [&] { return !free_.empty() || in_use_ == 0; });
+            if (free_.empty())
+                return plain_error(RBDC_ERR_SYSTEM, -EIO, "no usable connection to qemu-nbd left for " + label_);
+            c = free_.back();
+            free_.pop_back();
+            in_use_++;
+        }
+        Status st = c->read(off, buf, len);
+        if (!st) {
+            std::string why = last_line(read_small_file(dir_.file("qemu-nbd.stderr")));
+            if (!why.empty() && st.error().rc != -ETIMEDOUT) {
+                Error e = st.error();
+                e.message += ": " + why;
+                st = e;
+            }
+        }
+        // A connection that failed mid-request is out of step: never reused.
+        {
+            std::lock_guard lk(mu_);
+            in_use_--;
+            if (st)
+                free_.push_back(c);
+        }
+        cv_.notify_all();
+        return st;
+    }
+
+  private:
+    static int connect_socket(const std::string &path)
+    {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return -1;
+        sockaddr_un sa{};
+        sa.sun_family = AF_UNIX;
+        strncpy(sa.sun_path, path.c_str(), sizeof(sa.sun_path) - 1);
+        if (connect(fd, reinterpret_cast<sockaddr *>(&sa), sizeof(sa)) < 0) {
+            ::close(fd);
+            return -1;
+        }
+        return fd;
     }
 
     WorkDir dir_;
     std::string label_;
     std::string format_;
     pid_t pid_ = -1;
-    int fd_ = -1;
     uint64_t size_ = 0;
-    uint64_t cookie_ = 0;
+    std::vector<std::unique_ptr<NbdConnection>> conns_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::vector<NbdConnection *> free_;
+    unsigned in_use_ = 0;
 };
 
 std::string image_json(const std::string &format, const std::string &file_node)
@@ -275,7 +333,7 @@ Result<std::unique_ptr<ByteSource>> start_source(WorkDir dir, const std::string 
     if (auto st = check_image(dir, format, json, label); !st)
         return st.error();
     auto src = std::make_unique<QemuSource>(std::move(dir), label, format);
-    if (auto st = src->start(json); !st)
+    if (auto st = src->start(json, CopyOptions{}.readers); !st)
         return st.error();
     return std::unique_ptr<ByteSource>(std::move(src));
 }

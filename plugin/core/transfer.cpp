@@ -132,25 +132,24 @@ void run_upload(std::shared_ptr<Pool> pool, std::string name, ImageHandle img, F
     uint64_t pos = 0;
     Status st;
     for (;;) {
-        auto buf = w.buffer();
-        if (!buf) {
-            st = buf.error();
+        auto slot = w.acquire();
+        if (!slot) {
+            st = slot.error();
             break;
         }
-        ssize_t n = read_full(fd.fd, *buf, static_cast<size_t>(std::min<uint64_t>(kChunk, p.length - pos + 1)));
-        if (n < 0) {
-            st = plain_error(RBDC_ERR_SYSTEM, static_cast<int>(n),
-                             "failed to read the upload stream for " + label + ": " + strerror(static_cast<int>(-n)));
+        ssize_t n = read_full(fd.fd, w.data(*slot),
+                              static_cast<size_t>(std::min<uint64_t>(kChunk, p.length - pos + 1)));
+        if (n <= 0 || pos + static_cast<uint64_t>(n) > p.length) {
+            w.release(*slot);
+            if (n < 0)
+                st = plain_error(RBDC_ERR_SYSTEM, static_cast<int>(n), "failed to read the upload stream for " +
+                                                                           label + ": " + strerror(static_cast<int>(-n)));
+            else if (n > 0)
+                st = plain_error(RBDC_ERR_INVALID_ARG, -ENOSPC,
+                                 cat("upload into ", label, " carries more than the ", p.length, " bytes allowed"));
             break;
         }
-        if (n == 0)
-            break;
-        if (pos + static_cast<uint64_t>(n) > p.length) {
-            st = plain_error(RBDC_ERR_INVALID_ARG, -ENOSPC,
-                             cat("upload into ", label, " carries more than the ", p.length, " bytes allowed"));
-            break;
-        }
-        if (st = w.submit(pos, static_cast<size_t>(n)); !st)
+        if (st = w.submit(*slot, pos, static_cast<size_t>(n)); !st)
             break;
         pos += static_cast<uint64_t>(n);
     }
@@ -171,7 +170,11 @@ void run_upload(std::shared_ptr<Pool> pool, std::string name, ImageHandle img, F
 void run_download(std::shared_ptr<Pool> pool, std::string name, ImageHandle img, Fd fd, TransferPlan p)
 {
     const std::string label = pool->image_label(name);
-    std::unique_ptr<char[]> buf(new char[kChunk]);
+    MappedBuffer buf;
+    if (!buf.allocate(kChunk)) {
+        log_message(RBDC_LOG_ERROR, "download of " + label + ": out of memory");
+        return;
+    }
     uint64_t pos = 0;
     std::string failure;
     while (pos < p.length) {

@@ -6,7 +6,8 @@
 #   lab.sh stop DIR                  stop libvirtd, then Ceph; remove DIR (fine after a failed
 #                                    or interrupted start)
 #
-# DIR/lab.env = ceph.env + libvirtd.env + LAB_DIR LAB_SECRET_ADMIN_UUID LAB_SECRET_LIBVIRT_UUID.
+# DIR/lab.env = ceph.env + libvirtd.env + LAB_DIR LAB_SECRET_ADMIN_UUID LAB_SECRET_LIBVIRT_UUID
+# LAB_TOOLS_DIR (this directory: tests start a second cluster with its ceph-lab.sh).
 # Secrets (usage type ceph, private): "client.admin secret" = CEPH_ADMIN_KEY and
 # "client.libvirt secret" = CEPH_LIBVIRT_KEY. Their UUIDs are fixed: each lab has its own libvirtd.
 set -euo pipefail
@@ -101,6 +102,7 @@ cmd_start() {
         env_line LAB_DIR "$DIR"
         env_line LAB_SECRET_ADMIN_UUID "$SECRET_ADMIN_UUID"
         env_line LAB_SECRET_LIBVIRT_UUID "$SECRET_LIBVIRT_UUID"
+        env_line LAB_TOOLS_DIR "$HERE"
     } >"$DIR/lab.env.tmp"
     chmod 600 "$DIR/lab.env.tmp"
     mv "$DIR/lab.env.tmp" "$DIR/lab.env"

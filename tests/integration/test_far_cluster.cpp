@@ -1,0 +1,209 @@
+// A second, independent Ceph cluster (its own fsid) next to the lab's: its
+// images are never cloned into the lab's cluster but copied, through the
+// connection of a pool of this daemon that reaches it.  Our module only.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+
+#include "lab_client.hpp"
+
+using namespace lab;
+
+namespace {
+
+// ceph-lab.sh start/stop around the suite; its env as a map.
+class SecondCluster {
+  public:
+    SecondCluster()
+    {
+        char tmpl[] = "/tmp/rbdclone-far-XXXXXX";
+        if (!mkdtemp(tmpl))
+            return;
+        dir_ = std::string(tmpl) + "/ceph";
+        const std::string cmd = "CEPH_LAB_MEM_BYTES=1073741824 '" + env("LAB_TOOLS_DIR") + "/ceph-lab.sh' start '" +
+                                dir_ + "' >'" + tmpl + "/start.log' 2>&1";
+        if (system(cmd.c_str()) != 0)
+            return;
+        std::ifstream f(dir_ + "/ceph.env");
+        std::string line;
+        while (std::getline(f, line)) {
+            // export NAME='value'
+            if (line.rfind("export ", 0) != 0)
+                continue;
+            auto eq = line.find('=');
+            std::string v = line.substr(eq + 1);
+            if (v.size() >= 2 && v.front() == '\'')
+                v = v.substr(1, v.size() - 2);
+            env_[line.substr(7, eq - 7)] = v;
+        }
+        if (rados_create(&cluster_, "admin") < 0 || rados_conf_read_file(cluster_, get("CEPH_CONF").c_str()) < 0 ||
+            rados_connect(cluster_) < 0 || rados_ioctx_create(cluster_, "rbd", &io_) < 0)
+            return;
+        ok_ = true;
+    }
+    ~SecondCluster()
+    {
+        if (io_)
+            rados_ioctx_destroy(io_);
+        if (cluster_)
+            rados_shutdown(cluster_);
+        if (!dir_.empty()) {
+            std::string parent = dir_.substr(0, dir_.rfind('/'));
+            (void)!system(("'" + env("LAB_TOOLS_DIR") + "/ceph-lab.sh' stop '" + dir_ + "' >/dev/null 2>&1; rm -rf '" +
+                           parent + "'")
+                              .c_str());
+        }
+    }
+    bool ok() const { return ok_; }
+    std::string get(const std::string &k) const
+    {
+        auto it = env_.find(k);
+        return it == env_.end() ? "" : it->second;
+    }
+    rados_ioctx_t io() const { return io_; }
+
+  private:
+    std::string dir_;
+    std::map<std::string, std::string> env_;
+    rados_t cluster_ = nullptr;
+    rados_ioctx_t io_ = nullptr;
+    bool ok_ = false;
+};
+
+class FarCluster : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite()
+    {
+        if (!testing_stock())
+            far_ = new SecondCluster();
+    }
+    static void TearDownTestSuite()
+    {
+        delete far_;
+        far_ = nullptr;
+    }
+    void SetUp() override
+    {
+        BEYOND_STOCK();
+        ASSERT_TRUE(far_ && far_->ok()) << "the second cluster did not start";
+        ASSERT_NE(far_->get("CEPH_FSID"), env("CEPH_FSID"));
+        far_key_ = std::make_unique<CephSecret>(far_->get("CEPH_ADMIN_KEY"));
+        ASSERT_TRUE(far_key_->ok()) << last_error().message;
+        PoolSpec fs{unique("far-images")};
+        fs.port = std::stoi(far_->get("CEPH_MON_V2_PORT"));
+        fs.secret_uuid = far_key_->uuid();
+        far_pool_ = std::make_unique<Pool>(fs);
+        ASSERT_TRUE(far_pool_->ok()) << last_error().message;
+        PoolSpec vs{unique("vms")};
+        vs.ceph_pool = "rbd2";
+        vms_ = std::make_unique<Pool>(vs);
+        ASSERT_TRUE(vms_->ok()) << last_error().message;
+    }
+    void TearDown() override
+    {
+        vms_.reset();
+        far_pool_.reset();
+        far_key_.reset();
+        for (auto &n : far_images_)
+            rbd_remove(far_->io(), n.c_str());
+        for (auto &n : disks_)
+            ceph().remove("rbd2", n);
+    }
+    // An image in the far cluster holding `data` at `offset`.
+    std::string far_image(const std::string &data, uint64_t offset, uint64_t size)
+    {
+        std::string name = unique("far-golden");
+        int order = 0;
+        EXPECT_EQ(rbd_create(far_->io(), name.c_str(), size, &order), 0);
+        far_images_.push_back(name);
+        rbd_image_t img;
+        EXPECT_EQ(rbd_open(far_->io(), name.c_str(), &img, nullptr), 0);
+        EXPECT_EQ(rbd_write(img, offset, data.size(), data.data()), static_cast<ssize_t>(data.size()));
+        EXPECT_EQ(rbd_snap_create(img, "v1"), 0);
+        rbd_close(img);
+        virStoragePoolRefresh(far_pool_->get(), 0);
+        return name;
+    }
+    std::string disk()
+    {
+        disks_.push_back(unique("disk"));
+        return disks_.back();
+    }
+
+    static SecondCluster *far_;
+    std::unique_ptr<CephSecret> far_key_;
+    std::unique_ptr<Pool> far_pool_, vms_;
+    std::vector<std::string> far_images_, disks_;
+};
+
+SecondCluster *FarCluster::far_ = nullptr;
+
+} // namespace
+
+TEST_F(FarCluster, VolumeOfAnotherClusterIsCopiedNotCloned)
+{
+    const std::string data(3 * MiB, 'f');
+    const std::string img = far_image(data, 5 * MiB, 16 * MiB);
+    Vol src(virStorageVolLookupByName(far_pool_->get(), img.c_str()));
+    ASSERT_TRUE(src) << last_error().message;
+    const std::string d = disk();
+    Vol v(virStorageVolCreateXMLFrom(vms_->get(), vol_xml(d, 16 * MiB).c_str(), src.get(), 0));
+    ASSERT_TRUE(v) << last_error().message;
+    EXPECT_EQ(ceph().parent("rbd2", d), "");
+    EXPECT_EQ(ceph().size("rbd2", d), 16 * MiB);
+    EXPECT_TRUE(ceph().read("rbd2", d, 5 * MiB, data.size()) == data);
+    EXPECT_EQ(ceph().read("rbd2", d, 0, 5 * MiB), std::string(5 * MiB, '\0'));
+    EXPECT_LE(ceph().allocated("rbd2", d), 2 * 4 * MiB) << "holes of the source were written";
+}
+
+TEST_F(FarCluster, ReflinkFromAnotherClusterIsRefusedWithBothFsids)
+{
+    const std::string img = far_image("x", 0, 4 * MiB);
+    Vol src(virStorageVolLookupByName(far_pool_->get(), img.c_str()));
+    ASSERT_TRUE(src);
+    const std::string d = disk();
+    Vol v(virStorageVolCreateXMLFrom(vms_->get(), vol_xml(d, 4 * MiB).c_str(), src.get(),
+                                     VIR_STORAGE_VOL_CREATE_REFLINK));
+    EXPECT_FALSE(v);
+    EXPECT_EQ(last_error().code, VIR_ERR_OPERATION_UNSUPPORTED);
+    EXPECT_NE(last_error().message.find(far_->get("CEPH_FSID")), std::string::npos) << last_error().message;
+    EXPECT_NE(last_error().message.find(env("CEPH_FSID")), std::string::npos) << last_error().message;
+    EXPECT_FALSE(ceph().exists("rbd2", d));
+}
+
+TEST_F(FarCluster, GlanceLocationInAnotherClusterIsCopiedFromItsSnapshot)
+{
+    const std::string img = far_image(std::string(1 * MiB, 'g'), 0, 8 * MiB);
+    // Written after the snapshot: the copy must not see it.
+    rbd_image_t h;
+    ASSERT_EQ(rbd_open(far_->io(), img.c_str(), &h, nullptr), 0);
+    ASSERT_EQ(rbd_write(h, 0, 5, "AFTER"), 5);
+    rbd_close(h);
+    const std::string d = disk();
+    const std::string loc = "rbd://" + far_->get("CEPH_FSID") + "/rbd/" + img + "/v1";
+    std::string xml = "<volume><name>" + d + "</name><target><format type='raw'/></target><backingStore><path>" +
+                      loc + "</path></backingStore></volume>";
+    Vol v(virStorageVolCreateXML(vms_->get(), xml.c_str(), 0));
+    ASSERT_TRUE(v) << last_error().message;
+    EXPECT_EQ(ceph().parent("rbd2", d), "");
+    EXPECT_EQ(ceph().read("rbd2", d, 0, 1 * MiB), std::string(1 * MiB, 'g'));
+}
+
+TEST_F(FarCluster, LocationInAClusterNoPoolReachesIsAClearError)
+{
+    const std::string d = disk();
+    std::string xml = "<volume><name>" + d +
+                      "</name><target><format type='raw'/></target><backingStore><path>"
+                      "rbd://00000000-1111-2222-3333-444444444444/rbd/img/snap</path></backingStore></volume>";
+    Vol v(virStorageVolCreateXML(vms_->get(), xml.c_str(), 0));
+    EXPECT_FALSE(v);
+    EXPECT_NE(last_error().message.find("which no active RBD pool of this daemon reaches"), std::string::npos)
+        << last_error().message;
+    EXPECT_FALSE(ceph().exists("rbd2", d));
+}
