@@ -277,7 +277,16 @@ echo "The same image as a qcow2 file, in the dir pool 'files' ($WORK/files):"
 echo '  $ qemu-img convert -O qcow2 golden.raw files/golden.qcow2'
 qemu-img convert -f raw -O qcow2 "$WORK/golden.raw" "$WORK/files/golden.qcow2" 2>&1 | indent
 for d in "${DAEMONS[@]}"; do setup "$d" pool-refresh files; done
-for t in 2 3; do
+echo
+echo "An image that cannot be layered (made without the 'layering' feature, as old tools do):"
+for d in "${DAEMONS[@]}"; do
+    printf '  $ rbd create --size %sM --image-feature exclusive-lock rbd/oldstyle-%s; qemu-img convert -n ... rbd:rbd/oldstyle-%s\n' "$IMAGE_MIB" "$d" "$d"
+    ceph_rbd create --size "${IMAGE_MIB}M" --image-feature exclusive-lock "rbd/oldstyle-$d" 2>&1 | indent
+    timeout --foreground 60 qemu-img convert -n -f raw -O raw "$WORK/golden.raw" "rbd:rbd/oldstyle-$d:conf=$CEPH_CONF" 2>&1 | indent
+    setup "$d" pool-refresh images
+    setup "$d" vol-create-as images "uploaded-$d" "${IMAGE_MIB}M" --format raw
+done
+for t in 2 3 4; do
     cat >"$WORK/disk$t-template.xml" <<EOF
 <volume>
   <name>disk$t-%s</name>
@@ -299,11 +308,18 @@ request xpool "vol-create-from images/golden -> vms" "rbd2/disk2-%s" \
     vol-create-from vms disk2-%s.xml golden-%s --inputpool images
 request qcow2 "vol-create-from dir qcow2 -> vms" "rbd2/disk3-%s" \
     vol-create-from vms disk3-%s.xml golden.qcow2 --inputpool files
+request nolayer "vol-create-from image without layering -> vms" "rbd2/disk4-%s" \
+    vol-create-from vms disk4-%s.xml oldstyle-%s --inputpool images
+request upload "vol-upload golden.raw -> images/uploaded" "rbd/uploaded-%s" \
+    vol-upload uploaded-%s golden.raw --pool images
 
 # ---------------------------------------------------------------------------------------------
 say "6/6  result"
 echo "clone = the new disk is a copy-on-write child of the golden image in Ceph (nothing copied);"
-echo "copy = a full image with the data written into it; FAILS = virsh's error message."
+echo "copy = a full image with the data written into it (holes and zero blocks are not written);"
+echo "FAILS = virsh's error message.  Our module's decisions, from its log:"
+grep -hoE "(decision for|copied) .*" "$LIBVIRTD_LOG" 2>/dev/null | sed 's/^/  /'
+echo
 echo
 # Column widths from the longest cell, so the columns line up whatever the messages are.
 head_stock="stock libvirt $STOCK_VERSION" head_ours="this module"

@@ -75,10 +75,12 @@ Result<VolumeInfo> volume_info(Pool &pool, const std::string &name, AllocMode mo
     if (!img && img.error().rc == -ENOENT) {
         // A volume being copied in: its bytes are in the hidden partial
         // image, whose allocation grows as the copy runs.
+        // Its allocation is what is stored so far, whatever the pool's
+        // allocation mode, so that a user can watch the copy progress.
         if (auto partial = partial_of(pool, name)) {
             auto p = open_image(pool, *partial, true);
             if (p)
-                return info_of_open(pool, name, p->get(), mode);
+                return info_of_open(pool, name, p->get(), AllocMode::FastDiff);
         }
     }
     if (!img)

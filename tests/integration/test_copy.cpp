@@ -683,3 +683,88 @@ TEST_F(Copy, RepeatedCopiesDoNotGrowTheDaemon)
     const long grown_mib = (libvirtd_rss_kib() - before) / 1024;
     EXPECT_LT(grown_mib, 48) << "libvirtd grew by " << grown_mib << " MiB over 8 copies of 192 MiB";
 }
+
+namespace {
+// A loop device over a file of the test's directory, detached at the end.
+class LoopDevice {
+  public:
+    explicit LoopDevice(const std::string &file)
+    {
+        FILE *p = popen(("losetup --find --show '" + file + "' 2>/dev/null").c_str(), "r");
+        if (!p)
+            return;
+        char buf[256] = {};
+        if (fgets(buf, sizeof(buf), p))
+            dev_ = std::string(buf, strcspn(buf, "\n"));
+        if (pclose(p) != 0)
+            dev_.clear();
+    }
+    ~LoopDevice()
+    {
+        if (!dev_.empty())
+            (void)!system(("losetup -d '" + dev_ + "'").c_str());
+    }
+    const std::string &dev() const { return dev_; }
+
+  private:
+    std::string dev_;
+};
+} // namespace
+
+TEST_F(Copy, BlockDeviceVolumeIsCopied)
+{
+    write_file("backing-of-loop.img", std::string(24 * MiB, '\0'));
+    const std::string data = random_bytes(2 * MiB, 50);
+    write_file("backing-of-loop.img", data, 9 * MiB);
+    LoopDevice loop(path("backing-of-loop.img"));
+    if (loop.dev().empty())
+        GTEST_SKIP() << "no loop device available on this machine";
+    // A volume whose path is a block device (a dir pool lists the link).
+    ASSERT_EQ(symlink(loop.dev().c_str(), path("disk-link").c_str()), 0);
+    Vol src = file_vol("disk-link");
+    ASSERT_TRUE(src) << last_error().message;
+    struct stat sb;
+    ASSERT_EQ(stat(path("disk-link").c_str(), &sb), 0);
+    ASSERT_TRUE(S_ISBLK(sb.st_mode));
+    const std::string disk = track("rbd2", unique("disk"));
+    Vol v = copy_from(disk, src.get(), 1 * MiB);
+    ASSERT_TRUE(v) << last_error().message;
+    EXPECT_EQ(ceph().size("rbd2", disk), 24 * MiB);
+    EXPECT_TRUE(ceph().contents("rbd2", disk) == read_file(path("backing-of-loop.img")));
+    EXPECT_LE(ceph().allocated("rbd2", disk), 2 * 4 * MiB) << "zero blocks of the device were written";
+    unlink(path("disk-link").c_str());
+}
+
+TEST_F(Copy, AllocationOfTheNewVolumeGrowsWhileItIsCopied)
+{
+    const std::string block = random_bytes(1 * MiB, 51);
+    {
+        std::ofstream f(path("watch.img"), std::ios::binary);
+        for (int i = 0; i < 768; i++)
+            f << block;
+    }
+    Vol src = file_vol("watch.img");
+    ASSERT_TRUE(src);
+    const std::string disk = track("rbd2", unique("disk"));
+    std::atomic<bool> done{false};
+    bool ok = false;
+    std::thread copier([&] {
+        Vol v = copy_from(disk, src.get(), 1 * MiB);
+        ok = v != nullptr;
+        done = true;
+    });
+    // The building volume is listed by libvirt; its allocation is that of
+    // the hidden partial image being written.
+    std::vector<unsigned long long> seen;
+    while (!done) {
+        Vol v(virStorageVolLookupByName(vms_->get(), disk.c_str()));
+        virStorageVolInfo info;
+        if (v && virStorageVolGetInfo(v.get(), &info) == 0 && info.allocation > 0 && info.allocation < 768 * MiB)
+            seen.push_back(info.allocation);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    copier.join();
+    ASSERT_TRUE(ok);
+    ASSERT_GE(seen.size(), 2u) << "no progress was visible during the copy";
+    EXPECT_LT(seen.front(), seen.back());
+}
