@@ -152,10 +152,21 @@ static Result<SnapshotChoice> parent_snapshot(const ImageRef &src, rbd_image_t i
     int r = rbd_snap_create(*w, choice.name.c_str());
     if (r == -EEXIST) {
         // Expected race: a concurrent request (maybe another libvirtd) made
-        // the same snapshot of the same head state: share it.  A fresh
-        // handle knows it (for protecting it).
-        log_debug("snapshot ", label, "@", choice.name, " was created concurrently; sharing it");
+        // the snapshot of this name first.  Share it only if the head still
+        // equals it (the image may have been written since); a fresh
+        // handle knows it (for checking and protecting it).
         rw.reset();
+        auto fresh = rw.get();
+        if (!fresh)
+            return fresh.error();
+        auto same = head_unchanged_since(*fresh, choice.name, size);
+        if (!same)
+            return plain_error(same.error().kind, same.error().rc, label + ": " + same.error().message);
+        if (!same.value())
+            return plain_error(RBDC_ERR_OPERATION_INVALID, -EAGAIN,
+                               label + " was written while it was being cloned (snapshot '" + choice.name +
+                                   "' no longer matches it); retry the request");
+        log_debug("snapshot ", label, "@", choice.name, " was created concurrently; sharing it");
         return choice;
     }
     if (r < 0)
