@@ -232,6 +232,17 @@ Result<CreateOutcome> create_volume_from(Pool &dst, const std::string &dst_name,
     log_decision(dst_label, f.source_label, d);
 
     auto c = clone_image(ref, (*source)->image(), (*source)->size(), dst, dst_name, capacity);
+    if (!c && c.error().rc == -ENOENT && ref.snap.empty()) {
+        // Expected race: the snapshot we chose to reuse was removed by the
+        // deletion of its last clone meanwhile.  Look again, once.
+        log_info("the snapshot chosen for ", dst_label, " vanished meanwhile; choosing again");
+        Sniffed again;
+        auto fresh = gather_rbd_facts(ref, f, again);
+        if (!fresh)
+            return fresh.error();
+        source = std::move(fresh);
+        c = clone_image(ref, (*source)->image(), (*source)->size(), dst, dst_name, capacity);
+    }
     if (!c) {
         int rc = c.error().rc;
         if (rc == -EPERM || rc == -EACCES) {

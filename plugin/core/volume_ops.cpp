@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "image_children.hpp"
 #include "image_import.hpp"
 #include "log.hpp"
 #include "snapshots.hpp"
@@ -138,59 +139,86 @@ Status create_volume(Pool &pool, const std::string &name, uint64_t capacity)
     return {};
 }
 
-static Status remove_all_snapshots(Pool &pool, const std::string &name, rbd_image_t img)
+static Status remove_snapshot(Pool &pool, const std::string &name, rbd_image_t img, const SnapshotInfo &s)
 {
-    auto snaps = list_snapshots(img);
-    if (!snaps)
-        return ceph_error(snaps.error().rc, "failed to list the snapshots of " + pool.image_label(name));
-    for (const auto &s : snaps.value()) {
-        const std::string label = cat("snapshot '", pool.id().ceph_pool, "/", name, "@", s.name, "'");
-        int prot = 0;
-        int r = rbd_snap_is_protected(img, s.name.c_str(), &prot);
+    const std::string label = cat("snapshot '", pool.id().ceph_pool, "/", name, "@", s.name, "'");
+    int prot = 0;
+    int r = rbd_snap_is_protected(img, s.name.c_str(), &prot);
+    if (r < 0)
+        return ceph_error(r, "failed to check whether " + label + " is protected");
+    if (prot) {
+        r = rbd_snap_unprotect(img, s.name.c_str());
+        if (r == -EBUSY)
+            return plain_error(RBDC_ERR_OPERATION_INVALID, r, "cannot delete " + label + ": it has clones");
         if (r < 0)
-            return ceph_error(r, "failed to check whether " + label + " is protected");
-        if (prot) {
-            r = rbd_snap_unprotect(img, s.name.c_str());
-            if (r == -EBUSY)
-                return plain_error(RBDC_ERR_OPERATION_INVALID, r,
-                                   "cannot delete " + label + ": it has clones");
-            if (r < 0)
-                return ceph_error(r, "failed to unprotect " + label);
-        }
-        r = rbd_snap_remove(img, s.name.c_str());
-        if (r < 0)
-            return ceph_error(r, "failed to remove " + label);
-        log_debug("removed ", label);
+            return ceph_error(r, "failed to unprotect " + label);
     }
+    r = rbd_snap_remove(img, s.name.c_str());
+    if (r < 0)
+        return ceph_error(r, "failed to remove " + label);
+    log_debug("removed ", label);
     return {};
 }
 
 Result<bool> delete_volume(Pool &pool, const std::string &name, bool delete_snapshots)
 {
-    if (delete_snapshots) {
+    const std::string label = pool.image_label(name);
+    std::optional<ParentRef> parent;
+    {
         auto img = open_image(pool, name, false);
         if (!img) {
             if (img.error().rc == -ENOENT)
                 return false;
             return img.error();
         }
-        if (auto st = remove_all_snapshots(pool, name, img->get()); !st)
-            return st.error();
+        auto snaps = list_snapshots(img->get());
+        if (!snaps)
+            return ceph_error(snaps.error().rc, "failed to list the snapshots of " + label);
+        // Never lose a clone's data: an image whose snapshots have clones
+        // stays, whatever the flags.
+        std::vector<ChildRef> clones;
+        for (const auto &sn : snaps.value()) {
+            auto kids = children_of_snapshot(img->get(), sn.id);
+            if (!kids)
+                return ceph_error(kids.error().rc, "failed to list the clones of " + label);
+            clones.insert(clones.end(), kids->begin(), kids->end());
+        }
+        if (!clones.empty())
+            return plain_error(RBDC_ERR_OPERATION_INVALID, -EBUSY,
+                               cat("cannot delete ", label, ": it has ", clones.size(), " clone",
+                                   clones.size() == 1 ? "" : "s", " (", describe_children(clones),
+                                   "); delete or flatten ", clones.size() == 1 ? "it" : "them", " first"));
+        // Our own snapshots (clone parents nobody uses now) go with the
+        // image; a user's only when asked.
+        bool user_snapshots = false;
+        for (const auto &sn : snaps.value())
+            user_snapshots |= !is_our_snapshot(sn.name);
+        if (user_snapshots && !delete_snapshots)
+            return plain_error(RBDC_ERR_OPERATION_INVALID, -ENOTEMPTY,
+                               "cannot delete " + label +
+                                   ": it has snapshots (delete them first, or use --delete-snapshots)");
+        for (const auto &sn : snaps.value())
+            if (auto st = remove_snapshot(pool, name, img->get(), sn); !st)
+                return st.error();
+        auto p = parent_of(img->get());
+        if (!p)
+            return ceph_error(p.error().rc, "failed to get the parent of " + label);
+        parent = std::move(*p);
     }
     int r = rbd_remove(pool.io(), name.c_str());
     if (r == -ENOENT)
         return false;
     if (r == -ENOTEMPTY)
         return plain_error(RBDC_ERR_OPERATION_INVALID, r,
-                           "cannot delete " + pool.image_label(name) +
-                               ": it has snapshots (delete them first, or use --delete-snapshots)");
+                           "cannot delete " + label + ": it has snapshots (delete them first, or use --delete-snapshots)");
     if (r == -EBUSY)
         return plain_error(RBDC_ERR_OPERATION_INVALID, r,
-                           "cannot delete " + pool.image_label(name) +
-                               ": it is in use (watched by a running guest or client, or it has clones)");
+                           "cannot delete " + label + ": it is in use (watched by a running guest or client, or it has clones)");
     if (r < 0)
-        return ceph_error(r, "failed to remove " + pool.image_label(name));
-    log_info("removed ", pool.image_label(name));
+        return ceph_error(r, "failed to remove " + label);
+    log_info("removed ", label);
+    if (parent)
+        release_parent_snapshot(pool.cluster().get(), *parent);
     return true;
 }
 

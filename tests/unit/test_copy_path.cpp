@@ -7,6 +7,7 @@
 
 #include "copy_engine.hpp"
 #include "decision.hpp"
+#include "image_children.hpp"
 #include "image_safety.hpp"
 #include "qemu_reader.hpp"
 #include "subprocess.hpp"
@@ -221,4 +222,14 @@ TEST(Subprocess, RunsAToolAndCapturesItsOutput)
     ASSERT_FALSE(missing.ok());
     EXPECT_NE(missing.error().message.find("cannot run no-such-tool-rbdclone"), std::string::npos)
         << missing.error().message;
+}
+
+TEST(Children, Description)
+{
+    std::vector<ChildRef> kids = {{"rbd2", "a", false}, {"rbd2", "b", true}, {"rbd", "c", false},
+                                  {"rbd", "d", false}, {"rbd", "e", false}};
+    EXPECT_EQ(describe_children({}), "");
+    EXPECT_EQ(describe_children({kids[0]}), "rbd2/a");
+    EXPECT_EQ(describe_children(kids), "rbd2/a, rbd2/b (in the trash), rbd/c and 2 more");
+    EXPECT_EQ(describe_children(kids, 5), "rbd2/a, rbd2/b (in the trash), rbd/c, rbd/d, rbd/e");
 }

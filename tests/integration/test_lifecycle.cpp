@@ -1,0 +1,127 @@
+// Deleting images that have clones, and the snapshots clones come from:
+// a clone's data is never lost, a user's snapshot is never touched, and our
+// own snapshots go away with their last clone.  Our module only.
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "lab_client.hpp"
+
+using namespace lab;
+
+namespace {
+
+class Lifecycle : public ::testing::Test {
+  protected:
+    void SetUp() override
+    {
+        BEYOND_STOCK();
+        images_ = std::make_unique<Pool>(unique("images"));
+        ASSERT_TRUE(images_->ok()) << last_error().message;
+        PoolSpec vms{unique("vms")};
+        vms.ceph_pool = "rbd2";
+        vms_ = std::make_unique<Pool>(vms);
+        ASSERT_TRUE(vms_->ok()) << last_error().message;
+        golden_ = unique("golden");
+        ceph().create("rbd", golden_, 8 * MiB);
+        ceph().write("rbd", golden_, 0, "golden bytes");
+        virStoragePoolRefresh(images_->get(), 0);
+        src_.reset(virStorageVolLookupByName(images_->get(), golden_.c_str()));
+        ASSERT_TRUE(src_);
+    }
+    void TearDown() override
+    {
+        src_.reset();
+        images_.reset();
+        vms_.reset();
+        for (auto &[pool, name] : clones_)
+            ceph().remove(pool, name);
+        if (!golden_.empty())
+            ceph().remove("rbd", golden_);
+    }
+    Vol clone_into(Pool &pool, const std::string &ceph_pool)
+    {
+        std::string name = unique("disk");
+        clones_.emplace_back(ceph_pool, name);
+        return Vol(virStorageVolCreateXMLFrom(pool.get(), vol_xml(name, 8 * MiB).c_str(), src_.get(), 0));
+    }
+    std::vector<std::string> our_snapshots()
+    {
+        std::vector<std::string> out;
+        for (auto &s : ceph().snapshots("rbd", golden_))
+            if (s.rfind("rbdclone-", 0) == 0)
+                out.push_back(s);
+        return out;
+    }
+
+    std::unique_ptr<Pool> images_, vms_;
+    std::string golden_;
+    Vol src_;
+    std::vector<std::pair<std::string, std::string>> clones_;
+};
+
+} // namespace
+
+TEST_F(Lifecycle, ImageWithClonesIsNotDeletedAndTheErrorNamesThem)
+{
+    Vol a = clone_into(*vms_, "rbd2");
+    Vol b = clone_into(*images_, "rbd");
+    ASSERT_TRUE(a && b) << last_error().message;
+    for (unsigned flags : {0u, unsigned(VIR_STORAGE_VOL_DELETE_WITH_SNAPSHOTS)}) {
+        EXPECT_NE(virStorageVolDelete(src_.get(), flags), 0);
+        auto e = last_error();
+        EXPECT_EQ(e.code, VIR_ERR_OPERATION_INVALID) << e.message;
+        EXPECT_NE(e.message.find("rbd/" + golden_ + "': it has 2 clones"), std::string::npos) << e.message;
+        EXPECT_NE(e.message.find("rbd2/" + clones_[0].second), std::string::npos) << e.message;
+        EXPECT_NE(e.message.find("rbd/" + clones_[1].second), std::string::npos) << e.message;
+    }
+    EXPECT_TRUE(ceph().exists("rbd", golden_));
+    EXPECT_EQ(our_snapshots().size(), 1u);
+    EXPECT_EQ(ceph().read("rbd2", clones_[0].second, 0, 12), "golden bytes");
+}
+
+TEST_F(Lifecycle, LastCloneTakesOurSnapshotWithItThenTheImageDeletesCleanly)
+{
+    Vol a = clone_into(*vms_, "rbd2");
+    Vol b = clone_into(*vms_, "rbd2");
+    ASSERT_TRUE(a && b) << last_error().message;
+    ASSERT_EQ(our_snapshots().size(), 1u);
+    ASSERT_EQ(virStorageVolDelete(a.get(), 0), 0) << last_error().message;
+    EXPECT_EQ(our_snapshots().size(), 1u) << "the other clone still needs it";
+    EXPECT_EQ(ceph().read("rbd2", clones_[1].second, 0, 12), "golden bytes");
+    ASSERT_EQ(virStorageVolDelete(b.get(), 0), 0) << last_error().message;
+    EXPECT_TRUE(our_snapshots().empty()) << "our snapshot outlived its last clone";
+    // Nothing depends on the image now: a plain delete works.
+    ASSERT_EQ(virStorageVolDelete(src_.get(), 0), 0) << last_error().message;
+    EXPECT_FALSE(ceph().exists("rbd", golden_));
+}
+
+TEST_F(Lifecycle, OurUnusedSnapshotsGoWithTheImageButAUsersSnapshotNeedsTheFlag)
+{
+    Vol a = clone_into(*vms_, "rbd2");
+    ASSERT_TRUE(a) << last_error().message;
+    ceph().snapshot("rbd", golden_, "mine", false);
+    // Deleting the clone leaves the user's snapshot alone.
+    ASSERT_EQ(virStorageVolDelete(a.get(), 0), 0) << last_error().message;
+    EXPECT_TRUE(our_snapshots().empty());
+    auto snaps = ceph().snapshots("rbd", golden_);
+    ASSERT_EQ(snaps.size(), 1u);
+    EXPECT_EQ(snaps[0], "mine");
+    EXPECT_NE(virStorageVolDelete(src_.get(), 0), 0);
+    EXPECT_NE(last_error().message.find("it has snapshots"), std::string::npos) << last_error().message;
+    EXPECT_TRUE(ceph().exists("rbd", golden_));
+    EXPECT_EQ(virStorageVolDelete(src_.get(), VIR_STORAGE_VOL_DELETE_WITH_SNAPSHOTS), 0) << last_error().message;
+    EXPECT_FALSE(ceph().exists("rbd", golden_));
+}
+
+TEST_F(Lifecycle, ImageWhoseOnlySnapshotIsOursUnusedDeletesWithoutTheFlag)
+{
+    Vol a = clone_into(*vms_, "rbd2");
+    ASSERT_TRUE(a) << last_error().message;
+    // The clone goes away behind libvirt's back: our snapshot stays unused.
+    a.reset();
+    ceph().remove("rbd2", clones_[0].second);
+    ASSERT_EQ(our_snapshots().size(), 1u);
+    EXPECT_EQ(virStorageVolDelete(src_.get(), 0), 0) << last_error().message;
+    EXPECT_FALSE(ceph().exists("rbd", golden_));
+}
