@@ -113,6 +113,11 @@ int rbdc_volume_info_get(rbdc_pool *pool, const char *name,
                          rbdc_alloc_mode mode, rbdc_volume_info *out,
                          rbdc_status *st);
 
+/* Fails (RBDC_ERR_INVALID_ARG, naming the reason) for a name a new image
+ * must not have: empty, too long, or with '/', '@', ':' or control
+ * characters, which RBD paths or qemu would read ambiguously. */
+int rbdc_image_name_check(const char *name, rbdc_status *st);
+
 /* Creates a raw image with the pool's default features. */
 int rbdc_volume_create(rbdc_pool *pool, const char *name, uint64_t capacity,
                        rbdc_status *st);

@@ -9,6 +9,7 @@
 #include "clone.hpp"
 #include "create_from.hpp"
 #include "location.hpp"
+#include "names.hpp"
 #include "log.hpp"
 #include "pool.hpp"
 #include "transfer.hpp"
@@ -152,6 +153,18 @@ int rbdc_volume_info_get(rbdc_pool *pool, const char *name, rbdc_alloc_mode mode
         out->capacity = v->capacity;
         out->allocation = v->allocation;
         return 0;
+    });
+}
+
+int rbdc_image_name_check(const char *name, rbdc_status *st)
+{
+    return guarded(st, [&]() -> int {
+        std::string why = image_name_problem(str(name));
+        if (why.empty())
+            return 0;
+        return fail(st, plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
+                                    "invalid name '" + str(name).substr(0, 64) +
+                                        (str(name).size() > 64 ? "...'" : "'") + " for an RBD image: " + why));
     });
 }
 

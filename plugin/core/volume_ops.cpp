@@ -133,6 +133,11 @@ Status create_volume(Pool &pool, const std::string &name, uint64_t capacity)
     if (r < 0) {
         if (r == -EEXIST)
             return plain_error(RBDC_ERR_EXISTS, r, pool.image_label(name) + " already exists");
+        if (r == -EINVAL && capacity >= (1ull << 40))
+            return plain_error(RBDC_ERR_INVALID_ARG, r,
+                               cat("cannot create ", pool.image_label(name), " of ", capacity,
+                                   " bytes: larger than RBD accepts (with the object-map feature an image holds "
+                                   "at most 256000000 objects, about 976 TiB with 4 MiB objects)"));
         return ceph_error(r, "failed to create " + pool.image_label(name));
     }
     log_info("created ", pool.image_label(name), " of ", capacity, " bytes");

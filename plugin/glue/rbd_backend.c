@@ -348,6 +348,12 @@ rbdGlueRefreshPool(virStoragePoolObj *obj)
 static int
 rbdGlueCreateVol(virStoragePoolObj *obj, virStorageVolDef *vol)
 {
+    rbdc_status st;
+
+    if (rbdc_image_name_check(vol->name, &st) < 0) {
+        rbdGlueReport(&st);
+        return -1;
+    }
     if (vol->target.format != VIR_STORAGE_FILE_RAW) {
         virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
                        _("only RAW volumes are supported by this storage pool"));

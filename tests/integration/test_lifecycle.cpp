@@ -125,3 +125,55 @@ TEST_F(Lifecycle, ImageWhoseOnlySnapshotIsOursUnusedDeletesWithoutTheFlag)
     EXPECT_EQ(virStorageVolDelete(src_.get(), 0), 0) << last_error().message;
     EXPECT_FALSE(ceph().exists("rbd", golden_));
 }
+
+TEST_F(Lifecycle, NamesRbdOrQemuWouldMisreadAreRefusedAndNothingIsCreated)
+{
+    const std::string base = unique("bad");
+    const std::pair<std::string, const char *> cases[] = {
+        {base + "@snap", "snapshot separator"},
+        {base + ":opt", "option separator"},
+        {base + "/sub", "separates the pool"},
+        {std::string(2100, 'n'), "more than the 2041"},
+    };
+    for (const auto &[name, why] : cases) {
+        Vol v(virStorageVolCreateXML(vms_->get(), vol_xml(name, 4 * MiB).c_str(), 0));
+        EXPECT_FALSE(v) << name.substr(0, 40);
+        auto e = last_error();
+        if (name.find('/') != std::string::npos && e.message.find(why) == std::string::npos) {
+            // libvirt itself may refuse a '/' before asking the backend.
+            EXPECT_NE(e.code, 0);
+        } else {
+            EXPECT_EQ(e.code, VIR_ERR_INVALID_ARG) << e.message;
+            EXPECT_NE(e.message.find(why), std::string::npos) << e.message;
+        }
+        EXPECT_FALSE(ceph().exists("rbd2", name)) << name.substr(0, 40);
+    }
+    // The same rules for the target of a clone.
+    Vol c(virStorageVolCreateXMLFrom(vms_->get(), vol_xml(base + "@x", 8 * MiB).c_str(), src_.get(), 0));
+    EXPECT_FALSE(c);
+    EXPECT_EQ(last_error().code, VIR_ERR_INVALID_ARG);
+    EXPECT_TRUE(our_snapshots().empty()) << "nothing was done to the source";
+}
+
+TEST_F(Lifecycle, ImagesWithSuchNamesMadeElsewhereAreStillListed)
+{
+    const std::string odd = unique("made") + "@elsewhere";
+    clones_.emplace_back("rbd2", odd);
+    ceph().create("rbd2", odd, 4 * MiB);
+    ASSERT_EQ(virStoragePoolRefresh(vms_->get(), 0), 0) << last_error().message;
+    Vol v(virStorageVolLookupByName(vms_->get(), odd.c_str()));
+    ASSERT_TRUE(v) << last_error().message;
+    virStorageVolInfo info;
+    ASSERT_EQ(virStorageVolGetInfo(v.get(), &info), 0) << last_error().message;
+    EXPECT_EQ(info.capacity, 4 * MiB);
+}
+
+TEST_F(Lifecycle, CapacityBeyondWhatRbdAcceptsIsAClearError)
+{
+    const std::string name = unique("huge");
+    Vol v(virStorageVolCreateXML(vms_->get(), vol_xml(name, 1000ull << 40).c_str(), 0));
+    EXPECT_FALSE(v);
+    EXPECT_EQ(last_error().code, VIR_ERR_INVALID_ARG) << last_error().message;
+    EXPECT_NE(last_error().message.find("larger than RBD accepts"), std::string::npos) << last_error().message;
+    EXPECT_FALSE(ceph().exists("rbd2", name));
+}

@@ -9,6 +9,7 @@
 #include "decision.hpp"
 #include "image_children.hpp"
 #include "image_safety.hpp"
+#include "names.hpp"
 #include "qemu_reader.hpp"
 #include "subprocess.hpp"
 
@@ -232,4 +233,19 @@ TEST(Children, Description)
     EXPECT_EQ(describe_children({kids[0]}), "rbd2/a");
     EXPECT_EQ(describe_children(kids), "rbd2/a, rbd2/b (in the trash), rbd/c and 2 more");
     EXPECT_EQ(describe_children(kids, 5), "rbd2/a, rbd2/b (in the trash), rbd/c, rbd/d, rbd/e");
+}
+
+TEST(ImageNames, AcceptedAndRefused)
+{
+    EXPECT_EQ(image_name_problem("vm-disk.1"), "");
+    EXPECT_EQ(image_name_problem(" spaced name"), "");
+    EXPECT_EQ(image_name_problem(std::string(kMaxImageNameBytes, 'x')), "");
+    EXPECT_NE(image_name_problem(std::string(kMaxImageNameBytes + 1, 'x')).find("more than the 2041"), std::string::npos);
+    EXPECT_EQ(image_name_problem(""), "an RBD image name must not be empty");
+    EXPECT_NE(image_name_problem("a/b").find("'/' separates"), std::string::npos);
+    EXPECT_EQ(image_name_problem("a@b"),
+              "qemu reads '@' as a snapshot separator: it would open snapshot 'b' of image 'a'");
+    EXPECT_NE(image_name_problem("a:b").find("':' as an option separator"), std::string::npos);
+    EXPECT_NE(image_name_problem("a\nb").find("control character"), std::string::npos);
+    EXPECT_NE(image_name_problem(".."), "");
 }
