@@ -3,7 +3,9 @@
 // own snapshots go away with their last clone.  Our module only.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
+#include <thread>
 
 #include "lab_client.hpp"
 
@@ -176,4 +178,97 @@ TEST_F(Lifecycle, CapacityBeyondWhatRbdAcceptsIsAClearError)
     EXPECT_EQ(last_error().code, VIR_ERR_INVALID_ARG) << last_error().message;
     EXPECT_NE(last_error().message.find("larger than RBD accepts"), std::string::npos) << last_error().message;
     EXPECT_FALSE(ceph().exists("rbd2", name));
+}
+
+TEST_F(Lifecycle, ConcurrentCreatesAndDeletesLeaveAConsistentCluster)
+{
+    // Phase 1: 8 clones of the golden image requested in parallel while the
+    // image itself is being deleted: every call succeeds fully or fails
+    // with a message, and the cluster agrees with what the calls said.
+    const int n = 8;
+    std::vector<std::string> names(n), errors(n);
+    for (auto &nm : names) {
+        nm = unique("conc");
+        clones_.emplace_back("rbd", nm);
+    }
+    std::string delete_error;
+    bool deleted = false;
+    const std::string pool_name = images_->name();
+    auto on_own_connection = [&](auto &&fn) {
+        virConnectPtr c = virConnectOpen(env("LIBVIRT_STORAGE_URI").c_str());
+        virStoragePoolPtr p = virStoragePoolLookupByName(c, pool_name.c_str());
+        fn(p);
+        virStoragePoolFree(p);
+        virConnectClose(c);
+    };
+    std::vector<std::thread> ts;
+    for (int i = 0; i < n; i++)
+        ts.emplace_back([&, i] {
+            on_own_connection([&](virStoragePoolPtr p) {
+                virStorageVolPtr sv = virStorageVolLookupByName(p, golden_.c_str());
+                virStorageVolPtr v =
+                    sv ? virStorageVolCreateXMLFrom(p, vol_xml(names[i], 8 * MiB).c_str(), sv, 0) : nullptr;
+                if (!v)
+                    errors[i] = last_error().message.empty() ? "failed without a message" : last_error().message;
+                if (v)
+                    virStorageVolFree(v);
+                if (sv)
+                    virStorageVolFree(sv);
+            });
+        });
+    ts.emplace_back([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        on_own_connection([&](virStoragePoolPtr p) {
+            virStorageVolPtr sv = virStorageVolLookupByName(p, golden_.c_str());
+            deleted = sv && virStorageVolDelete(sv, 0) == 0;
+            if (!deleted)
+                delete_error = last_error().message;
+            if (sv)
+                virStorageVolFree(sv);
+        });
+    });
+    for (auto &t : ts)
+        t.join();
+    int made = 0;
+    for (int i = 0; i < n; i++) {
+        if (errors[i].empty()) {
+            made++;
+            ASSERT_TRUE(ceph().exists("rbd", names[i])) << names[i] << " reported created";
+            EXPECT_EQ(ceph().read("rbd", names[i], 0, 12), "golden bytes") << names[i];
+        } else {
+            EXPECT_FALSE(ceph().exists("rbd", names[i])) << names[i] << " failed (" << errors[i] << ") yet exists";
+        }
+    }
+    EXPECT_EQ(deleted, !ceph().exists("rbd", golden_)) << delete_error;
+    if (deleted)
+        EXPECT_EQ(made, 0) << "the image was deleted while it had clones";
+    else
+        EXPECT_FALSE(delete_error.empty());
+    if (!deleted)
+        EXPECT_EQ(our_snapshots().size(), made ? 1u : 0u);
+    for (const auto &nm : ceph().list("rbd"))
+        EXPECT_EQ(nm.find(".rbdclone-partial-"), std::string::npos) << nm;
+
+    // Phase 2: every clone deleted twice at once: each image goes, no call
+    // hangs or crashes the daemon, and our snapshot goes with the last one.
+    virStoragePoolRefresh(images_->get(), 0);
+    ts.clear();
+    for (int i = 0; i < n; i++)
+        for (int twice = 0; twice < 2; twice++)
+            ts.emplace_back([&, i] {
+                on_own_connection([&](virStoragePoolPtr p) {
+                    if (virStorageVolPtr v = virStorageVolLookupByName(p, names[i].c_str())) {
+                        virStorageVolDelete(v, 0);
+                        virStorageVolFree(v);
+                    }
+                });
+            });
+    for (auto &t : ts)
+        t.join();
+    for (int i = 0; i < n; i++)
+        EXPECT_FALSE(ceph().exists("rbd", names[i])) << names[i];
+    if (!deleted) {
+        EXPECT_TRUE(our_snapshots().empty()) << "our snapshot outlived the last clone";
+        EXPECT_EQ(ceph().read("rbd", golden_, 0, 12), "golden bytes");
+    }
 }
