@@ -363,4 +363,14 @@ std::string vol_xml(const std::string &name, uint64_t capacity, const std::strin
            "</capacity><target><format type='raw'/></target>" + extra + "</volume>";
 }
 
+PoolSpec ReadOnlyUserPool::spec(const std::string &name, const CephSecret &key)
+{
+    PoolSpec ro{name};
+    ro.user = "ro";
+    ro.secret_uuid = key.uuid();
+    return ro;
+}
+
+ReadOnlyUserPool::ReadOnlyUserPool(const std::string &name) : key_(env("CEPH_RO_KEY")), pool_(spec(name, key_)) {}
+
 } // namespace lab

@@ -125,4 +125,18 @@ class CephSecret {
     virSecretPtr secret_ = nullptr;
 };
 
+// A pool on Ceph pool "rbd" used through the lab's read-only Ceph user
+// (profile rbd-read-only), with a secret of its own.
+class ReadOnlyUserPool {
+  public:
+    explicit ReadOnlyUserPool(const std::string &name);
+    bool ok() const { return key_.ok() && pool_.ok(); }
+    virStoragePoolPtr get() const { return pool_.get(); }
+
+  private:
+    static PoolSpec spec(const std::string &name, const CephSecret &key);
+    CephSecret key_;
+    Pool pool_;
+};
+
 } // namespace lab

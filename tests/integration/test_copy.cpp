@@ -336,12 +336,7 @@ TEST_F(Copy, Qcow2StoredInRbdIsConvertedThroughQemu)
 
 TEST_F(Copy, ReadOnlyCephUserImageIsCopiedInstead)
 {
-    CephSecret ro_key(env("CEPH_RO_KEY"));
-    ASSERT_TRUE(ro_key.ok()) << last_error().message;
-    PoolSpec ro{unique("images-ro")};
-    ro.user = "ro";
-    ro.secret_uuid = ro_key.uuid();
-    Pool ro_pool(ro);
+    ReadOnlyUserPool ro_pool(unique("images-ro"));
     ASSERT_TRUE(ro_pool.ok()) << last_error().message;
     const std::string img = track("rbd", unique("golden"));
     ceph().create("rbd", img, 8 * MiB);
