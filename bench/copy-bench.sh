@@ -134,7 +134,7 @@ while kill -0 $COPY 2>/dev/null; do
     sleep 0.1
 done
 wait $COPY || { echo "copy of big.raw failed:" >&2; cat "$WORK/big.out" >&2; exit 1; }
-ALLOC=$($RBD du rbd/big 2>/dev/null | awk 'NR==2 {print $3 $4}')
+ALLOC=$($RBD du rbd/big 2>/dev/null | awk 'NR==2 {print $4 " " $5}')
 drop big
 
 mkdir -p "$RESULTS"

@@ -2,8 +2,9 @@
 # The whole test suite, from a fresh Debian 12 machine (as root):
 #   installs the dependencies, builds, runs the unit tests, starts a lab
 #   (throwaway Ceph + libvirtd with our module), runs the integration tests,
-#   runs the parity cases once more against libvirt's stock rbd module, and
-#   stops every lab even on failure.  Ends with "N passed, N failed".
+#   runs the parity cases once more against libvirt's stock rbd module, builds
+#   and tests the Debian package (install, clone through the system libvirtd,
+#   remove), and stops every lab even on failure.  Ends with "N passed, N failed".
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -54,6 +55,8 @@ run_lab() {
 
 run_lab ours "$(ours_backend_dir)" '*'
 run_lab stock "$STOCK_BACKENDS" 'Parity.*'
+# Last: it replaces the system's stock module while it runs (and restores it).
+"$REPO/tests/package/package-test.sh" "$RESULTS/package.xml"
 
 say "summary"
 python3 - "$RESULTS" <<'PY'

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PACKAGES=(
-    build-essential meson ninja-build pkg-config dpkg-dev
+    build-essential meson ninja-build pkg-config dpkg-dev debhelper
     libvirt-dev libvirt-daemon libvirt-daemon-driver-storage-rbd libvirt-clients
     librbd-dev librados-dev libglib2.0-dev libxml2-dev libgtest-dev
     ceph-mon ceph-osd ceph-common

@@ -2,6 +2,7 @@
 # A complete test lab: throwaway Ceph (DIR/ceph) + private libvirtd (DIR/libvirtd) + ceph secrets.
 #
 #   lab.sh start DIR [BACKEND_DIR]   BACKEND_DIR: storage backend modules for libvirtd
+#                                    ("-": libvirt's own directory, as an installed package sees it)
 #                                    (default: the stock ones); writes DIR/lab.env
 #   lab.sh stop DIR                  stop libvirtd, then Ceph; remove DIR (fine after a failed
 #                                    or interrupted start)
@@ -75,8 +76,10 @@ cmd_start() {
     local backend t0=$SECONDS
     DIR=$(realpath -m -- "$1")
     backend=${2:-$STOCK_BACKEND_DIR}
-    [[ -d $backend ]] || die "backend dir $backend does not exist"
-    backend=$(realpath -- "$backend")
+    if [[ $backend != - ]]; then   # "-": libvirt's own module directory, no override
+        [[ -d $backend ]] || die "backend dir $backend does not exist"
+        backend=$(realpath -- "$backend")
+    fi
     check_empty_dir "$DIR"
     mkdir -p "$DIR"
     : >"$DIR/$MARKER"

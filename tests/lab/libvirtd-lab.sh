@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A private libvirtd (storage + secret drivers only) living in DIR, in its own mount namespace.
 #
-#   libvirtd-lab.sh start DIR BACKEND_DIR   start it with LIBVIRT_STORAGE_BACKEND_DIR=BACKEND_DIR,
+#   libvirtd-lab.sh start DIR BACKEND_DIR   start it with LIBVIRT_STORAGE_BACKEND_DIR=BACKEND_DIR
+#                                          ("-": none, libvirt's own module directory),
 #                                           write DIR/libvirtd.env
 #   libvirtd-lab.sh stop DIR                SIGTERM (SIGKILL after 10 s), remove DIR
 #
@@ -18,6 +19,7 @@ set -euo pipefail
 PROG=libvirtd-lab
 MARKER=.libvirtd-lab
 DRIVER_SRC=/usr/lib/x86_64-linux-gnu/libvirt/connection-driver
+DEFAULT_BACKEND_DIR=/usr/lib/x86_64-linux-gnu/libvirt/storage-backend
 MASKED_DIRS=(/run/libvirt /etc/libvirt /var/lib/libvirt /var/cache/libvirt)
 READY_TIMEOUT=30
 TERM_GRACE=10
@@ -68,8 +70,15 @@ under_masked() {
 cmd_start() {
     local dir backend t0=$SECONDS m
     dir=$(realpath -m -- "$1")
-    [[ -d $2 ]] || die "backend dir $2 does not exist"
-    backend=$(realpath -- "$2")
+    # "-": libvirt's own module directory (what an installed package provides).
+    local backend_env=(-u LIBVIRT_STORAGE_BACKEND_DIR)
+    if [[ $2 == - ]]; then
+        backend=$DEFAULT_BACKEND_DIR
+    else
+        [[ -d $2 ]] || die "backend dir $2 does not exist"
+        backend=$(realpath -- "$2")
+        backend_env=(LIBVIRT_STORAGE_BACKEND_DIR="$backend")
+    fi
     for m in libvirtd virsh unshare mount timeout; do
         command -v "$m" >/dev/null || die "missing $m"
     done
@@ -106,8 +115,8 @@ EOF
     # daemon's pid. Mount points missing on the host are created (empty dirs) first.
     # LIBVIRT_LOG_* / LIBVIRT_DEBUG from the caller would override the config file.
     # shellcheck disable=SC2016  # the script is expanded by the inner sh
-    env -u LIBVIRT_LOG_OUTPUTS -u LIBVIRT_LOG_FILTERS -u LIBVIRT_DEBUG \
-        LIBVIRT_DRIVER_DIR="$dir/drivers" LIBVIRT_STORAGE_BACKEND_DIR="$backend" \
+    env -u LIBVIRT_LOG_OUTPUTS -u LIBVIRT_LOG_FILTERS -u LIBVIRT_DEBUG "${backend_env[@]}" \
+        LIBVIRT_DRIVER_DIR="$dir/drivers" \
         unshare -m --propagation private sh -c '
             set -e
             dir=$1; shift
