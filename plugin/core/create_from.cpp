@@ -82,8 +82,8 @@ Error reflink_refused(const Decision &d, const std::string &dst_label)
 Result<CreateOutcome> copy_source(Pool &dst, const std::string &dst_name, uint64_t capacity, Decision d,
                                   const std::string &src_label, const std::string &declared, const Sniffed &sniffed,
                                   const SourceOpener &open_raw,
-                                  const std::function<Result<std::unique_ptr<ByteSource>>(const std::string &)>
-                                      &open_converted,
+                                  const std::function<Result<std::unique_ptr<QemuImage>>(const std::string &)>
+                                      &prepare_container,
                                   bool reflink)
 {
     const std::string dst_label = dst.image_label(dst_name);
@@ -101,18 +101,42 @@ Result<CreateOutcome> copy_source(Pool &dst, const std::string &dst_name, uint64
     if (reflink)
         return reflink_refused(d, dst_label);
 
-    Result<std::unique_ptr<ByteSource>> src = Error{};
     if (cf.format == "raw") {
-        src = open_raw();
-    } else {
-        if (std::string why = external_reference(cf.format, sniffed.head); !why.empty())
-            return plain_error(RBDC_ERR_INVALID_ARG, -EPERM,
-                               "refusing to convert " + src_label + " into " + dst_label + ": " + why);
-        src = open_converted(cf.format);
+        auto src = open_raw();
+        if (!src)
+            return src.error();
+        auto stats = import_image(dst, dst_name, capacity, **src);
+        if (!stats)
+            return stats.error();
+        return CreateOutcome{d, *stats};
     }
-    if (!src)
-        return src.error();
-    auto stats = import_image(dst, dst_name, capacity, **src);
+    if (std::string why = external_reference(cf.format, sniffed.head); !why.empty())
+        return plain_error(RBDC_ERR_INVALID_ARG, -EPERM,
+                           "refusing to convert " + src_label + " into " + dst_label + ": " + why);
+    auto image = prepare_container(cf.format);
+    if (!image)
+        return image.error();
+    Result<CopyStats> stats = Error{};
+    if (qemu_img_writes_rbd()) {
+        // qemu-img writes the image itself (qemu's rbd driver): one process,
+        // no socket hop, measured faster than reading through qemu-nbd.
+        auto size = (*image)->virtual_size();
+        if (!size)
+            return size.error();
+        stats = import_with(dst, dst_name, capacity, *size, src_label,
+                            [&](const std::string &partial) -> Result<CopyStats> {
+                                if (auto st = (*image)->convert_into(dst.params(), dst.id().ceph_pool, partial); !st)
+                                    return st.error();
+                                CopyStats s;
+                                s.bytes_read = *size;
+                                return s;
+                            });
+    } else {
+        auto src = QemuImage::reader(std::move(*image));
+        if (!src)
+            return src.error();
+        stats = import_image(dst, dst_name, capacity, **src);
+    }
     if (!stats)
         return stats.error();
     return CreateOutcome{d, *stats};
@@ -164,7 +188,7 @@ Result<CreateOutcome> create_volume_from(Pool &dst, const std::string &dst_name,
         return copy_source(
             dst, dst_name, capacity, decide_clone(f), f.source_label, src.declared_format, *sniffed,
             [&]() -> Result<std::unique_ptr<ByteSource>> { return std::move(opened); },
-            [&](const std::string &fmt) { return open_qemu_file_source(src.path, fmt); }, reflink);
+            [&](const std::string &fmt) { return QemuImage::file(src.path, fmt); }, reflink);
     }
 
     // Where the source lives: a pool we serve, or a location in some
@@ -221,7 +245,7 @@ Result<CreateOutcome> create_volume_from(Pool &dst, const std::string &dst_name,
             dst, dst_name, capacity, d, f.source_label, src.declared_format, sniffed,
             [&]() -> Result<std::unique_ptr<ByteSource>> { return std::unique_ptr<ByteSource>(std::move(*source)); },
             [&](const std::string &fmt) {
-                return open_qemu_rbd_source(params, ref.pool, ref.image, ref.snap, fmt, ref.label());
+                return QemuImage::rbd(params, ref.pool, ref.image, ref.snap, fmt, ref.label());
             },
             reflink);
     };

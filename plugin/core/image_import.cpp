@@ -79,16 +79,16 @@ std::optional<std::string> partial_of(const Pool &pool, const std::string &name)
     return it->second;
 }
 
-Result<CopyStats> import_image(Pool &dst, const std::string &name, uint64_t capacity, ByteSource &src,
-                               const CopyOptions &opts)
+Result<CopyStats> import_with(Pool &dst, const std::string &name, uint64_t capacity, uint64_t source_size,
+                              const std::string &source_label, const ImageFiller &fill)
 {
     const std::string label = dst.image_label(name);
     if (capacity == 0)
-        capacity = src.size();
-    if (capacity < src.size())
+        capacity = source_size;
+    if (capacity < source_size)
         return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
-                           cat("cannot create ", label, " with ", capacity, " bytes: ", src.label(), " holds ",
-                               src.size(), " bytes"));
+                           cat("cannot create ", label, " with ", capacity, " bytes: ", source_label, " holds ",
+                               source_size, " bytes"));
     {
         ImageHandle existing;
         if (rbd_open_read_only(dst.io(), name.c_str(), existing.out(), nullptr) == 0)
@@ -101,17 +101,12 @@ Result<CopyStats> import_image(Pool &dst, const std::string &name, uint64_t capa
         return st.error();
 
     auto t0 = std::chrono::steady_clock::now();
-    Result<CopyStats> stats = [&]() -> Result<CopyStats> {
-        auto img = open_image(dst, partial, false);
-        if (!img)
-            return img.error();
-        return copy_to_image(src, img->get(), label, opts);
-    }();
+    Result<CopyStats> stats = fill(partial);
     if (stats) {
         int r = rbd_rename(dst.io(), partial.c_str(), name.c_str());
         if (r == 0) {
             auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
-            log_info("copied ", src.label(), " into ", label, ": ", stats->bytes_read, " bytes read, ",
+            log_info("copied ", source_label, " into ", label, ": ", stats->bytes_read, " bytes read, ",
                      stats->bytes_written, " written, ", stats->bytes_skipped, " zero bytes skipped, in ",
                      ms.count(), " ms");
             return stats;
@@ -121,6 +116,17 @@ Result<CopyStats> import_image(Pool &dst, const std::string &name, uint64_t capa
     }
     remove_partial(dst, partial);
     return stats;
+}
+
+Result<CopyStats> import_image(Pool &dst, const std::string &name, uint64_t capacity, ByteSource &src,
+                               const CopyOptions &opts)
+{
+    return import_with(dst, name, capacity, src.size(), src.label(), [&](const std::string &partial) -> Result<CopyStats> {
+        auto img = open_image(dst, partial, false);
+        if (!img)
+            return img.error();
+        return copy_to_image(src, img->get(), dst.image_label(name), opts);
+    });
 }
 
 void remove_stale_partials(Pool &pool, const std::vector<std::string> &partials)

@@ -6,6 +6,7 @@
 // a few seconds) is removed at the next pool refresh.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,6 +24,12 @@ bool is_partial_name(const std::string &image);
 // size; smaller than the source is an error naming both sizes).
 Result<CopyStats> import_image(Pool &dst, const std::string &name, uint64_t capacity, ByteSource &src,
                                const CopyOptions &opts = {});
+
+// The general form: `fill` writes the bytes into the hidden image (created
+// with `capacity` bytes, zero-filled); source_size is what the source holds.
+using ImageFiller = std::function<Result<CopyStats>(const std::string &partial)>;
+Result<CopyStats> import_with(Pool &dst, const std::string &name, uint64_t capacity, uint64_t source_size,
+                              const std::string &source_label, const ImageFiller &fill);
 
 // The hidden image a running import of `name` in this process writes to.
 std::optional<std::string> partial_of(const Pool &pool, const std::string &name);

@@ -326,18 +326,6 @@ Status check_image(const WorkDir &dir, const std::string &format, const std::str
                            (why.empty() || res->exit_status == 2 ? "" : " (" + why + ")"));
 }
 
-Result<std::unique_ptr<ByteSource>> start_source(WorkDir dir, const std::string &label, const std::string &format,
-                                                 const std::string &file_node)
-{
-    const std::string json = image_json(format, file_node);
-    if (auto st = check_image(dir, format, json, label); !st)
-        return st.error();
-    auto src = std::make_unique<QemuSource>(std::move(dir), label, format);
-    if (auto st = src->start(json, CopyOptions{}.readers); !st)
-        return st.error();
-    return std::unique_ptr<ByteSource>(std::move(src));
-}
-
 } // namespace
 
 std::string qemu_check_problems(const std::string &json, int exit_status)
@@ -353,7 +341,43 @@ std::string qemu_check_problems(const std::string &json, int exit_status)
     return "";
 }
 
-Result<std::unique_ptr<ByteSource>> open_qemu_file_source(const std::string &path, const std::string &format)
+Result<std::string> write_ceph_client_conf(const WorkDir &dir, const std::string &name, const ClusterParams &params)
+{
+    std::string conf = "[global]\n";
+    for (auto &[k, v] : connection_settings(params))
+        if (k != "key")
+            conf += k + " = " + v + "\n";
+    if (!params.user.empty()) {
+        conf += "keyring = " + dir.file(name + ".keyring") + "\n";
+        if (auto st = dir.write_file(name + ".keyring", "[client." + params.user + "]\nkey = " + params.key + "\n");
+            !st)
+            return st.error();
+    }
+    if (auto st = dir.write_file(name + ".conf", conf); !st)
+        return st.error();
+    return dir.file(name + ".conf");
+}
+
+namespace {
+std::string rbd_node(const std::string &pool, const std::string &image, const std::string &snap,
+                     const std::string &conf, const std::string &user)
+{
+    return "{\"driver\":\"rbd\",\"pool\":" + json_string(pool) + ",\"image\":" + json_string(image) +
+           (snap.empty() ? "" : ",\"snapshot\":" + json_string(snap)) + ",\"conf\":" + json_string(conf) +
+           (user.empty() ? "" : ",\"user\":" + json_string(user)) + "}";
+}
+
+Result<std::unique_ptr<QemuImage>> prepared(WorkDir dir, const std::string &label, const std::string &format,
+                                            const std::string &file_node)
+{
+    std::string json = image_json(format, file_node);
+    if (auto st = check_image(dir, format, json, label); !st)
+        return st.error();
+    return std::make_unique<QemuImage>(std::move(dir), std::move(json), label, format);
+}
+} // namespace
+
+Result<std::unique_ptr<QemuImage>> QemuImage::file(const std::string &path, const std::string &format)
 {
     auto dir = WorkDir::create("convert");
     if (!dir)
@@ -362,34 +386,77 @@ Result<std::unique_ptr<ByteSource>> open_qemu_file_source(const std::string &pat
     stat(path.c_str(), &sb);
     std::string node = "{\"driver\":\"" + std::string(S_ISBLK(sb.st_mode) ? "host_device" : "file") +
                        "\",\"filename\":" + json_string(path) + "}";
-    return start_source(std::move(*dir), "'" + path + "'", format, node);
+    return prepared(std::move(*dir), "'" + path + "'", format, node);
 }
 
-Result<std::unique_ptr<ByteSource>> open_qemu_rbd_source(const ClusterParams &params, const std::string &pool,
-                                                         const std::string &image, const std::string &snap,
-                                                         const std::string &format, const std::string &label)
+Result<std::unique_ptr<QemuImage>> QemuImage::rbd(const ClusterParams &params, const std::string &pool,
+                                                  const std::string &image, const std::string &snap,
+                                                  const std::string &format, const std::string &label)
 {
     auto dir = WorkDir::create("convert");
     if (!dir)
         return dir.error();
-    // qemu's rbd driver reads the connection from a ceph.conf of our own,
-    // so neither the key nor the options appear on a command line.
-    std::string conf = "[global]\n";
-    for (auto &[k, v] : connection_settings(params))
-        if (k != "key")
-            conf += k + " = " + v + "\n";
-    if (!params.user.empty()) {
-        conf += "keyring = " + dir->file("keyring") + "\n";
-        if (auto st = dir->write_file("keyring", "[client." + params.user + "]\nkey = " + params.key + "\n"); !st)
-            return st.error();
-    }
-    if (auto st = dir->write_file("ceph.conf", conf); !st)
+    auto conf = write_ceph_client_conf(*dir, "source", params);
+    if (!conf)
+        return conf.error();
+    return prepared(std::move(*dir), label, format, rbd_node(pool, image, snap, *conf, params.user));
+}
+
+Result<uint64_t> QemuImage::virtual_size()
+{
+    auto res = run_process({"qemu-img", "info", "--output=json", "json:" + json_}, dir_, kStartTimeoutMs);
+    if (!res)
+        return res.error();
+    long long size = json_number(res->out, "virtual-size");
+    if (res->exit_status != 0 || size < 0)
+        return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
+                           "qemu cannot read the size of " + label_ + " as " + format_ + ": " + last_line(res->err));
+    return static_cast<uint64_t>(size);
+}
+
+Status QemuImage::convert_into(const ClusterParams &dst, const std::string &pool, const std::string &image)
+{
+    auto conf = write_ceph_client_conf(dir_, "target", dst);
+    if (!conf)
+        return conf.error();
+    const std::string target = "{\"driver\":\"raw\",\"file\":" + rbd_node(pool, image, "", *conf, dst.user) + "}";
+    // -n: the image exists; --target-is-zero: it is new, zero blocks need no
+    // write; -W -m 8: up to 8 writes in flight, in any order.
+    constexpr int kConvertTimeoutMs = 48 * 3600 * 1000;
+    auto res = run_process({"qemu-img", "convert", "-n", "--target-is-zero", "-W", "-m", "8", "json:" + json_, "-O",
+                            "raw", "json:" + target},
+                           dir_, kConvertTimeoutMs);
+    if (!res)
+        return res.error();
+    if (res->exit_status != 0)
+        return plain_error(RBDC_ERR_SYSTEM, -EIO,
+                           "qemu-img failed to convert " + label_ + " into RBD image '" + pool + "/" + image +
+                               "': " + (res->err.empty() ? "exit status " + std::to_string(res->exit_status)
+                                                         : last_line(res->err)));
+    return {};
+}
+
+Result<std::unique_ptr<ByteSource>> QemuImage::reader(std::unique_ptr<QemuImage> img)
+{
+    auto src = std::make_unique<QemuSource>(std::move(img->dir_), img->label_, img->format_);
+    if (auto st = src->start(img->json_, CopyOptions{}.readers); !st)
         return st.error();
-    std::string node = "{\"driver\":\"rbd\",\"pool\":" + json_string(pool) + ",\"image\":" + json_string(image) +
-                       (snap.empty() ? "" : ",\"snapshot\":" + json_string(snap)) +
-                       ",\"conf\":" + json_string(dir->file("ceph.conf")) +
-                       (params.user.empty() ? "" : ",\"user\":" + json_string(params.user)) + "}";
-    return start_source(std::move(*dir), label, format, node);
+    return std::unique_ptr<ByteSource>(std::move(src));
+}
+
+bool qemu_img_writes_rbd()
+{
+    static const bool yes = [] {
+        auto dir = WorkDir::create("probe");
+        if (!dir)
+            return false;
+        auto res = run_process({"qemu-img", "--help"}, *dir, 10000);
+        if (!res || res->exit_status != 0)
+            return false;
+        size_t at = res->out.find("Supported formats:");
+        return at != std::string::npos && res->out.find(" rbd ", at) != std::string::npos;
+    }();
+    return yes;
 }
 
 } // namespace rbdclone

@@ -20,7 +20,7 @@ namespace rbdclone {
 
 namespace {
 
-constexpr size_t kChunk = 4u << 20;
+constexpr size_t kChunk = 2u << 20; // as CopyOptions::chunk
 constexpr int kWaitSeconds = 120;
 
 std::mutex g_mu;
