@@ -18,18 +18,13 @@
 #include <thread>
 
 #include "lab_client.hpp"
+#include "test_files.hpp"
 
 using namespace lab;
 
 namespace {
 
-std::string read_file(const std::string &path)
-{
-    std::ifstream f(path, std::ios::binary);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
+using testfiles::read_file;
 
 std::string random_bytes(size_t n, unsigned seed)
 {

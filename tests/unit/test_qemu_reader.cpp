@@ -11,18 +11,13 @@
 
 #include "qemu_reader.hpp"
 #include "subprocess.hpp"
+#include "test_files.hpp"
 
 using namespace rbdclone;
 
 namespace {
 
-std::string read_file(const std::string &path)
-{
-    std::ifstream f(path, std::ios::binary);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
+using testfiles::read_file;
 
 class QemuReader : public ::testing::Test {
   protected:
