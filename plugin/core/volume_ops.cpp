@@ -182,8 +182,15 @@ Result<bool> delete_volume(Pool &pool, const std::string &name, bool delete_snap
         // Never lose a clone's data: an image whose snapshots have clones
         // stays, whatever the flags.
         std::vector<ChildRef> clones;
+        bool clones_known = true; // a Ceph user limited to some pools may not list them
         for (const auto &sn : snaps.value()) {
             auto kids = children_of_snapshot(img->get(), sn.id);
+            if (!kids && (kids.error().rc == -EPERM || kids.error().rc == -EACCES)) {
+                log_debug("cannot list the clones of ", label, " (", kids.error().message,
+                          "): its snapshots are treated as a user's");
+                clones_known = false;
+                break;
+            }
             if (!kids)
                 return ceph_error(kids.error().rc, "failed to list the clones of " + label);
             clones.insert(clones.end(), kids->begin(), kids->end());
@@ -197,7 +204,7 @@ Result<bool> delete_volume(Pool &pool, const std::string &name, bool delete_snap
         // image; a user's only when asked.
         bool user_snapshots = false;
         for (const auto &sn : snaps.value())
-            user_snapshots |= !is_our_snapshot(sn.name);
+            user_snapshots |= !is_our_snapshot(sn.name) || !clones_known;
         if (user_snapshots && !delete_snapshots)
             return plain_error(RBDC_ERR_OPERATION_INVALID, -ENOTEMPTY,
                                "cannot delete " + label +

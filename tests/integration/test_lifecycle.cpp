@@ -272,3 +272,64 @@ TEST_F(Lifecycle, ConcurrentCreatesAndDeletesLeaveAConsistentCluster)
         EXPECT_EQ(ceph().read("rbd", golden_, 0, 12), "golden bytes");
     }
 }
+
+namespace {
+// A Ceph user that may only use Ceph pool rbd2 (as clouds give each
+// hypervisor pool its own key); its base64 key.
+std::string pool_limited_key()
+{
+    const std::string cmd = R"({"prefix": "auth get-or-create", "entity": "client.rbd2only",
+        "caps": ["mon", "profile rbd", "osd", "profile rbd pool=rbd2"], "format": "json"})";
+    const char *cmds[] = {cmd.c_str()};
+    char *outb = nullptr, *outs = nullptr;
+    size_t outbl = 0, outsl = 0;
+    int r = rados_mon_command(ceph().cluster(), cmds, 1, "", 0, &outb, &outbl, &outs, &outsl);
+    std::string out(outb ? outb : "", outbl);
+    rados_buffer_free(outb);
+    rados_buffer_free(outs);
+    if (r < 0)
+        return "";
+    auto k = out.find("\"key\"");
+    if (k == std::string::npos)
+        return "";
+    auto b = out.find('"', out.find(':', k) + 1);
+    return out.substr(b + 1, out.find('"', b + 1) - b - 1);
+}
+} // namespace
+
+TEST_F(Lifecycle, AUserLimitedToOnePoolCanStillCloneAndDelete)
+{
+    const std::string key = pool_limited_key();
+    ASSERT_FALSE(key.empty());
+    CephSecret secret(key);
+    ASSERT_TRUE(secret.ok()) << last_error().message;
+    PoolSpec spec{unique("limited")};
+    spec.ceph_pool = "rbd2";
+    spec.user = "rbd2only";
+    spec.secret_uuid = secret.uuid();
+    Pool pool(spec);
+    ASSERT_TRUE(pool.ok()) << last_error().message;
+    const std::string base = unique("base"), child = unique("child");
+    clones_.emplace_back("rbd2", child);
+    clones_.emplace_back("rbd2", base);
+    Vol b(virStorageVolCreateXML(pool.get(), vol_xml(base, 8 * MiB).c_str(), 0));
+    ASSERT_TRUE(b) << last_error().message;
+    Vol c(virStorageVolCreateXMLFrom(pool.get(), vol_xml(child, 8 * MiB).c_str(), b.get(), 0));
+    ASSERT_TRUE(c) << last_error().message;
+    EXPECT_NE(ceph().parent("rbd2", child), "");
+    // With a clone, the base is never deleted; whatever the user may list,
+    // the error says why in words.
+    EXPECT_NE(virStorageVolDelete(b.get(), 0), 0);
+    auto e = last_error();
+    EXPECT_EQ(e.code, VIR_ERR_OPERATION_INVALID) << e.message;
+    EXPECT_TRUE(e.message.find("clone") != std::string::npos || e.message.find("has snapshots") != std::string::npos)
+        << e.message;
+    EXPECT_TRUE(ceph().exists("rbd2", base));
+    ASSERT_EQ(virStorageVolDelete(c.get(), 0), 0) << last_error().message;
+    EXPECT_FALSE(ceph().exists("rbd2", child));
+    // The base goes, with --delete-snapshots if our snapshot could not be
+    // judged unused.
+    if (virStorageVolDelete(b.get(), 0) != 0)
+        EXPECT_EQ(virStorageVolDelete(b.get(), VIR_STORAGE_VOL_DELETE_WITH_SNAPSHOTS), 0) << last_error().message;
+    EXPECT_FALSE(ceph().exists("rbd2", base));
+}
