@@ -22,7 +22,7 @@ CASES=() FAILS=()
 cleanup() {
     [ -n "$LAB" ] && "$REPO/tests/lab/lab.sh" stop "$LAB" >/dev/null 2>&1
     if ((INSTALLED)); then
-        dpkg -r rbdclone >/dev/null 2>&1 || echo "warning: could not remove the rbdclone package" >&2
+        dpkg --purge rbdclone >/dev/null 2>&1 || echo "warning: could not remove the rbdclone package" >&2
     fi
     rm -rf "$WORK"
 }
@@ -102,7 +102,7 @@ XML
 }
 
 remove_package() {
-    dpkg -r rbdclone && INSTALLED=0
+    dpkg --purge rbdclone && INSTALLED=0
 }
 
 stock_is_back() {
