@@ -3,7 +3,12 @@
 // connection of a pool of this daemon that reaches it.  Our module only.
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
 
 #include <cstdlib>
 #include <fstream>
@@ -67,6 +72,14 @@ class SecondCluster {
         return it == env_.end() ? "" : it->second;
     }
     rados_ioctx_t io() const { return io_; }
+    // The OSD's pid (to freeze the cluster).
+    pid_t osd_pid() const
+    {
+        std::ifstream f(dir_ + "/osd.pid");
+        pid_t p = 0;
+        f >> p;
+        return p;
+    }
 
   private:
     std::string dir_;
@@ -206,4 +219,41 @@ TEST_F(FarCluster, LocationInAClusterNoPoolReachesIsAClearError)
     EXPECT_NE(last_error().message.find("which no active RBD pool of this daemon reaches"), std::string::npos)
         << last_error().message;
     EXPECT_FALSE(ceph().exists("rbd2", d));
+}
+
+TEST_F(FarCluster, AHungClusterDoesNotHoldUpPoolsOfAnother)
+{
+    // The far cluster's OSD stops answering while one of its pools is
+    // refreshed (bounded by rados_osd_op_timeout): meanwhile the lab's
+    // pools keep working.
+    PoolSpec fs{unique("far-hung")};
+    fs.port = std::stoi(far_->get("CEPH_MON_V2_PORT"));
+    fs.secret_uuid = far_key_->uuid();
+    fs.config_opts = {{"rados_osd_op_timeout", "6"}};
+    Pool hung(fs);
+    ASSERT_TRUE(hung.ok()) << last_error().message;
+    far_image("x", 0, 4 * MiB);
+    const pid_t osd = far_->osd_pid();
+    ASSERT_GT(osd, 0);
+    ASSERT_EQ(kill(osd, SIGSTOP), 0);
+    std::atomic<bool> refresh_done{false};
+    std::thread refresher([&] {
+        virConnectPtr c = virConnectOpen(env("LIBVIRT_STORAGE_URI").c_str());
+        virStoragePoolPtr p = virStoragePoolLookupByName(c, hung.name().c_str());
+        virStoragePoolRefresh(p, 0);
+        virStoragePoolFree(p);
+        virConnectClose(c);
+        refresh_done = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    // Work on the other cluster, while that refresh hangs.
+    const std::string d = disk();
+    Vol v(virStorageVolCreateXML(vms_->get(), vol_xml(d, 4 * MiB).c_str(), 0));
+    const bool other_pool_worked = v != nullptr && virStoragePoolRefresh(vms_->get(), 0) == 0;
+    const bool hung_still = !refresh_done;
+    kill(osd, SIGCONT);
+    refresher.join();
+    EXPECT_TRUE(other_pool_worked) << last_error().message;
+    EXPECT_TRUE(hung_still) << "the far refresh did not hang: the test proves nothing";
+    EXPECT_TRUE(ceph().exists("rbd2", d));
 }
