@@ -13,6 +13,9 @@
 # Environment: BUILD_DIR (default: ./build, see tests/common.sh).
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/tests/common.sh"   # REPO BUILD STOCK_BACKENDS say build_all ours_backend_dir
+PROG=demo
+# shellcheck source=tests/lab/lab-common.sh
+. "$REPO/tests/lab/lab-common.sh"   # define_secret
 
 LAB_SH=$REPO/tests/lab/lab.sh
 LIBVIRTD_LAB_SH=$REPO/tests/lab/libvirtd-lab.sh
@@ -84,18 +87,8 @@ STOCK_SECRETS=$(. "$WORK/stock-libvirtd/libvirtd.env" && echo "$LIBVIRT_SECRET_U
 
 # The ceph secret in the stock daemon, as lab.sh defines it in ours: same UUID, so one pool XML
 # serves both.  The key goes through a 0600 file, never a command line.
-cat >"$WORK/secret.xml" <<EOF
-<secret ephemeral='no' private='yes'>
-  <uuid>$LAB_SECRET_LIBVIRT_UUID</uuid>
-  <usage type='ceph'><name>client.libvirt secret</name></usage>
-</secret>
-EOF
-(umask 077 && printf '%s' "$CEPH_LIBVIRT_KEY" >"$WORK/secret.key")
-timeout --foreground 30 virsh -q -c "$STOCK_SECRETS" secret-define "$WORK/secret.xml" >/dev/null &&
-    timeout --foreground 30 virsh -q -c "$STOCK_SECRETS" secret-set-value "$LAB_SECRET_LIBVIRT_UUID" \
-        --file "$WORK/secret.key" >/dev/null ||
+define_secret "$STOCK_SECRETS" "$LAB_SECRET_LIBVIRT_UUID" "client.libvirt secret" "$CEPH_LIBVIRT_KEY" ||
     { echo "demo: defining the ceph secret in the stock libvirtd failed" >&2; exit 1; }
-rm -f "$WORK/secret.key"
 
 cat <<EOF
 

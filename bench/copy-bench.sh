@@ -15,6 +15,9 @@
 # Writes build/bench-results/copy.txt.  Stops the lab and removes its files even on failure.
 set -uo pipefail
 . "$(dirname "$0")/../tests/common.sh"
+PROG=copy-bench
+# shellcheck source=../tests/lab/lab-common.sh
+. "$REPO/tests/lab/lab-common.sh"   # lab_pool_xml
 
 SIZE_MIB=${BENCH_COPY_MIB:-1024}
 BIG_MIB=${BENCH_COPY_BIG_MIB:-4096}
@@ -42,11 +45,7 @@ WORK=$(mktemp -d /var/tmp/rbdclone-copybench-files.XXXXXX) || exit 1
 V="virsh -q -c $LIBVIRT_STORAGE_URI"
 RBD="rbd -c $CEPH_CONF --id admin"
 
-cat >"$WORK/pool.xml" <<XML
-<pool type='rbd'><name>bench</name><source><name>rbd</name>
-<host name='127.0.0.1' port='$CEPH_MON_V2_PORT'/>
-<auth username='admin' type='ceph'><secret uuid='$LAB_SECRET_ADMIN_UUID'/></auth></source></pool>
-XML
+lab_pool_xml bench rbd >"$WORK/pool.xml"
 mkdir -p "$WORK/files"
 $V pool-create "$WORK/pool.xml" >/dev/null || exit 1
 $V pool-create-as files dir --target "$WORK/files" >/dev/null || exit 1

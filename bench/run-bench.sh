@@ -34,24 +34,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# define_secret URI UUID USAGE KEY: the private ceph secret lab.sh defines in its own
-# libvirtd (lab.sh runs as a command and exports no function, so these lines repeat
-# its define_secret). The key goes through a 0600 file, never a command line.
-define_secret() {
-    local uri=$1 uuid=$2 usage=$3 key=$4 tmp rc=0
-    tmp=$(mktemp -d) || return 1
-    cat >"$tmp/secret.xml" <<XML
-<secret ephemeral='no' private='yes'>
-  <uuid>$uuid</uuid>
-  <usage type='ceph'><name>$usage</name></usage>
-</secret>
-XML
-    (umask 077 && printf '%s' "$key" >"$tmp/key")
-    timeout 30 virsh -q -c "$uri" secret-define "$tmp/secret.xml" >/dev/null &&
-        timeout 30 virsh -q -c "$uri" secret-set-value "$uuid" --file "$tmp/key" >/dev/null || rc=1
-    rm -rf "$tmp"
-    return $rc
-}
+PROG=run-bench
+# shellcheck source=../tests/lab/lab-common.sh
+. "$REPO/tests/lab/lab-common.sh"   # define_secret
 
 say "build"
 build_all || exit 1

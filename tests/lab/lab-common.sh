@@ -96,3 +96,32 @@ check_empty_dir() {
         [[ -z $(ls -A -- "$1") ]] || die "$1 is not empty (already a lab? stop it first)"
     fi
 }
+
+# define_secret URI UUID USAGE KEY: a private ceph secret in the libvirtd at URI. The key goes
+# through a 0600 file, never a command line.
+define_secret() {
+    local uri=$1 uuid=$2 usage=$3 key=$4 tmp rc=0
+    tmp=$(mktemp -d) || return 1
+    cat >"$tmp/secret.xml" <<EOF
+<secret ephemeral='no' private='yes'>
+  <uuid>$uuid</uuid>
+  <usage type='ceph'><name>$usage</name></usage>
+</secret>
+EOF
+    (umask 077 && printf '%s' "$key" >"$tmp/key")
+    # A ceph key is already base64 (of the raw secret), which is what --file expects.
+    timeout 30 virsh -q -c "$uri" secret-define "$tmp/secret.xml" >/dev/null &&
+        timeout 30 virsh -q -c "$uri" secret-set-value "$uuid" --file "$tmp/key" >/dev/null || rc=1
+    rm -rf "$tmp"
+    return $rc
+}
+
+# lab_pool_xml NAME CEPH_POOL: XML of an RBD pool on the lab cluster (lab.env sourced), used
+# through client.admin and the lab's secret for it.
+lab_pool_xml() {
+    cat <<EOF
+<pool type='rbd'><name>$1</name><source><name>$2</name>
+<host name='127.0.0.1' port='$CEPH_MON_V2_PORT'/>
+<auth username='admin' type='ceph'><secret uuid='$LAB_SECRET_ADMIN_UUID'/></auth></source></pool>
+EOF
+}

@@ -45,24 +45,6 @@ cmd_stop() {
     log "stopped, removed $dir"
 }
 
-# define_secret URI UUID USAGE KEY: a private ceph secret. The key goes through a 0600 file,
-# never a command line.
-define_secret() {
-    local uri=$1 uuid=$2 usage=$3 key=$4 xml=$DIR/secret-$2.xml keyfile=$DIR/secret-$2.key rc=0
-    cat >"$xml" <<EOF
-<secret ephemeral='no' private='yes'>
-  <uuid>$uuid</uuid>
-  <usage type='ceph'><name>$usage</name></usage>
-</secret>
-EOF
-    (umask 077 && printf '%s' "$key" >"$keyfile")
-    # A ceph key is already base64 (of the raw secret), which is what --file expects.
-    timeout 30 virsh -q -c "$uri" secret-define "$xml" >/dev/null &&
-        timeout 30 virsh -q -c "$uri" secret-set-value "$uuid" --file "$keyfile" >/dev/null || rc=1
-    rm -f "$xml" "$keyfile"
-    return $rc
-}
-
 on_start_exit() {
     local rc=$?
     ((rc)) || return 0

@@ -12,6 +12,9 @@
 # Prints "N passed, N failed"; writes a JUnit file for run-all.sh's summary.
 set -uo pipefail
 . "$(dirname "$0")/../common.sh"
+PROG=package-test
+# shellcheck source=../lab/lab-common.sh
+. "$REPO/tests/lab/lab-common.sh"   # lab_pool_xml
 
 MODULE=$STOCK_BACKENDS/libvirt_storage_backend_rbd.so
 RESULT_XML=${1:-}
@@ -81,11 +84,7 @@ clone_through_system_libvirtd() {
         set -e
         . "$LAB/lab.env"
         V="virsh -q -c $LIBVIRT_STORAGE_URI"
-        cat >"$WORK/pool.xml" <<XML
-<pool type='rbd'><name>pkg</name><source><name>rbd</name>
-<host name='127.0.0.1' port='$CEPH_MON_V2_PORT'/>
-<auth username='admin' type='ceph'><secret uuid='$LAB_SECRET_ADMIN_UUID'/></auth></source></pool>
-XML
+        lab_pool_xml pkg rbd >"$WORK/pool.xml"
         $V pool-create "$WORK/pool.xml"
         $V vol-create-as pkg golden 64M
         $V vol-clone golden disk1 --pool pkg
