@@ -1,4 +1,4 @@
-// Small file helpers shared by the unit and integration test programs.
+// Small helpers shared by the unit and integration test programs.
 #pragma once
 
 #include <fstream>
@@ -14,6 +14,16 @@ inline std::string read_file(const std::string &path)
     std::stringstream ss;
     ss << f.rdbuf();
     return ss.str();
+}
+
+// A GoogleTest parameter name from a row's description: anything but
+// letters and digits becomes '_'.
+inline std::string param_name(std::string name)
+{
+    for (auto &c : name)
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+            c = '_';
+    return name;
 }
 
 } // namespace testfiles

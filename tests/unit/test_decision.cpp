@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "test_files.hpp"
+
 #include "decision.hpp"
 
 using namespace rbdclone;
@@ -66,13 +68,7 @@ INSTANTIATE_TEST_SUITE_P(
             [](CloneFacts &f) { f.may_snapshot = false; f.snapshot_given = true; }, Method::Clone, "same cluster"},
         Row{"other cluster wins over format", [](CloneFacts &f) { f.source_fsid = "b"; f.sniffed_format = "qcow2"; },
             Method::Copy, "cluster b"}),
-    [](const auto &info) {
-        std::string n = info.param.name;
-        for (auto &c : n)
-            if (!isalnum(static_cast<unsigned char>(c)))
-                c = '_';
-        return n;
-    });
+    [](const auto &info) { return testfiles::param_name(info.param.name); });
 
 TEST(MethodName, Names)
 {

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "test_files.hpp"
+
 #include "format_sniff.hpp"
 
 using namespace rbdclone;
@@ -52,13 +54,7 @@ INSTANTIATE_TEST_SUITE_P(
         Row{"iso", with_at(0x8001, "CD001"), "", "iso"},
         Row{"short image", std::string("QF"), "", "raw"},
         Row{"empty image", std::string(), "", "raw"}),
-    [](const auto &info) {
-        std::string n = info.param.name;
-        for (auto &c : n)
-            if (!isalnum(static_cast<unsigned char>(c)))
-                c = '_';
-        return n;
-    });
+    [](const auto &info) { return testfiles::param_name(info.param.name); });
 
 TEST(RawCompatible, OnlyRawAndIso)
 {
