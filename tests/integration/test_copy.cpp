@@ -125,8 +125,9 @@ class Copy : public ::testing::Test {
         ASSERT_TRUE(v) << file << ": " << last_error().message;
         EXPECT_EQ(ceph().parent("rbd2", disk), "");
         const uint64_t size = ceph().size("rbd2", disk);
-        if (exact_size)
+        if (exact_size) {
             EXPECT_EQ(size, expected.size()) << file;
+        }
         ASSERT_GE(size, expected.size()) << file;
         const std::string got = ceph().contents("rbd2", disk);
         EXPECT_TRUE(got.compare(0, expected.size(), expected) == 0) << file << ": contents differ";

@@ -240,12 +240,12 @@ TEST_F(Lifecycle, ConcurrentCreatesAndDeletesLeaveAConsistentCluster)
         }
     }
     EXPECT_EQ(deleted, !ceph().exists("rbd", golden_)) << delete_error;
-    if (deleted)
+    if (deleted) {
         EXPECT_EQ(made, 0) << "the image was deleted while it had clones";
-    else
+    } else {
         EXPECT_FALSE(delete_error.empty());
-    if (!deleted)
         EXPECT_EQ(our_snapshots().size(), made ? 1u : 0u);
+    }
     for (const auto &nm : ceph().list("rbd"))
         EXPECT_EQ(nm.find(".rbdclone-partial-"), std::string::npos) << nm;
 
@@ -329,7 +329,8 @@ TEST_F(Lifecycle, AUserLimitedToOnePoolCanStillCloneAndDelete)
     EXPECT_FALSE(ceph().exists("rbd2", child));
     // The base goes, with --delete-snapshots if our snapshot could not be
     // judged unused.
-    if (virStorageVolDelete(b.get(), 0) != 0)
+    if (virStorageVolDelete(b.get(), 0) != 0) {
         EXPECT_EQ(virStorageVolDelete(b.get(), VIR_STORAGE_VOL_DELETE_WITH_SNAPSHOTS), 0) << last_error().message;
+    }
     EXPECT_FALSE(ceph().exists("rbd2", base));
 }
