@@ -239,21 +239,6 @@ Status ImageWriter::submit(size_t slot, uint64_t off, size_t len)
     return st;
 }
 
-Status ImageWriter::zero(uint64_t off, uint64_t len)
-{
-    if (opts_.zeros == ZeroPolicy::Skip || len == 0)
-        return {};
-    // Holes need no buffer; a slot carries the accounting.
-    auto slot = acquire();
-    if (!slot)
-        return slot.error();
-    Status st = aio_write(*slot, opts_.dest_offset + off, nullptr, len);
-    put(*slot);
-    if (!st)
-        fail(st.error());
-    return st;
-}
-
 Status ImageWriter::finish()
 {
     wait_idle();
@@ -351,10 +336,8 @@ Result<CopyStats> copy_to_image(ByteSource &src, rbd_image_t dst, const std::str
     for (unsigned i = 0; i < std::max(1u, opts.readers); i++)
         readers.emplace_back(reader);
 
-    uint64_t pos = 0; // end of the last range handled
+    // Holes are left alone: the destination is a new image and reads zeros there.
     auto st = src.for_each_data_extent([&](const Extent &e) -> Status {
-        if (auto z = w.zero(pos, e.offset - pos); !z)
-            return z;
         for (uint64_t off = e.offset; off < e.offset + e.length;) {
             // Chunks aligned to the chunk size, so writes map to whole objects.
             uint64_t next = std::min(e.offset + e.length, (off / opts.chunk + 1) * opts.chunk);
@@ -362,11 +345,8 @@ Result<CopyStats> copy_to_image(ByteSource &src, rbd_image_t dst, const std::str
                 return Status{}; // a reader failed: its error is in w
             off = next;
         }
-        pos = e.offset + e.length;
         return {};
     });
-    if (st && pos < src.size())
-        st = w.zero(pos, src.size() - pos);
     if (!st) {
         w.fail(st.error());
         queue.close();

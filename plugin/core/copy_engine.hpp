@@ -57,6 +57,7 @@ struct CopyStats {
 };
 
 // Copies [0, src.size()) of src to dst at opts.dest_offset, then flushes.
+// dst must read zeros where src has holes (a new image): holes are skipped.
 Result<CopyStats> copy_to_image(ByteSource &src, rbd_image_t dst, const std::string &dst_label,
                                 const CopyOptions &opts);
 
@@ -86,8 +87,6 @@ class ImageWriter {
     Status submit(size_t slot, uint64_t off, size_t len);
     // Gives a slot back unused (its read failed).
     void release(size_t slot);
-    // Zero-fills [off, off+len) in the destination (a hole in the source).
-    Status zero(uint64_t off, uint64_t len);
     // Records a failure seen elsewhere (a read) so that everyone stops.
     void fail(const Error &e);
     // Waits for every write and flushes; the first error, if any.
