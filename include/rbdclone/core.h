@@ -51,6 +51,19 @@ void rbdc_set_logger(rbdc_log_fn fn);
 
 /* ---- pools ------------------------------------------------------------ */
 
+/* One attribute of a policy element of the pool XML's rbd namespace:
+ * <rbd:ELEMENT NAME='VALUE'/> (see plugin/core/pool_policy.hpp). */
+typedef struct {
+    const char *element;
+    const char *name;
+    const char *value;
+} rbdc_policy_attr;
+
+/* Validates a pool's policy attributes as a whole; the error
+ * (RBDC_ERR_INVALID_ARG) names the element, the attribute and what it
+ * accepts. */
+int rbdc_policy_check(const rbdc_policy_attr *attrs, size_t n, rbdc_status *st);
+
 /* Everything needed to reach one libvirt pool's Ceph pool. */
 typedef struct {
     const char *uuid;        /* libvirt pool UUID, the registry key */
@@ -62,6 +75,8 @@ typedef struct {
     size_t n_options;        /* <rbd:config_opts>, applied last, in order */
     const char *const *option_names;
     const char *const *option_values;
+    size_t n_policy;         /* policy attributes (rbdc_policy_check) */
+    const rbdc_policy_attr *policy;
 } rbdc_pool_params;
 
 typedef struct rbdc_pool rbdc_pool; /* opaque, reference counted */
@@ -128,6 +143,12 @@ int rbdc_volume_delete(rbdc_pool *pool, const char *name,
 
 int rbdc_volume_resize(rbdc_pool *pool, const char *name, uint64_t capacity,
                        int allow_shrink, rbdc_status *st);
+
+/* Flattens a clone now: copies its parent's data into it so that it no
+ * longer depends on the parent (what `virsh vol-resize --allocate` asks
+ * for); then releases the parent snapshot if no clone uses it any more.  An
+ * image without parent is left as it is. */
+int rbdc_volume_flatten(rbdc_pool *pool, const char *name, rbdc_status *st);
 
 typedef enum {
     RBDC_WIPE_ZERO = 0,

@@ -8,6 +8,8 @@
 
 #include "clone.hpp"
 #include "create_from.hpp"
+#include "flatten.hpp"
+#include "image_activity.hpp"
 #include "location.hpp"
 #include "names.hpp"
 #include "log.hpp"
@@ -22,6 +24,10 @@ struct rbdc_pool {
 };
 
 namespace {
+
+// A flatten in the background holds an image for as long as copying its
+// parent's data takes; deleting the image waits that long at most.
+constexpr int kFlattenWaitSeconds = 600;
 
 void clear(rbdc_status *st)
 {
@@ -61,6 +67,14 @@ int guarded(rbdc_status *st, F &&f)
 
 std::string str(const char *s) { return s ? s : ""; }
 
+std::vector<PolicyAttribute> policy_attributes(const rbdc_policy_attr *attrs, size_t n)
+{
+    std::vector<PolicyAttribute> v;
+    for (size_t i = 0; i < n; i++)
+        v.push_back({str(attrs[i].element), str(attrs[i].name), str(attrs[i].value)});
+    return v;
+}
+
 AllocMode alloc_mode(rbdc_alloc_mode m)
 {
     return m == RBDC_ALLOC_FAST_DIFF ? AllocMode::FastDiff : AllocMode::FromObjects;
@@ -72,6 +86,14 @@ extern "C" {
 
 void rbdc_set_logger(rbdc_log_fn fn) { set_log_sink(fn); }
 
+int rbdc_policy_check(const rbdc_policy_attr *attrs, size_t n, rbdc_status *st)
+{
+    return guarded(st, [&]() -> int {
+        auto p = parse_pool_policy(policy_attributes(attrs, n));
+        return p ? 0 : fail(st, p.error());
+    });
+}
+
 int rbdc_pool_connect(const rbdc_pool_params *p, rbdc_pool **out, rbdc_status *st)
 {
     *out = nullptr;
@@ -82,8 +104,11 @@ int rbdc_pool_connect(const rbdc_pool_params *p, rbdc_pool **out, rbdc_status *s
         cp.key = str(p->auth_key);
         for (size_t i = 0; i < p->n_options; i++)
             cp.options.emplace_back(p->option_names[i], p->option_values[i]);
+        auto policy = parse_pool_policy(policy_attributes(p->policy, p->n_policy));
+        if (!policy)
+            return fail(st, policy.error());
         PoolIdentity id{str(p->uuid), str(p->pool_name), str(p->ceph_pool)};
-        auto pool = open_pool(connection_cache(), id, cp);
+        auto pool = open_pool(connection_cache(), id, cp, policy.value());
         if (!pool)
             return fail(st, pool.error());
         pool_registry().put(pool.value());
@@ -182,6 +207,7 @@ int rbdc_volume_delete(rbdc_pool *pool, const char *name, int delete_snapshots, 
         if (forget_failed_create(*pool->pool, name))
             return 1; // libvirt undoing our failed create: nothing of ours is there
         wait_for_uploads(*pool->pool, name);
+        wait_for_activity(*pool->pool, name, Activity::Flatten, kFlattenWaitSeconds);
         auto s = delete_volume(*pool->pool, name, delete_snapshots != 0);
         if (!s)
             return fail(st, s.error());
@@ -196,6 +222,20 @@ int rbdc_volume_resize(rbdc_pool *pool, const char *name, uint64_t capacity, int
         wait_for_uploads(*pool->pool, name);
         auto s = resize_volume(*pool->pool, name, capacity, allow_shrink != 0);
         return s ? 0 : fail(st, s.error());
+    });
+}
+
+int rbdc_volume_flatten(rbdc_pool *pool, const char *name, rbdc_status *st)
+{
+    return guarded(st, [&]() -> int {
+        wait_for_uploads(*pool->pool, name);
+        wait_for_activity(*pool->pool, name, Activity::Flatten, kFlattenWaitSeconds);
+        auto s = flatten_volume(*pool->pool, name);
+        if (!s)
+            return fail(st, s.error());
+        if (!s.value())
+            log_info(pool->pool->image_label(name), " has no parent: nothing to flatten");
+        return 0;
     });
 }
 
@@ -244,7 +284,11 @@ int rbdc_volume_create_from(rbdc_pool *dst, const char *dst_name, uint64_t capac
             spec.snap = loc->snap;
         }
         auto r = create_volume_from(*dst->pool, str(dst_name), capacity, spec, reflink != 0);
-        return r ? 0 : fail(st, r.error());
+        if (!r)
+            return fail(st, r.error());
+        if (r->decision.method == Method::Clone)
+            apply_flatten_policy(dst->pool, str(dst_name));
+        return 0;
     });
     if (rc < 0)
         remember_failed_create(*dst->pool, str(dst_name));

@@ -72,11 +72,8 @@ static std::string conf_get(rados_t c, const char *name)
     return buf;
 }
 
-static Result<int> choose_clone_format(Pool &dst)
+static Result<std::string> min_compat_client(Pool &dst)
 {
-    std::string configured = conf_get(dst.cluster().get(), "rbd_default_clone_format");
-    if (configured == "1" || configured == "2")
-        return configured == "1" ? 1 : 2;
     // require_min_compat_client only ever rises, and rarely: ask the
     // monitors at most every 10 s per connection.
     std::string release;
@@ -87,7 +84,34 @@ static Result<int> choose_clone_format(Pool &dst)
         release = min_compat_client_from_osd_dump(dump.value());
         dst.cluster().memo_put("require_min_compat_client", release);
     }
-    return clone_format_for_release(release);
+    return release;
+}
+
+// The pool's policy first, then rbd_default_clone_format, then what the
+// cluster's clients can all read.
+static Result<int> choose_clone_format(Pool &dst)
+{
+    if (dst.policy().clone_format == CloneFormat::V1)
+        return 1;
+    if (dst.policy().clone_format == CloneFormat::V2) {
+        auto release = min_compat_client(dst);
+        if (!release)
+            return release.error();
+        if (clone_format_for_release(*release) != 2)
+            return plain_error(RBDC_ERR_UNSUPPORTED, -EOPNOTSUPP,
+                               cat("storage pool '", dst.id().name, "' asks for clone format 2, but cluster ",
+                                   dst.cluster().fsid(), " still admits clients older than mimic "
+                                   "(require_min_compat_client is '", release->empty() ? "unset" : *release,
+                                   "'); run 'ceph osd set-require-min-compat-client mimic' or use format='auto'"));
+        return 2;
+    }
+    std::string configured = conf_get(dst.cluster().get(), "rbd_default_clone_format");
+    if (configured == "1" || configured == "2")
+        return configured == "1" ? 1 : 2;
+    auto release = min_compat_client(dst);
+    if (!release)
+        return release.error();
+    return clone_format_for_release(*release);
 }
 
 static Status ensure_protected(rbd_image_t img, const std::string &label, const std::string &snap)
@@ -187,6 +211,11 @@ Result<CloneOutcome> clone_image(const ImageRef &src, rbd_image_t src_img, uint6
                                " of ", size, " bytes: a clone cannot be smaller than its source"));
 
     CloneOutcome out;
+    // Before any snapshot is made: a format the cluster refuses leaves nothing.
+    auto fmt = choose_clone_format(dst_pool);
+    if (!fmt)
+        return fmt.error();
+    out.clone_format = fmt.value();
     std::string how;
     WritableSource rw(src);
     if (src.snap.empty()) {
@@ -200,10 +229,6 @@ Result<CloneOutcome> clone_image(const ImageRef &src, rbd_image_t src_img, uint6
         how = "given";
     }
 
-    auto fmt = choose_clone_format(dst_pool);
-    if (!fmt)
-        return fmt.error();
-    out.clone_format = fmt.value();
     if (out.clone_format == 1) {
         auto w = rw.get();
         if (!w)

@@ -5,7 +5,7 @@
 namespace rbdclone {
 
 Result<std::shared_ptr<Pool>> open_pool(ConnectionCache &cache, const PoolIdentity &id,
-                                        const ClusterParams &params)
+                                        const ClusterParams &params, const PoolPolicy &policy)
 {
     auto cluster = cache.get(params);
     if (!cluster) {
@@ -23,7 +23,7 @@ Result<std::shared_ptr<Pool>> open_pool(ConnectionCache &cache, const PoolIdenti
         return ceph_error(r, cat("storage pool '", id.name, "': failed to open Ceph pool '",
                                  id.ceph_pool, "'"));
     }
-    return std::make_shared<Pool>(id, params, std::move(cluster.value()), std::move(io));
+    return std::make_shared<Pool>(id, params, std::move(cluster.value()), std::move(io), policy);
 }
 
 void PoolRegistry::put(std::shared_ptr<Pool> p)

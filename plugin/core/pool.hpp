@@ -10,6 +10,7 @@
 
 #include "cluster.hpp"
 #include "handles.hpp"
+#include "pool_policy.hpp"
 #include "status.hpp"
 
 namespace rbdclone {
@@ -22,14 +23,17 @@ struct PoolIdentity {
 
 class Pool {
   public:
-    Pool(PoolIdentity id, ClusterParams params, std::shared_ptr<Cluster> c, IoCtxHandle io)
-        : id_(std::move(id)), params_(std::move(params)), cluster_(std::move(c)), io_(std::move(io)) {}
+    Pool(PoolIdentity id, ClusterParams params, std::shared_ptr<Cluster> c, IoCtxHandle io,
+         PoolPolicy policy = {})
+        : id_(std::move(id)), params_(std::move(params)), cluster_(std::move(c)), io_(std::move(io)),
+          policy_(policy) {}
 
     const PoolIdentity &id() const { return id_; }
     const ClusterParams &params() const { return params_; }
     Cluster &cluster() const { return *cluster_; }
     const std::shared_ptr<Cluster> &cluster_ptr() const { return cluster_; }
     rados_ioctx_t io() const { return io_.get(); }
+    const PoolPolicy &policy() const { return policy_; }
 
     // "RBD image 'cephpool/name'" for messages.
     std::string image_label(const std::string &image) const
@@ -42,11 +46,12 @@ class Pool {
     ClusterParams params_;
     std::shared_ptr<Cluster> cluster_;
     IoCtxHandle io_;
+    PoolPolicy policy_;
 };
 
 // Opens the Ceph pool through a (cached) connection.
 Result<std::shared_ptr<Pool>> open_pool(ConnectionCache &cache, const PoolIdentity &id,
-                                        const ClusterParams &params);
+                                        const ClusterParams &params, const PoolPolicy &policy = {});
 
 class PoolRegistry {
   public:

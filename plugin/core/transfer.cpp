@@ -6,13 +6,12 @@
 
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
-#include <map>
 #include <mutex>
 #include <thread>
 
 #include "copy_engine.hpp"
+#include "image_activity.hpp"
 #include "log.hpp"
 #include "volume_ops.hpp"
 
@@ -22,31 +21,6 @@ namespace {
 
 constexpr size_t kChunk = 2u << 20; // as CopyOptions::chunk
 constexpr int kWaitSeconds = 120;
-
-std::mutex g_mu;
-std::condition_variable g_cv;
-std::map<std::pair<std::string, std::string>, int> g_uploads;
-
-class UploadMark {
-  public:
-    UploadMark(const Pool &p, const std::string &name) : key_(p.id().uuid, name)
-    {
-        std::lock_guard lk(g_mu);
-        g_uploads[key_]++;
-    }
-    ~UploadMark()
-    {
-        {
-            std::lock_guard lk(g_mu);
-            if (--g_uploads[key_] == 0)
-                g_uploads.erase(key_);
-        }
-        g_cv.notify_all();
-    }
-
-  private:
-    std::pair<std::string, std::string> key_;
-};
 
 struct Fd {
     int fd = -1;
@@ -121,7 +95,7 @@ Result<TransferPlan> plan(Pool &pool, const std::string &name, rbd_image_t img, 
 }
 
 void run_upload(std::shared_ptr<Pool> pool, std::string name, ImageHandle img, Fd fd, TransferPlan p,
-                std::shared_ptr<UploadMark> mark)
+                std::shared_ptr<ActivityMark> mark)
 {
     const std::string label = pool->image_label(name);
     CopyOptions opts;
@@ -201,10 +175,7 @@ void run_download(std::shared_ptr<Pool> pool, std::string name, ImageHandle img,
 
 void wait_for_uploads(const Pool &pool, const std::string &name)
 {
-    std::unique_lock lk(g_mu);
-    const auto key = std::make_pair(pool.id().uuid, name);
-    if (!g_cv.wait_for(lk, std::chrono::seconds(kWaitSeconds), [&] { return g_uploads.count(key) == 0; }))
-        log_warn("an upload into ", pool.image_label(name), " is still running after ", kWaitSeconds, " s");
+    wait_for_activity(pool, name, Activity::Upload, kWaitSeconds);
 }
 
 Result<TransferPlan> start_upload(std::shared_ptr<Pool> pool, const std::string &name, int raw_fd, uint64_t offset,
@@ -217,7 +188,7 @@ Result<TransferPlan> start_upload(std::shared_ptr<Pool> pool, const std::string 
     auto p = plan(*pool, name, img->get(), offset, length, "upload into");
     if (!p)
         return p.error();
-    auto mark = std::make_shared<UploadMark>(*pool, name);
+    auto mark = std::make_shared<ActivityMark>(*pool, name, Activity::Upload);
     std::thread(run_upload, pool, name, std::move(*img), Fd{std::exchange(fd.fd, -1)}, *p, mark).detach();
     return *p;
 }

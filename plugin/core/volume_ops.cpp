@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "deferred_delete.hpp"
 #include "image_children.hpp"
 #include "image_import.hpp"
 #include "log.hpp"
@@ -106,6 +107,7 @@ Status list_volumes(Pool &pool, AllocMode mode,
     rbd_image_spec_list_cleanup(specs.data(), n);
     if (!partials.empty())
         remove_stale_partials(pool, partials);
+    purge_unused_deferred(pool); // only ever images marked as deferred by us
 
     for (const auto &name : names) {
         auto img = open_image(pool, name, true);
@@ -169,6 +171,7 @@ Result<bool> delete_volume(Pool &pool, const std::string &name, bool delete_snap
 {
     const std::string label = pool.image_label(name);
     std::optional<ParentRef> parent;
+    bool deferred = false;
     {
         auto img = open_image(pool, name, false);
         if (!img) {
@@ -180,8 +183,10 @@ Result<bool> delete_volume(Pool &pool, const std::string &name, bool delete_snap
         if (!snaps)
             return ceph_error(snaps.error().rc, "failed to list the snapshots of " + label);
         // Never lose a clone's data: an image whose snapshots have clones
-        // stays, whatever the flags.
+        // stays, whatever the flags (moved to the trash with the deferred
+        // policy).
         std::vector<ChildRef> clones;
+        std::vector<bool> has_clones;
         bool clones_known = true; // a Ceph user limited to some pools may not list them
         for (const auto &sn : snaps.value()) {
             auto kids = children_of_snapshot(img->get(), sn.id);
@@ -193,13 +198,16 @@ Result<bool> delete_volume(Pool &pool, const std::string &name, bool delete_snap
             }
             if (!kids)
                 return ceph_error(kids.error().rc, "failed to list the clones of " + label);
+            has_clones.push_back(!kids->empty());
             clones.insert(clones.end(), kids->begin(), kids->end());
         }
-        if (!clones.empty())
+        deferred = !clones.empty() && pool.policy().on_delete == DeletePolicy::Deferred;
+        if (!clones.empty() && !deferred)
             return plain_error(RBDC_ERR_OPERATION_INVALID, -EBUSY,
                                cat("cannot delete ", label, ": it has ", clones.size(), " clone",
                                    clones.size() == 1 ? "" : "s", " (", describe_children(clones),
-                                   "); delete or flatten ", clones.size() == 1 ? "it" : "them", " first"));
+                                   "); delete or flatten ", clones.size() == 1 ? "it" : "them",
+                                   " first, or set <rbd:clone delete='deferred'/> on the pool"));
         // Our own snapshots (clone parents nobody uses now) go with the
         // image; a user's only when asked.
         bool user_snapshots = false;
@@ -209,13 +217,19 @@ Result<bool> delete_volume(Pool &pool, const std::string &name, bool delete_snap
             return plain_error(RBDC_ERR_OPERATION_INVALID, -ENOTEMPTY,
                                "cannot delete " + label +
                                    ": it has snapshots (delete them first, or use --delete-snapshots)");
-        for (const auto &sn : snaps.value())
-            if (auto st = remove_snapshot(pool, name, img->get(), sn); !st)
-                return st.error();
+        for (size_t i = 0; i < snaps->size(); i++)
+            if (!deferred || !has_clones[i])
+                if (auto st = remove_snapshot(pool, name, img->get(), snaps.value()[i]); !st)
+                    return st.error();
         auto p = parent_of(img->get());
         if (!p)
             return ceph_error(p.error().rc, "failed to get the parent of " + label);
         parent = std::move(*p);
+    }
+    if (deferred) {
+        if (auto st = move_to_trash(pool, name); !st)
+            return st.error();
+        return true;
     }
     int r = rbd_remove(pool.io(), name.c_str());
     if (r == -ENOENT)
@@ -230,7 +244,7 @@ Result<bool> delete_volume(Pool &pool, const std::string &name, bool delete_snap
         return ceph_error(r, "failed to remove " + label);
     log_info("removed ", label);
     if (parent)
-        release_parent_snapshot(pool.cluster().get(), *parent);
+        detach_from_parent(pool.cluster().get(), *parent);
     return true;
 }
 

@@ -178,8 +178,11 @@ rbdGlueConnect(virStoragePoolDef *def)
         params.n_options = opts->noptions;
         params.option_names = (const char *const *)opts->names;
         params.option_values = (const char *const *)opts->values;
-        VIR_WARN("Storage Pool name='%s' uuid='%s' is tainted by custom "
-                 "config_opts from XML", def->name, uuid);
+        if (opts->noptions > 0)
+            VIR_WARN("Storage Pool name='%s' uuid='%s' is tainted by custom "
+                     "config_opts from XML", def->name, uuid);
+        params.n_policy = opts->npolicy;
+        params.policy = opts->policy;
     }
 
     rc = rbdc_pool_connect(&params, &pool, &st);
@@ -615,16 +618,25 @@ rbdGlueResizeVol(virStoragePoolObj *obj, virStorageVolDef *vol,
     virCheckFlags(VIR_STORAGE_VOL_RESIZE_ALLOCATE |
                   VIR_STORAGE_VOL_RESIZE_SHRINK, -1);
 
-    if (flags & VIR_STORAGE_VOL_RESIZE_ALLOCATE) {
-        virReportError(VIR_ERR_OPERATION_UNSUPPORTED,
-                       _("volume '%s': RBD images are thin; preallocation on resize is not supported"),
-                       vol->name);
-        return -1;
-    }
     if (!(pool = rbdGluePool(obj)))
         return -1;
-    rc = rbdc_volume_resize(pool, vol->name, capacity,
-                            !!(flags & VIR_STORAGE_VOL_RESIZE_SHRINK), &st);
+    rc = 0;
+    if (capacity != vol->target.capacity || !(flags & VIR_STORAGE_VOL_RESIZE_ALLOCATE))
+        rc = rbdc_volume_resize(pool, vol->name, capacity,
+                                !!(flags & VIR_STORAGE_VOL_RESIZE_SHRINK), &st);
+    /* RBD images are thin: "allocate" means giving a clone its own copy of
+     * every block it still reads from its parent, i.e. flattening it.  That
+     * takes as long as copying the data, so the pool is unlocked meanwhile,
+     * the volume and pool held the way the driver holds them for a wipe. */
+    if (rc >= 0 && (flags & VIR_STORAGE_VOL_RESIZE_ALLOCATE)) {
+        virStoragePoolObjIncrAsyncjobs(obj);
+        vol->in_use++;
+        virObjectUnlock(obj);
+        rc = rbdc_volume_flatten(pool, vol->name, &st);
+        virObjectLock(obj);
+        vol->in_use--;
+        virStoragePoolObjDecrAsyncjobs(obj);
+    }
     rbdc_pool_unref(pool);
     if (rc < 0) {
         rbdGlueReport(&st);

@@ -257,3 +257,33 @@ TEST_F(FarCluster, AHungClusterDoesNotHoldUpPoolsOfAnother)
     EXPECT_TRUE(hung_still) << "the far refresh did not hang: the test proves nothing";
     EXPECT_TRUE(ceph().exists("rbd2", d));
 }
+
+TEST_F(FarCluster, CloneFormat2OnAClusterThatAdmitsOlderClientsIsAClearErrorAndMakesNothing)
+{
+    // The second cluster is fresh: require_min_compat_client is luminous.
+    PoolSpec fs{unique("far-v2")};
+    fs.port = std::stoi(far_->get("CEPH_MON_V2_PORT"));
+    fs.secret_uuid = far_key_->uuid();
+    fs.extra = "  <rbd:clone format='2'/>\n";
+    Pool v2(fs);
+    ASSERT_TRUE(v2.ok()) << last_error().message;
+    const std::string img = far_image("x", 0, 4 * MiB);
+    virStoragePoolRefresh(v2.get(), 0);
+    Vol src(virStorageVolLookupByName(v2.get(), img.c_str()));
+    ASSERT_TRUE(src) << last_error().message;
+    const std::string d = unique("far-disk");
+    Vol v(virStorageVolCreateXMLFrom(v2.get(), vol_xml(d, 4 * MiB).c_str(), src.get(), 0));
+    EXPECT_FALSE(v);
+    auto e = last_error();
+    EXPECT_EQ(e.code, VIR_ERR_OPERATION_UNSUPPORTED) << e.message;
+    EXPECT_NE(e.message.find("clone format 2"), std::string::npos) << e.message;
+    EXPECT_NE(e.message.find("require_min_compat_client is 'luminous'"), std::string::npos) << e.message;
+    rbd_image_t h;
+    EXPECT_EQ(rbd_open(far_->io(), d.c_str(), &h, nullptr), -ENOENT) << "a disk was left behind";
+    ASSERT_EQ(rbd_open(far_->io(), img.c_str(), &h, nullptr), 0);
+    rbd_snap_info_t snaps[8];
+    int max = 8;
+    EXPECT_EQ(rbd_snap_list(h, snaps, &max), 1) << "a snapshot was made for a clone that cannot be";
+    rbd_snap_list_end(snaps);
+    rbd_close(h);
+}

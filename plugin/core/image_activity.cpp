@@ -1,0 +1,67 @@
+#include "image_activity.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+
+#include "log.hpp"
+
+namespace rbdclone {
+
+namespace {
+
+struct Registry {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::map<std::pair<std::string, Activity>, int> running;
+};
+
+// Never destroyed: detached workers may still finish while the process exits.
+Registry &registry()
+{
+    static Registry *r = new Registry;
+    return *r;
+}
+
+std::string key_of(const Pool &pool, const std::string &image)
+{
+    return pool.cluster().fsid() + "/" + pool.id().ceph_pool + "/" + image;
+}
+
+const char *name_of(Activity a) { return a == Activity::Upload ? "an upload into" : "a flatten of"; }
+
+} // namespace
+
+ActivityMark::ActivityMark(const Pool &pool, const std::string &image, Activity what)
+    : key_(key_of(pool, image)), what_(what)
+{
+    auto &r = registry();
+    std::lock_guard lk(r.mu);
+    r.running[{key_, what_}]++;
+}
+
+ActivityMark::~ActivityMark()
+{
+    auto &r = registry();
+    {
+        std::lock_guard lk(r.mu);
+        auto it = r.running.find({key_, what_});
+        if (it != r.running.end() && --it->second == 0)
+            r.running.erase(it);
+    }
+    r.cv.notify_all();
+}
+
+bool wait_for_activity(const Pool &pool, const std::string &image, Activity what, int seconds)
+{
+    auto &r = registry();
+    const auto key = std::make_pair(key_of(pool, image), what);
+    std::unique_lock lk(r.mu);
+    if (r.cv.wait_for(lk, std::chrono::seconds(seconds), [&] { return r.running.count(key) == 0; }))
+        return true;
+    log_warn(name_of(what), " ", pool.image_label(image), " is still running after ", seconds, " s");
+    return false;
+}
+
+} // namespace rbdclone
