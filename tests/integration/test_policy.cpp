@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "lab_client.hpp"
+#include "test_files.hpp"
 
 using namespace lab;
 
@@ -398,4 +399,26 @@ TEST_F(Policy, FlatteningTheLastCloneOfADeferredImagePurgesIt)
         << last_error().message;
     EXPECT_FALSE(in_trash("rbd", img));
     EXPECT_EQ(ceph().read("rbd", name(c), 0, 12), "golden bytes");
+}
+
+TEST_F(Policy, ExamplePoolsOfTheDataDirectoryDefineAndRoundTrip)
+{
+    for (const char *file : {"pool-images.xml", "pool-vms-policy.xml"}) {
+        std::string x = testfiles::read_file(std::string(RBDCLONE_SOURCE_DIR) + "/data/" + file);
+        ASSERT_FALSE(x.empty()) << file;
+        // Unique name: the lab's libvirtd may already hold a pool of that name.
+        const std::string n = unique("example");
+        auto at = x.find("<name>");
+        x.replace(at + 6, x.find("</name>") - at - 6, n);
+        virStoragePoolPtr p = virStoragePoolDefineXML(storage(), x.c_str(), 0);
+        ASSERT_TRUE(p) << file << ": " << last_error().message;
+        const std::string back = dumpxml(p);
+        if (std::string(file) == "pool-vms-policy.xml") {
+            EXPECT_NE(back.find("<rbd:clone format='auto' max_depth='3' delete='deferred'/>"), std::string::npos)
+                << back;
+        }
+        EXPECT_NE(back.find("<rbd:config_opts>"), std::string::npos) << back;
+        virStoragePoolUndefine(p);
+        virStoragePoolFree(p);
+    }
 }
