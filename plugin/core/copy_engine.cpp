@@ -73,38 +73,80 @@ struct ImageWriter::State {
     CopyStats stats;
     Error error;           // first failure (rc == 0: none)
     bool failed = false;
+    std::string label;
+    unsigned in_flight = 0; // aio writes submitted and not completed
+    std::chrono::steady_clock::time_point last_progress = std::chrono::steady_clock::now();
+    std::chrono::milliseconds stall{0};
+
+    void fail_locked(const Error &e)
+    {
+        if (!failed) {
+            failed = true;
+            error = e;
+        }
+        cv.notify_all();
+    }
+    // Called with mu held while waiting: true (and failed) once writes in
+    // flight have made no progress for `stall`.
+    bool stalled_locked()
+    {
+        if (stall.count() == 0 || in_flight == 0 || std::chrono::steady_clock::now() - last_progress < stall)
+            return false;
+        fail_locked(plain_error(RBDC_ERR_TIMEOUT, -ETIMEDOUT,
+                                cat("no write to ", label, " completed in ", stall.count() / 1000,
+                                    " s: the Ceph cluster stopped answering")));
+        return true;
+    }
+    // Waits on cv for a while; false once stalled.
+    bool wait_a_while(std::unique_lock<std::mutex> &lk)
+    {
+        cv.wait_for(lk, std::chrono::milliseconds(500));
+        return !stalled_locked();
+    }
 };
 
 namespace {
+
 struct Pending {
-    void *writer;
+    std::shared_ptr<void> state; // ImageWriter::State
     size_t slot;
     uint64_t offset;
 };
+
 } // namespace
 
+std::chrono::milliseconds stall_limit(rados_t cluster)
+{
+    char buf[64] = {0};
+    if (rados_conf_get(cluster, "rados_osd_op_timeout", buf, sizeof(buf) - 1) < 0)
+        return std::chrono::milliseconds(0);
+    double secs = atof(buf);
+    if (secs <= 0)
+        return std::chrono::milliseconds(0);
+    return std::chrono::milliseconds(static_cast<long long>(secs * 1000)) + std::chrono::seconds(5);
+}
+
+void close_in_background(ImageHandle img, std::shared_ptr<void> keep)
+{
+    std::thread([img = std::move(img), keep = std::move(keep)]() mutable { img.reset(); }).detach();
+}
+
 ImageWriter::ImageWriter(rbd_image_t dst, std::string dst_label, const CopyOptions &opts)
-    : dst_(dst), label_(std::move(dst_label)), opts_(opts), s_(new State)
+    : dst_(dst), label_(std::move(dst_label)), opts_(opts), s_(std::make_shared<State>())
 {
     if (opts_.in_flight == 0)
         opts_.in_flight = 1;
     s_->slots.resize(opts_.in_flight);
+    s_->label = label_;
+    s_->stall = opts_.stall_timeout;
 }
 
-ImageWriter::~ImageWriter()
-{
-    wait_idle();
-    delete s_;
-}
+ImageWriter::~ImageWriter() { wait_idle(); }
 
 void ImageWriter::fail(const Error &e)
 {
     std::lock_guard lk(s_->mu);
-    if (!s_->failed) {
-        s_->failed = true;
-        s_->error = e;
-    }
-    s_->cv.notify_all();
+    s_->fail_locked(e);
 }
 
 // Drops one reference to a slot; the last one frees it.
@@ -120,25 +162,36 @@ void ImageWriter::put(size_t slot)
 
 void ImageWriter::on_complete(rbd_completion_t c, void *arg)
 {
-    auto *p = static_cast<Pending *>(arg);
-    auto *w = static_cast<ImageWriter *>(p->writer);
+    std::unique_ptr<Pending> p(static_cast<Pending *>(arg));
+    // Keeps the state (and its buffers) alive through this call even when
+    // the writer gave up on the cluster and went away.
+    std::shared_ptr<State> s = std::static_pointer_cast<State>(p->state);
     ssize_t r = rbd_aio_get_return_value(c);
     rbd_aio_release(c);
+    std::lock_guard lk(s->mu);
     if (r < 0)
-        w->fail(ceph_error(static_cast<int>(r), cat("failed to write ", w->label_, " at offset ", p->offset)));
-    w->put(p->slot);
-    delete p;
+        s->fail_locked(ceph_error(static_cast<int>(r), cat("failed to write ", s->label, " at offset ", p->offset)));
+    s->in_flight--;
+    s->last_progress = std::chrono::steady_clock::now();
+    Slot &sl = s->slots[p->slot];
+    if (--sl.pending == 0) {
+        sl.busy = false;
+        s->cv.notify_all();
+    }
 }
 
-void ImageWriter::wait_idle()
+bool ImageWriter::wait_idle()
 {
     std::unique_lock lk(s_->mu);
-    s_->cv.wait(lk, [&] {
+    for (;;) {
+        bool busy = false;
         for (auto &sl : s_->slots)
-            if (sl.busy)
-                return false;
-        return true;
-    });
+            busy |= sl.busy;
+        if (!busy)
+            return true;
+        if (!s_->wait_a_while(lk))
+            return false;
+    }
 }
 
 Status ImageWriter::first_error()
@@ -167,7 +220,8 @@ Result<size_t> ImageWriter::acquire()
                 return i;
             }
         }
-        s_->cv.wait(lk);
+        if (!s_->wait_a_while(lk))
+            return s_->error;
     }
 }
 
@@ -178,7 +232,7 @@ void ImageWriter::release(size_t slot) { put(slot); }
 Status ImageWriter::aio_write(size_t slot, uint64_t off, const char *data, size_t len)
 {
     rbd_completion_t c;
-    auto *p = new Pending{this, slot, off};
+    auto *p = new Pending{s_, slot, off};
     int r = rbd_aio_create_completion(p, on_complete, &c);
     if (r < 0) {
         delete p;
@@ -187,12 +241,18 @@ Status ImageWriter::aio_write(size_t slot, uint64_t off, const char *data, size_
     {
         std::lock_guard lk(s_->mu);
         s_->slots[slot].pending++;
+        if (s_->in_flight++ == 0)
+            s_->last_progress = std::chrono::steady_clock::now();
     }
     r = data ? rbd_aio_write2(dst_, off, len, data, c, LIBRADOS_OP_FLAG_FADVISE_DONTNEED)
              : rbd_aio_write_zeroes(dst_, off, len, c, 0, 0);
     if (r < 0) {
         rbd_aio_release(c);
         delete p;
+        {
+            std::lock_guard lk(s_->mu);
+            s_->in_flight--;
+        }
         put(slot);
         return ceph_error(r, cat("failed to write ", label_, " at offset ", off));
     }
@@ -241,7 +301,8 @@ Status ImageWriter::submit(size_t slot, uint64_t off, size_t len)
 
 Status ImageWriter::finish()
 {
-    wait_idle();
+    if (!wait_idle())
+        return first_error(); // stalled: a flush would wait as long
     if (auto st = first_error(); !st)
         return st;
     int r = rbd_flush(dst_);

@@ -7,6 +7,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <memory>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -48,7 +50,21 @@ struct CopyOptions {
     uint64_t dest_offset = 0;       // where source offset 0 lands
     unsigned readers = 4;           // threads reading the source in parallel
     const std::atomic<bool> *cancel = nullptr;
+    // Writes in flight and none completing for this long: the cluster
+    // stopped answering (librbd's aio writes are not bounded by
+    // rados_osd_op_timeout).  The copy fails with ETIMEDOUT, its buffers
+    // live on until librbd lets go of them.  0 = wait forever.
+    std::chrono::milliseconds stall_timeout{0};
 };
+
+// The stall limit for writes through a pool's connection: its
+// rados_osd_op_timeout plus a margin (0, i.e. none, when that is 0).
+std::chrono::milliseconds stall_limit(rados_t cluster);
+
+// Closes an image in a detached thread: closing waits for the image's
+// writes in flight, which a stalled cluster may hold indefinitely.
+// `keep` (the cluster connection) lives until the close is done.
+void close_in_background(ImageHandle img, std::shared_ptr<void> keep);
 
 struct CopyStats {
     uint64_t bytes_read = 0;
@@ -89,7 +105,8 @@ class ImageWriter {
     void release(size_t slot);
     // Records a failure seen elsewhere (a read) so that everyone stops.
     void fail(const Error &e);
-    // Waits for every write and flushes; the first error, if any.
+    // Waits for every write and flushes; the first error, if any.  A
+    // stalled cluster (opts.stall_timeout) is an ETIMEDOUT error.
     Status finish();
     CopyStats stats() const;
 
@@ -100,12 +117,15 @@ class ImageWriter {
     Status first_error();
     Status aio_write(size_t slot, uint64_t off, const char *data, size_t len);
     void put(size_t slot);
-    void wait_idle();
+    // Waits until no slot is busy; false when the writes stalled.
+    bool wait_idle();
 
     rbd_image_t dst_;
     std::string label_;
     CopyOptions opts_;
-    State *s_;
+    // Shared with every write in flight: an abandoned writer's buffers go
+    // when the last of its writes completes.
+    std::shared_ptr<State> s_;
 };
 
 } // namespace rbdclone

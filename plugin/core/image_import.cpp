@@ -125,7 +125,13 @@ Result<CopyStats> import_image(Pool &dst, const std::string &name, uint64_t capa
         auto img = open_image(dst, partial, false);
         if (!img)
             return img.error();
-        return copy_to_image(src, img->get(), dst.image_label(name), opts);
+        CopyOptions o = opts;
+        if (o.stall_timeout.count() == 0)
+            o.stall_timeout = stall_limit(dst.cluster().get());
+        auto r = copy_to_image(src, img->get(), dst.image_label(name), o);
+        if (!r && r.error().rc == -ETIMEDOUT)
+            close_in_background(std::move(*img), dst.cluster_ptr()); // its writes may never complete
+        return r;
     });
 }
 

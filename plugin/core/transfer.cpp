@@ -102,6 +102,7 @@ void run_upload(std::shared_ptr<Pool> pool, std::string name, ImageHandle img, F
     opts.zeros = ZeroPolicy::WriteZeroes;
     opts.dest_offset = p.offset;
     opts.chunk = kChunk;
+    opts.stall_timeout = stall_limit(pool->cluster().get());
     ImageWriter w(img.get(), label, opts);
     uint64_t pos = 0;
     Status st;
@@ -137,6 +138,8 @@ void run_upload(std::shared_ptr<Pool> pool, std::string name, ImageHandle img, F
     else
         log_info("uploaded ", pos, " bytes into ", label, " at offset ", p.offset, " (", w.stats().bytes_skipped,
                  " zero bytes written as zeroes)");
+    if (!st && st.error().rc == -ETIMEDOUT)
+        close_in_background(std::move(img), pool->cluster_ptr()); // its writes may never complete
     img.reset();
     mark.reset();
 }

@@ -1,10 +1,13 @@
 #include "lab_client.hpp"
 
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <stdexcept>
+#include <signal.h>
 #include <unistd.h>
 
 namespace lab {
@@ -24,6 +27,25 @@ bool testing_stock()
 {
     const char *v = getenv("LAB_BACKEND");
     return v && std::string(v) == "stock";
+}
+
+std::map<std::string, std::string> read_env_file(const std::string &path)
+{
+    std::map<std::string, std::string> out;
+    std::ifstream f(path);
+    std::string line;
+    while (std::getline(f, line)) {
+        if (line.rfind("export ", 0) != 0)
+            continue;
+        auto eq = line.find('=');
+        if (eq == std::string::npos)
+            continue;
+        std::string v = line.substr(eq + 1);
+        if (v.size() >= 2 && v.front() == '\'')
+            v = v.substr(1, v.size() - 2);
+        out[line.substr(7, eq - 7)] = v;
+    }
+    return out;
 }
 
 std::string unique(const std::string &prefix)
@@ -372,5 +394,20 @@ PoolSpec ReadOnlyUserPool::spec(const std::string &name, const CephSecret &key)
 }
 
 ReadOnlyUserPool::ReadOnlyUserPool(const std::string &name) : key_(env("CEPH_RO_KEY")), pool_(spec(name, key_)) {}
+
+FrozenOsd::FrozenOsd()
+{
+    std::ifstream f(env("CEPH_LAB_DIR") + "/osd.pid");
+    f >> pid_;
+}
+
+bool FrozenOsd::freeze() { return pid_ > 0 && kill(pid_, SIGSTOP) == 0 && (frozen_ = true); }
+
+void FrozenOsd::thaw()
+{
+    if (frozen_)
+        kill(pid_, SIGCONT);
+    frozen_ = false;
+}
 
 } // namespace lab

@@ -9,6 +9,7 @@
 #include <rbd/librbd.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,6 +28,10 @@ bool testing_stock();                       // LAB_BACKEND=stock
     } while (0)
 
 std::string unique(const std::string &prefix);
+
+// The NAME=value pairs of an env file the lab scripts write
+// ("export NAME='value'" lines); empty when it cannot be read.
+std::map<std::string, std::string> read_env_file(const std::string &path);
 std::string base64_decode(const std::string &in);
 
 // Admin access to the lab cluster.
@@ -137,6 +142,20 @@ class ReadOnlyUserPool {
     static PoolSpec spec(const std::string &name, const CephSecret &key);
     CephSecret key_;
     Pool pool_;
+};
+
+// SIGSTOP / SIGCONT of the lab's OSD: a cluster that stops answering
+// without closing its sockets.  Thawed when this object goes away.
+class FrozenOsd {
+  public:
+    FrozenOsd();
+    ~FrozenOsd() { thaw(); }
+    bool freeze();
+    void thaw();
+
+  private:
+    int pid_ = 0;
+    bool frozen_ = false;
 };
 
 } // namespace lab

@@ -35,18 +35,7 @@ class SecondCluster {
                                 dir_ + "' >'" + tmpl + "/start.log' 2>&1";
         if (system(cmd.c_str()) != 0)
             return;
-        std::ifstream f(dir_ + "/ceph.env");
-        std::string line;
-        while (std::getline(f, line)) {
-            // export NAME='value'
-            if (line.rfind("export ", 0) != 0)
-                continue;
-            auto eq = line.find('=');
-            std::string v = line.substr(eq + 1);
-            if (v.size() >= 2 && v.front() == '\'')
-                v = v.substr(1, v.size() - 2);
-            env_[line.substr(7, eq - 7)] = v;
-        }
+        env_ = read_env_file(dir_ + "/ceph.env");
         if (rados_create(&cluster_, "admin") < 0 || rados_conf_read_file(cluster_, get("CEPH_CONF").c_str()) < 0 ||
             rados_connect(cluster_) < 0 || rados_ioctx_create(cluster_, "rbd", &io_) < 0)
             return;

@@ -4,13 +4,17 @@
 #   libvirtd-lab.sh start DIR BACKEND_DIR   start it with LIBVIRT_STORAGE_BACKEND_DIR=BACKEND_DIR
 #                                          ("-": none, libvirt's own module directory),
 #                                           write DIR/libvirtd.env
+#   libvirtd-lab.sh restart DIR [--kill]    stop the daemon (SIGTERM, or SIGKILL as a crash would)
+#                                           and start it again on the same state: persistent
+#                                           pools and secrets, and the state of active pools,
+#                                           survive as they do across a host's libvirtd restart
 #   libvirtd-lab.sh stop DIR                SIGTERM (SIGKILL after 10 s), remove DIR
 #
 # DIR/libvirtd.env exports LIBVIRT_STORAGE_URI LIBVIRT_SECRET_URI LIBVIRTD_PID LIBVIRTD_LOG
 # LIBVIRTD_SOCKET LIBVIRTD_BACKEND_DIR LIBVIRTD_LAB_DIR.
 #
-# Isolation: the daemon runs under `unshare -m` with tmpfs over /run/libvirt, /etc/libvirt,
-# /var/lib/libvirt and /var/cache/libvirt, its sockets in DIR/sock and its pid file in DIR/run
+# Isolation: the daemon runs under `unshare -m` with DIR/state/* bind-mounted over /run/libvirt,
+# /etc/libvirt, /var/lib/libvirt and /var/cache/libvirt (so they outlive a restart), its sockets in DIR/sock and its pid file in DIR/run
 # (libvirtd's default pid file is /run/libvirtd.pid, outside /run/libvirt), so several of these
 # (e.g. ours and the stock rbd module) run side by side and none touches the host's libvirt
 # state. No TCP listener (libvirtd listens on TCP only with --listen).
@@ -24,7 +28,7 @@ MASKED_DIRS=(/run/libvirt /etc/libvirt /var/lib/libvirt /var/cache/libvirt)
 READY_TIMEOUT=30
 TERM_GRACE=10
 
-usage() { echo "usage: $0 start DIR BACKEND_DIR | stop DIR" >&2; exit 2; }
+usage() { echo "usage: $0 start DIR BACKEND_DIR | restart DIR [--kill] | stop DIR" >&2; exit 2; }
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lab-common.sh
@@ -71,13 +75,13 @@ cmd_start() {
     local dir backend t0=$SECONDS m
     dir=$(realpath -m -- "$1")
     # "-": libvirt's own module directory (what an installed package provides).
-    local backend_env=(-u LIBVIRT_STORAGE_BACKEND_DIR)
+    local arg=-
     if [[ $2 == - ]]; then
         backend=$DEFAULT_BACKEND_DIR
     else
         [[ -d $2 ]] || die "backend dir $2 does not exist"
         backend=$(realpath -- "$2")
-        backend_env=(LIBVIRT_STORAGE_BACKEND_DIR="$backend")
+        arg=$backend
     fi
     for m in libvirtd virsh unshare mount timeout; do
         command -v "$m" >/dev/null || die "missing $m"
@@ -87,7 +91,7 @@ cmd_start() {
     done
     [[ -e $backend/libvirt_storage_backend_rbd.so ]] ||
         log "warning: $backend has no libvirt_storage_backend_rbd.so (rbd pools will not work)"
-    # Paths under the masked dirs would be hidden from the daemon by the tmpfs mounts.
+    # Paths under the masked dirs would be hidden from the daemon by the state mounts.
     under_masked "$dir" && die "$dir lies under a directory the namespace hides (${MASKED_DIRS[*]})"
     under_masked "$backend" && die "$backend lies under a directory the namespace hides"
     # sun_path holds 107 bytes; "sock/libvirt-admin-sock" is the longest name libvirtd makes.
@@ -96,7 +100,6 @@ cmd_start() {
 
     mkdir -p "$dir"
     : >"$dir/$MARKER"
-    echo $$ >"$dir/start.pid"   # lets "stop" abort an unfinished start
     mkdir -p "$dir/drivers" "$dir/sock" "$dir/run"
     # Only these two connection drivers (libvirtd skips the missing ones silently).
     for m in storage secret; do
@@ -111,8 +114,31 @@ log_outputs = "1:file:$dir/libvirtd.log"
 log_filters = "1:storage 3:util 3:rpc 3:event 3:object 3:conf"
 EOF
 
-    # unshare (no --fork) execs sh, which mounts the tmpfs's and execs libvirtd: $! is the
-    # daemon's pid. Mount points missing on the host are created (empty dirs) first.
+    echo "$arg" >"$dir/backend.arg"
+    launch "$dir" "$t0"
+}
+
+# launch DIR T0: starts the daemon of a prepared lab directory and waits until it answers.
+launch() {
+    local dir=$1 t0=$2 backend m i=0
+    local arg backend_env=(-u LIBVIRT_STORAGE_BACKEND_DIR)
+    arg=$(<"$dir/backend.arg")
+    if [[ $arg == - ]]; then
+        backend=$DEFAULT_BACKEND_DIR
+    else
+        backend=$arg
+        backend_env=(LIBVIRT_STORAGE_BACKEND_DIR="$backend")
+    fi
+    local states=()
+    for m in "${MASKED_DIRS[@]}"; do
+        states+=("$dir/state/$i" "$m")
+        mkdir -p "$dir/state/$i"
+        i=$((i + 1))
+    done
+    echo $$ >"$dir/start.pid"   # lets "stop" abort an unfinished start
+
+    # unshare (no --fork) execs sh, which bind-mounts the state dirs and execs libvirtd: $! is
+    # the daemon's pid. Mount points missing on the host are created (empty dirs) first.
     # LIBVIRT_LOG_* / LIBVIRT_DEBUG from the caller would override the config file.
     # shellcheck disable=SC2016  # the script is expanded by the inner sh
     env -u LIBVIRT_LOG_OUTPUTS -u LIBVIRT_LOG_FILTERS -u LIBVIRT_DEBUG "${backend_env[@]}" \
@@ -120,12 +146,13 @@ EOF
         unshare -m --propagation private sh -c '
             set -e
             dir=$1; shift
-            for d in "$@"; do
-                mkdir -p "$d"
-                mount -t tmpfs -o mode=0755,size=64m libvirtd-lab "$d"
+            while [ $# -gt 0 ]; do
+                mkdir -p "$2"
+                mount --bind "$1" "$2"
+                shift 2
             done
             exec libvirtd -f "$dir/libvirtd.conf" -p "$dir/run/libvirtd.pid"
-        ' sh "$dir" "${MASKED_DIRS[@]}" </dev/null >>"$dir/libvirtd.stderr" 2>&1 &
+        ' sh "$dir" "${states[@]}" </dev/null >>"$dir/libvirtd.stderr" 2>&1 &
     local pid=$!
     echo "$pid" >"$dir/libvirtd.pid"
 
@@ -175,8 +202,26 @@ EOF
     log "libvirtd $pid ready in $((SECONDS - t0)) s (backends: $backend): source $dir/libvirtd.env"
 }
 
+cmd_restart() {
+    local dir t0=$SECONDS needle pid
+    dir=$(realpath -m -- "$1")
+    [[ -e $dir/$MARKER && -e $dir/backend.arg ]] || die "$dir is not a running libvirtd lab"
+    needle=$(daemon_needle "$dir")
+    if [[ ${2:-} == --kill && -f $dir/libvirtd.pid ]]; then
+        pid=$(<"$dir/libvirtd.pid")
+        pid_is_ours "$pid" "$needle" && kill -KILL "$pid" 2>/dev/null
+        wait_gone 10 "$needle" "$pid" || die "libvirtd $pid survived SIGKILL"
+        rm -f "$dir/libvirtd.pid"
+        log "killed libvirtd $pid"
+    fi
+    stop_pidfile "$TERM_GRACE" "$needle" "$dir/libvirtd.pid" || die "libvirtd did not exit"
+    rm -f "$dir/sock/"*
+    launch "$dir" "$t0"
+}
+
 case ${1:-} in
     start) [[ $# -eq 3 ]] || usage; cmd_start "$2" "$3" ;;
+    restart) [[ $# -eq 2 || ( $# -eq 3 && $3 == --kill ) ]] || usage; cmd_restart "$2" "${3:-}" ;;
     stop) [[ $# -eq 2 ]] || usage; cmd_stop "$2" ;;
     *) usage ;;
 esac
