@@ -229,7 +229,8 @@ Result<CloneOutcome> clone_image(const ImageRef &src, rbd_image_t src_img, uint6
         how = "given";
     }
 
-    if (out.clone_format == 1) {
+    int prot = 0;
+    if (out.clone_format == 1 && !(rbd_snap_is_protected(src_img, out.snapshot.c_str(), &prot) == 0 && prot)) {
         auto w = rw.get();
         if (!w)
             return w.error();

@@ -41,6 +41,46 @@ bool is_all_zero(const char *buf, size_t len)
     return len <= 16 || memcmp(buf, buf + 16, len - 16) == 0;
 }
 
+namespace {
+
+uint64_t splitmix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+} // namespace
+
+uint64_t content_checksum(const char *buf, size_t len, uint64_t offset)
+{
+    uint64_t sum = 0;
+    size_t i = 0;
+    // A leading partial word, then whole words, then a trailing partial one.
+    while (i < len) {
+        const uint64_t pos = offset + i;
+        const uint64_t word_index = pos / 8;
+        const size_t in_word = pos % 8;
+        const size_t n = std::min<size_t>(8 - in_word, len - i);
+        uint64_t w = 0;
+        memcpy(reinterpret_cast<char *>(&w) + in_word, buf + i, n);
+        if (w)
+            sum += splitmix64(w ^ splitmix64(word_index));
+        i += n;
+        if (in_word == 0 && n == 8) {
+            // Aligned: the fast loop over whole words.
+            while (i + 8 <= len) {
+                memcpy(&w, buf + i, 8);
+                if (w)
+                    sum += splitmix64(w ^ splitmix64((offset + i) / 8));
+                i += 8;
+            }
+        }
+    }
+    return sum;
+}
+
 std::vector<std::pair<size_t, size_t>> nonzero_runs(const char *buf, size_t len, size_t block)
 {
     std::vector<std::pair<size_t, size_t>> runs;
@@ -269,6 +309,8 @@ Status ImageWriter::submit(size_t slot, uint64_t off, size_t len)
     const uint64_t dst = opts_.dest_offset + off;
     CopyStats add;
     add.bytes_read = len;
+    if (opts_.checksum)
+        add.checksum = content_checksum(buf, len, off);
     Status st;
     size_t zero_from = 0;
     auto zeros_until = [&](size_t end) -> Status {
@@ -292,6 +334,7 @@ Status ImageWriter::submit(size_t slot, uint64_t off, size_t len)
         s_->stats.bytes_read += add.bytes_read;
         s_->stats.bytes_written += add.bytes_written;
         s_->stats.bytes_skipped += add.bytes_skipped;
+        s_->stats.checksum += add.checksum;
     }
     put(slot); // the acquirer's reference
     if (!st)

@@ -55,6 +55,7 @@ struct CopyOptions {
     // rados_osd_op_timeout).  The copy fails with ETIMEDOUT, its buffers
     // live on until librbd lets go of them.  0 = wait forever.
     std::chrono::milliseconds stall_timeout{0};
+    bool checksum = false;          // compute CopyStats::checksum (content_checksum)
 };
 
 // The stall limit for writes through a pool's connection: its
@@ -70,7 +71,15 @@ struct CopyStats {
     uint64_t bytes_read = 0;
     uint64_t bytes_written = 0;
     uint64_t bytes_skipped = 0; // zero blocks in the data, not written
+    uint64_t checksum = 0;      // with CopyOptions::checksum: of every byte copied
 };
+
+// A checksum of `len` bytes found at `offset` of a disk: the sum (mod 2^64)
+// over its non-zero 8-byte words of a mix of the word and its position.
+// Sums of pieces equal the checksum of the whole, whatever order the pieces
+// come in and wherever holes are (they count as zeros), as long as pieces
+// split at multiples of 8 bytes.
+uint64_t content_checksum(const char *buf, size_t len, uint64_t offset);
 
 // Copies [0, src.size()) of src to dst at opts.dest_offset, then flushes.
 // dst must read zeros where src has holes (a new image): holes are skipped.

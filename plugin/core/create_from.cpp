@@ -8,6 +8,7 @@
 #include "byte_source.hpp"
 #include "clone.hpp"
 #include "format_sniff.hpp"
+#include "image_cache.hpp"
 #include "image_import.hpp"
 #include "image_safety.hpp"
 #include "log.hpp"
@@ -79,12 +80,40 @@ Error reflink_refused(const Decision &d, const std::string &dst_label)
 
 // The copy path: raw sources are read directly, containers through qemu
 // after their header passed the checks.
+using IdentityOf = std::function<CacheIdentity(const std::string &format)>;
+
+// Through the pool's image cache: a hit clones the entry, a miss fills it
+// (with `import`) and clones it.  Logs the decision.
+Result<CreateOutcome> via_cache(Pool &dst, const std::string &dst_name, uint64_t capacity, const Decision &d,
+                                const std::string &src_label, const CacheIdentity &id, bool reflink,
+                                const std::function<Result<CopyStats>(const std::string &, const ImageSealer &)> &import)
+{
+    const std::string dst_label = dst.image_label(dst_name);
+    EntryFiller fill = nullptr;
+    if (!reflink) // clone or fail: a hit is a clone, a miss would copy
+        fill = [&](const std::string &entry, const ImageSealer &seal) {
+            log_info("decision for ", dst_label, " from ", src_label, ": cache-miss ", method_name(d.method),
+                     "+clone (", d.reason, "; converted once into the pool's image cache)");
+            return import(entry, seal);
+        };
+    auto out = clone_through_cache(dst, dst_name, capacity, id, fill);
+    if (!out) {
+        if (reflink && out.error().rc == -ENOENT)
+            return reflink_refused(Decision{d.method, d.reason + "; not in the pool's image cache yet"}, dst_label);
+        return out.error();
+    }
+    if (out->hit)
+        log_info("decision for ", dst_label, " from ", src_label, ": cache-hit clone (", d.reason,
+                 "; cloned from the pool's image cache entry ", dst.image_label(out->entry), ")");
+    return CreateOutcome{Decision{Method::Clone, d.reason}, out->copied};
+}
+
 Result<CreateOutcome> copy_source(Pool &dst, const std::string &dst_name, uint64_t capacity, Decision d,
                                   const std::string &src_label, const std::string &declared, const Sniffed &sniffed,
                                   const SourceOpener &open_raw,
                                   const std::function<Result<std::unique_ptr<QemuImage>>(const std::string &)>
                                       &prepare_container,
-                                  bool reflink)
+                                  const IdentityOf &identity, bool reflink)
 {
     const std::string dst_label = dst.image_label(dst_name);
     CopyFormat cf = copy_format(declared, sniffed.format);
@@ -96,6 +125,37 @@ Result<CreateOutcome> copy_source(Pool &dst, const std::string &dst_name, uint64
     if (cf.format != "raw" && d.method != Method::CopyConvert) {
         d.method = Method::CopyConvert;
         d.reason += "; it is a " + cf.format + " image, converted to raw";
+    }
+    if (dst.policy().cache_enabled) {
+        CacheIdentity id = identity(cf.format);
+        if (!id.key.empty()) {
+            // The one copy goes through the engine, which checksums it.
+            CopyOptions opts;
+            opts.checksum = true;
+            return via_cache(dst, dst_name, capacity, d, src_label, id, reflink,
+                             [&](const std::string &entry, const ImageSealer &seal) -> Result<CopyStats> {
+                                 if (cf.format == "raw") {
+                                     auto src = open_raw();
+                                     if (!src)
+                                         return src.error();
+                                     return import_image(dst, entry, 0, **src, opts, seal);
+                                 }
+                                 if (std::string why = external_reference(cf.format, sniffed.head); !why.empty())
+                                     return plain_error(RBDC_ERR_INVALID_ARG, -EPERM,
+                                                        "refusing to convert " + src_label + " into " + dst_label +
+                                                            ": " + why);
+                                 auto image = prepare_container(cf.format);
+                                 if (!image)
+                                     return image.error();
+                                 auto src = QemuImage::reader(std::move(*image));
+                                 if (!src)
+                                     return src.error();
+                                 return import_image(dst, entry, 0, **src, opts, seal);
+                             });
+        }
+        d.reason += "; not cached: " + id.why_not;
+    } else {
+        d.reason += "; the pool's image cache is off";
     }
     log_decision(dst_label, src_label, d);
     if (reflink)
@@ -188,7 +248,8 @@ Result<CreateOutcome> create_volume_from(Pool &dst, const std::string &dst_name,
         return copy_source(
             dst, dst_name, capacity, decide_clone(f), f.source_label, src.declared_format, *sniffed,
             [&]() -> Result<std::unique_ptr<ByteSource>> { return std::move(opened); },
-            [&](const std::string &fmt) { return QemuImage::file(src.path, fmt); }, reflink);
+            [&](const std::string &fmt) { return QemuImage::file(src.path, fmt); },
+            [&](const std::string &fmt) { return file_cache_identity(src.path, fmt); }, reflink);
     }
 
     // Where the source lives: a pool we serve, or a location in some
@@ -246,6 +307,9 @@ Result<CreateOutcome> create_volume_from(Pool &dst, const std::string &dst_name,
             [&]() -> Result<std::unique_ptr<ByteSource>> { return std::unique_ptr<ByteSource>(std::move(*source)); },
             [&](const std::string &fmt) {
                 return QemuImage::rbd(params, ref.pool, ref.image, ref.snap, fmt, ref.label());
+            },
+            [&](const std::string &fmt) {
+                return rbd_cache_identity((*source)->image(), f.source_fsid, ref.pool, ref.image, ref.snap, fmt);
             },
             reflink);
     };

@@ -69,8 +69,8 @@ Result<std::optional<ParentRef>> parent_of(rbd_image_t img)
 
 void release_parent_snapshot(rados_t cluster, const ParentRef &parent)
 {
-    if (!is_our_snapshot(parent.snap))
-        return; // a user's snapshot: never ours to remove
+    if (!is_our_snapshot(parent.snap) || parent.snap == kCacheSnapshot)
+        return; // a user's snapshot, or a cache entry's: not released here
     IoCtxHandle io;
     int r = rados_ioctx_create2(cluster, parent.pool_id, io.out());
     if (r < 0) {

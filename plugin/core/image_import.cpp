@@ -80,7 +80,7 @@ std::optional<std::string> partial_of(const Pool &pool, const std::string &name)
 }
 
 Result<CopyStats> import_with(Pool &dst, const std::string &name, uint64_t capacity, uint64_t source_size,
-                              const std::string &source_label, const ImageFiller &fill)
+                              const std::string &source_label, const ImageFiller &fill, const ImageSealer &seal)
 {
     const std::string label = dst.image_label(name);
     if (capacity == 0)
@@ -102,6 +102,10 @@ Result<CopyStats> import_with(Pool &dst, const std::string &name, uint64_t capac
 
     auto t0 = std::chrono::steady_clock::now();
     Result<CopyStats> stats = fill(partial);
+    if (stats && seal) {
+        if (auto st = seal(partial, *stats); !st)
+            stats = st.error();
+    }
     if (stats) {
         int r = rbd_rename(dst.io(), partial.c_str(), name.c_str());
         if (r == 0) {
@@ -119,7 +123,7 @@ Result<CopyStats> import_with(Pool &dst, const std::string &name, uint64_t capac
 }
 
 Result<CopyStats> import_image(Pool &dst, const std::string &name, uint64_t capacity, ByteSource &src,
-                               const CopyOptions &opts)
+                               const CopyOptions &opts, const ImageSealer &seal)
 {
     return import_with(dst, name, capacity, src.size(), src.label(), [&](const std::string &partial) -> Result<CopyStats> {
         auto img = open_image(dst, partial, false);
@@ -132,7 +136,7 @@ Result<CopyStats> import_image(Pool &dst, const std::string &name, uint64_t capa
         if (!r && r.error().rc == -ETIMEDOUT)
             close_in_background(std::move(*img), dst.cluster_ptr()); // its writes may never complete
         return r;
-    });
+    }, seal);
 }
 
 void remove_stale_partials(Pool &pool, const std::vector<std::string> &partials)

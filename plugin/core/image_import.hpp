@@ -22,14 +22,19 @@ bool is_partial_name(const std::string &image);
 
 // Copies src into a new image `name` of `capacity` bytes (0 = the source's
 // size; smaller than the source is an error naming both sizes).
+// `seal`, when given, runs on the complete hidden image before it is
+// renamed (e.g. to add metadata and a snapshot that must exist as soon as
+// the name does).
+using ImageSealer = std::function<Status(const std::string &partial, const CopyStats &stats)>;
 Result<CopyStats> import_image(Pool &dst, const std::string &name, uint64_t capacity, ByteSource &src,
-                               const CopyOptions &opts = {});
+                               const CopyOptions &opts = {}, const ImageSealer &seal = nullptr);
 
 // The general form: `fill` writes the bytes into the hidden image (created
 // with `capacity` bytes, zero-filled); source_size is what the source holds.
 using ImageFiller = std::function<Result<CopyStats>(const std::string &partial)>;
 Result<CopyStats> import_with(Pool &dst, const std::string &name, uint64_t capacity, uint64_t source_size,
-                              const std::string &source_label, const ImageFiller &fill);
+                              const std::string &source_label, const ImageFiller &fill,
+                              const ImageSealer &seal = nullptr);
 
 // The hidden image a running import of `name` in this process writes to.
 std::optional<std::string> partial_of(const Pool &pool, const std::string &name);

@@ -42,12 +42,33 @@ Result<unsigned> whole_number(const PolicyAttribute &a, unsigned max)
     return static_cast<unsigned>(v);
 }
 
+Result<uint64_t> byte_size(const PolicyAttribute &a)
+{
+    const std::string &v = a.value;
+    size_t i = 0;
+    while (i < v.size() && v[i] >= '0' && v[i] <= '9')
+        i++;
+    std::string unit = v.substr(i);
+    static const std::map<std::string, unsigned> shifts = {
+        {"", 0}, {"B", 0}, {"K", 10}, {"KiB", 10}, {"M", 20}, {"MiB", 20},
+        {"G", 30}, {"GiB", 30}, {"T", 40}, {"TiB", 40}, {"P", 50}, {"PiB", 50}};
+    auto sh = shifts.find(unit);
+    if (i == 0 || i > 15 || sh == shifts.end())
+        return bad("invalid value '" + v + "' of " + where(a) +
+                   ": expected a size in bytes, or with a unit K, M, G, T or P (powers of 1024)");
+    uint64_t n = std::stoull(v.substr(0, i));
+    if (sh->second && n > (UINT64_MAX >> sh->second))
+        return bad("invalid value '" + v + "' of " + where(a) + ": too large");
+    return n << sh->second;
+}
+
 } // namespace
 
 Result<PoolPolicy> parse_pool_policy(const std::vector<PolicyAttribute> &attrs)
 {
     static const std::map<std::string, std::set<std::string>> known = {
         {"clone", {"format", "max_depth", "flatten", "delete"}},
+        {"image_cache", {"enabled", "max_size"}},
     };
     PoolPolicy p;
     std::set<std::pair<std::string, std::string>> seen;
@@ -55,7 +76,7 @@ Result<PoolPolicy> parse_pool_policy(const std::vector<PolicyAttribute> &attrs)
         auto el = known.find(a.element);
         if (el == known.end())
             return bad("unknown element <rbd:" + a.element + "> in the pool's rbd namespace (known: <rbd:clone>, "
-                       "<rbd:config_opts>)");
+                       "<rbd:image_cache>, <rbd:config_opts>)");
         if (!el->second.count(a.name)) {
             std::string list;
             for (const auto &n : el->second)
@@ -79,6 +100,16 @@ Result<PoolPolicy> parse_pool_policy(const std::vector<PolicyAttribute> &attrs)
             if (!c)
                 return c.error();
             p.on_delete = static_cast<DeletePolicy>(*c);
+        } else if (a.name == "enabled") {
+            auto c = choice(a, {"no", "yes"});
+            if (!c)
+                return c.error();
+            p.cache_enabled = *c == 1;
+        } else if (a.name == "max_size") {
+            auto n = byte_size(a);
+            if (!n)
+                return n.error();
+            p.cache_max_size = *n;
         } else if (a.name == "max_depth") {
             auto n = whole_number(a, kMaxMaxDepth);
             if (!n)
@@ -105,6 +136,8 @@ std::string describe_policy(const PoolPolicy &p)
     if (p.flatten == FlattenPolicy::Depth)
         s += cat(" max_depth=", p.max_depth);
     s += p.on_delete == DeletePolicy::Deferred ? " delete=deferred" : " delete=refuse";
+    if (p.cache_enabled)
+        s += cat(" image_cache max_size=", p.cache_max_size);
     return s;
 }
 

@@ -3,6 +3,7 @@
 //
 //   <rbd:clone format='auto|1|2' max_depth='N' flatten='never|depth|always'
 //              delete='refuse|deferred'/>
+//   <rbd:image_cache enabled='yes|no' max_size='SIZE'/>
 //
 // The glue hands over every attribute as (element, attribute, value); this
 // module validates them (errors name the element, the attribute and what is
@@ -29,6 +30,8 @@ struct PoolPolicy {
     FlattenPolicy flatten = FlattenPolicy::Never;
     unsigned max_depth = kDefaultMaxDepth; // used when flatten == Depth
     DeletePolicy on_delete = DeletePolicy::Refuse;
+    bool cache_enabled = false;   // convert once, clone forever (image_cache.hpp)
+    uint64_t cache_max_size = 0;  // bytes of cache entries (virtual sizes); 0 = no limit
 };
 
 struct PolicyAttribute {
@@ -40,7 +43,8 @@ struct PolicyAttribute {
 // Every attribute known, an element given twice, an unknown element or
 // attribute, a bad value or a contradiction is an error
 // (RBDC_ERR_INVALID_ARG) naming them.  max_depth alone implies
-// flatten='depth'; flatten='depth' alone uses max_depth 5.
+// flatten='depth'; flatten='depth' alone uses max_depth 5.  max_size is
+// bytes or a number with a binary unit (K, M, G, T, with or without "iB").
 Result<PoolPolicy> parse_pool_policy(const std::vector<PolicyAttribute> &attrs);
 
 // "format=auto max_depth=5 flatten=depth delete=refuse", for logs.

@@ -19,6 +19,9 @@ struct SnapshotInfo {
 };
 
 inline constexpr const char *kOurSnapshotPrefix = "rbdclone-";
+// The snapshot every image-cache entry is cloned from: kept while the entry
+// lives, whether or not it has clones.
+inline constexpr const char *kCacheSnapshot = "rbdclone-cache";
 
 bool is_our_snapshot(const std::string &name);
 

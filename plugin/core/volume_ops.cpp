@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "deferred_delete.hpp"
+#include "image_cache.hpp"
 #include "image_children.hpp"
 #include "image_import.hpp"
 #include "log.hpp"
@@ -102,8 +103,12 @@ Status list_volumes(Pool &pool, AllocMode mode,
         return ceph_error(r, cat("failed to list the images of Ceph pool '", pool.id().ceph_pool, "'"));
     std::vector<std::string> names, partials;
     names.reserve(n);
-    for (size_t i = 0; i < n; i++)
-        (is_partial_name(specs[i].name) ? partials : names).emplace_back(specs[i].name);
+    for (size_t i = 0; i < n; i++) {
+        if (is_partial_name(specs[i].name))
+            partials.emplace_back(specs[i].name);
+        else if (!is_cache_entry(specs[i].name)) // the image cache's, never volumes
+            names.emplace_back(specs[i].name);
+    }
     rbd_image_spec_list_cleanup(specs.data(), n);
     if (!partials.empty())
         remove_stale_partials(pool, partials);

@@ -249,3 +249,27 @@ TEST(ImageNames, AcceptedAndRefused)
     EXPECT_NE(image_name_problem("a\nb").find("control character"), std::string::npos);
     EXPECT_NE(image_name_problem(".."), "");
 }
+
+TEST(ContentChecksum, PiecesInAnyOrderSumToTheWholeAndHolesCountAsZeros)
+{
+    std::string disk(64 * 1024, '\0');
+    for (size_t i = 0; i < disk.size(); i += 7)
+        disk[i] = static_cast<char>(i * 31 + 1);
+    memset(&disk[8192], 0, 16384); // a zero range, read or not
+    const uint64_t whole = content_checksum(disk.data(), disk.size(), 0);
+    // Pieces split at multiples of 8, summed backwards, the zero range left out (a hole).
+    const size_t cuts[] = {0, 8, 4096, 8192, 24576, 40000, 65536};
+    uint64_t sum = 0;
+    for (int i = 5; i >= 0; i--) {
+        if (cuts[i] == 8192)
+            continue;
+        sum += content_checksum(disk.data() + cuts[i], cuts[i + 1] - cuts[i], cuts[i]);
+    }
+    EXPECT_EQ(sum, whole);
+    // Where the bytes are matters, not only which bytes.
+    EXPECT_NE(content_checksum(disk.data(), 4096, 0), content_checksum(disk.data(), 4096, 4096));
+    std::string changed = disk;
+    changed[100] ^= 1;
+    EXPECT_NE(content_checksum(changed.data(), changed.size(), 0), whole);
+    EXPECT_EQ(content_checksum(std::string(4096, '\0').data(), 4096, 123 * 8), 0u);
+}

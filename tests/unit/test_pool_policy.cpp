@@ -70,7 +70,9 @@ TEST(PoolPolicy, BadValuesNameTheAttributeAndWhatIsAccepted)
 TEST(PoolPolicy, UnknownAttributesAndElementsAreNamed)
 {
     expect_error(parse({clone_attr("depth", "3")}), {"unknown attribute 'depth'", "known: delete, flatten, format, max_depth"});
-    expect_error(parse({{"clones", "format", "2"}}), {"unknown element <rbd:clones>"});
+    expect_error(parse({{"clones", "format", "2"}}), {"unknown element <rbd:clones>", "<rbd:image_cache>"});
+    expect_error(parse({{"image_cache", "size", "2"}}), {"unknown attribute 'size' of <rbd:image_cache>",
+                                                         "known: enabled, max_size"});
 }
 
 TEST(PoolPolicy, RepeatsAndContradictionsAreErrors)
@@ -79,4 +81,25 @@ TEST(PoolPolicy, RepeatsAndContradictionsAreErrors)
     expect_error(parse({clone_attr("max_depth", "2"), clone_attr("flatten", "never")}),
                  {"'max_depth'", "flatten='depth'", "flatten='never'"});
     expect_error(parse({clone_attr("max_depth", "2"), clone_attr("flatten", "always")}), {"flatten='always'"});
+}
+
+TEST(PoolPolicy, ImageCacheIsReadWithSizesInBinaryUnits)
+{
+    EXPECT_FALSE(parse({})->cache_enabled);
+    auto p = parse({{"image_cache", "enabled", "yes"}, {"image_cache", "max_size", "20G"}});
+    ASSERT_TRUE(p.ok());
+    EXPECT_TRUE(p->cache_enabled);
+    EXPECT_EQ(p->cache_max_size, 20ull << 30);
+    EXPECT_EQ(parse({{"image_cache", "max_size", "512MiB"}})->cache_max_size, 512ull << 20);
+    EXPECT_EQ(parse({{"image_cache", "max_size", "4096"}})->cache_max_size, 4096u);
+    EXPECT_FALSE(parse({{"image_cache", "enabled", "no"}})->cache_enabled);
+}
+
+TEST(PoolPolicy, BadImageCacheValuesNameTheAttribute)
+{
+    expect_error(parse({{"image_cache", "enabled", "true"}}),
+                 {"'true'", "'enabled' of <rbd:image_cache>", "'no' or 'yes'"});
+    for (const char *v : {"", "G", "20 G", "20GB", "-1", "1.5G", "99999999999999999999"})
+        expect_error(parse({{"image_cache", "max_size", v}}), {"'max_size' of <rbd:image_cache>"});
+    expect_error(parse({{"image_cache", "max_size", "100000P"}}), {"too large"});
 }

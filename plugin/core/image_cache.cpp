@@ -1,0 +1,369 @@
+#include "image_cache.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <chrono>
+#include <ctime>
+#include <random>
+#include <thread>
+
+#include "clone.hpp"
+#include "deferred_delete.hpp"
+#include "image_children.hpp"
+#include "log.hpp"
+#include "snapshots.hpp"
+#include "volume_ops.hpp"
+
+namespace rbdclone {
+
+namespace {
+
+constexpr const char kMetaIdentity[] = "rbdclone.cache.identity";
+constexpr const char kMetaSource[] = "rbdclone.cache.source";
+constexpr const char kMetaChecksum[] = "rbdclone.cache.checksum";
+constexpr const char kMetaCreated[] = "rbdclone.cache.created";
+constexpr const char kLockName[] = "fill";
+constexpr const char kLastUsedXattr[] = "last_used";
+// A fill holds its lock at most this long (a daemon that died holding it
+// lets go then); others wait for the entry at most this long.
+constexpr int kFillLockSeconds = 1800;
+
+std::string hex64(uint64_t v)
+{
+    char b[17];
+    snprintf(b, sizeof(b), "%016llx", static_cast<unsigned long long>(v));
+    return b;
+}
+
+uint64_t fnv1a(const std::string &s, uint64_t basis)
+{
+    uint64_t h = basis;
+    for (unsigned char c : s) {
+        h ^= c;
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+// The RADOS object whose lock serialises the fill of an entry, and whose
+// xattr records its last use (cheaper than opening the image).
+std::string lock_object(const std::string &entry) { return "rbdclone_cache_lock." + entry.substr(sizeof(kCachePrefix) - 1); }
+
+std::string random_cookie()
+{
+    std::random_device rd;
+    return hex64((uint64_t(rd()) << 32) | rd());
+}
+
+std::string meta_get(rbd_image_t img, const char *key)
+{
+    char buf[4096];
+    size_t len = sizeof(buf);
+    if (rbd_metadata_get(img, key, buf, &len) < 0)
+        return "";
+    return std::string(buf, strnlen(buf, std::min(len, sizeof(buf))));
+}
+
+void touch(rados_ioctx_t io, const std::string &entry)
+{
+    const std::string now = std::to_string(static_cast<long long>(time(nullptr)));
+    (void)rados_setxattr(io, lock_object(entry).c_str(), kLastUsedXattr, now.data(), now.size());
+}
+
+int64_t last_used(rados_ioctx_t io, const std::string &entry, int64_t fallback)
+{
+    char buf[32] = {0};
+    int r = rados_getxattr(io, lock_object(entry).c_str(), kLastUsedXattr, buf, sizeof(buf) - 1);
+    return r > 0 ? atoll(buf) : fallback;
+}
+
+// Ready: the entry exists with its snapshot (sealed before it got its
+// name).  A name whose identity differs (a hash collision) is an error.
+Result<bool> entry_ready(Pool &dst, const std::string &entry, const CacheIdentity &id)
+{
+    ImageHandle img;
+    int r = rbd_open_read_only(dst.io(), entry.c_str(), img.out(), kCacheSnapshot);
+    if (r == -ENOENT)
+        return false;
+    if (r < 0)
+        return ceph_error(r, "failed to open the image cache entry " + dst.image_label(entry));
+    if (meta_get(img.get(), kMetaIdentity) != id.key)
+        return plain_error(RBDC_ERR_INTERNAL, -EEXIST,
+                           "image cache entry " + dst.image_label(entry) + " holds another source than " +
+                               id.description + " (hash collision)");
+    return true;
+}
+
+} // namespace
+
+bool is_cache_entry(const std::string &image) { return image.rfind(kCachePrefix, 0) == 0; }
+
+CacheIdentity file_cache_identity(const std::string &path, const std::string &format)
+{
+    CacheIdentity id;
+    struct stat st;
+    if (stat(path.c_str(), &st) < 0) {
+        id.why_not = "cannot stat '" + path + "'";
+        return id;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        id.why_not = "'" + path + "' is not a regular file (a device's contents change without a trace)";
+        return id;
+    }
+    id.key = cat("file dev=", st.st_dev, " ino=", st.st_ino, " size=", st.st_size, " mtime=", st.st_mtim.tv_sec, ".",
+                 st.st_mtim.tv_nsec, " ctime=", st.st_ctim.tv_sec, ".", st.st_ctim.tv_nsec, " format=", format);
+    id.description = cat("'", path, "' (", format, ", ", st.st_size, " bytes, modified ", st.st_mtim.tv_sec, ".",
+                         st.st_mtim.tv_nsec, ")");
+    return id;
+}
+
+CacheIdentity rbd_cache_identity(rbd_image_t src, const std::string &fsid, const std::string &ceph_pool,
+                                 const std::string &image, const std::string &snap, const std::string &format)
+{
+    CacheIdentity id;
+    if (snap.empty()) {
+        id.why_not = "an RBD image's head can change under the same name: name a snapshot (as Glance locations "
+                     "do) to cache it";
+        return id;
+    }
+    char image_id[64] = {0};
+    uint64_t snap_id = 0;
+    if (rbd_get_id(src, image_id, sizeof(image_id)) < 0 || rbd_snap_get_id(src, snap.c_str(), &snap_id) < 0) {
+        id.why_not = "cannot read the ids of the source image";
+        return id;
+    }
+    id.key = cat("rbd fsid=", fsid, " pool=", ceph_pool, " image_id=", image_id, " snap_id=", snap_id,
+                 " format=", format);
+    id.description = cat("RBD image '", ceph_pool, "/", image, "@", snap, "' of cluster ", fsid, " (", format, ")");
+    return id;
+}
+
+std::string cache_entry_name(const std::string &key)
+{
+    return kCachePrefix + hex64(fnv1a(key, 0xcbf29ce484222325ull)) + hex64(fnv1a(key, 0x84222325cbf29ce4ull));
+}
+
+Result<CacheOutcome> clone_through_cache(Pool &dst, const std::string &dst_name, uint64_t capacity,
+                                         const CacheIdentity &id, const EntryFiller &fill)
+{
+    CacheOutcome out;
+    out.entry = cache_entry_name(id.key);
+    const std::string entry_label = dst.image_label(out.entry);
+    auto ready = entry_ready(dst, out.entry, id);
+    if (!ready)
+        return ready.error();
+    out.hit = *ready;
+    if (!out.hit && !fill)
+        return plain_error(RBDC_ERR_NO_VOLUME, -ENOENT, id.description + " is not in the image cache");
+
+    if (!out.hit) {
+        const std::string obj = lock_object(out.entry), cookie = random_cookie();
+        timeval duration{kFillLockSeconds, 0};
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kFillLockSeconds);
+        bool waited = false;
+        for (;;) {
+            int r = rados_lock_exclusive(dst.io(), obj.c_str(), kLockName, cookie.c_str(),
+                                         "rbdclone image cache fill", &duration, 0);
+            if (r == 0)
+                break;
+            if (r != -EBUSY && r != -EEXIST)
+                return ceph_error(r, "failed to lock the image cache entry " + entry_label);
+            if (!waited)
+                log_info("waiting for another request filling the image cache entry ", entry_label, " from ",
+                         id.description);
+            waited = true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            ready = entry_ready(dst, out.entry, id);
+            if (!ready)
+                return ready.error();
+            if (*ready) {
+                out.hit = true;
+                break;
+            }
+            if (std::chrono::steady_clock::now() > deadline)
+                return plain_error(RBDC_ERR_TIMEOUT, -ETIMEDOUT,
+                                   cat("waited ", kFillLockSeconds, " s for the image cache entry ", entry_label,
+                                       " that another request fills from ", id.description));
+        }
+        if (!out.hit) {
+            auto unlock = [&] { (void)rados_unlock(dst.io(), obj.c_str(), kLockName, cookie.c_str()); };
+            // Someone may have finished it between our look and the lock.
+            ready = entry_ready(dst, out.entry, id);
+            if (!ready || *ready) {
+                unlock();
+                if (!ready)
+                    return ready.error();
+                out.hit = true;
+            } else {
+                auto seal = [&](const std::string &partial, const CopyStats &stats) -> Status {
+                    ImageHandle img;
+                    int r = rbd_open(dst.io(), partial.c_str(), img.out(), nullptr);
+                    if (r < 0)
+                        return ceph_error(r, "failed to open " + dst.image_label(partial));
+                    const std::string created = std::to_string(static_cast<long long>(time(nullptr)));
+                    const std::pair<const char *, std::string> meta[] = {
+                        {kMetaIdentity, id.key},
+                        {kMetaSource, id.description},
+                        {kMetaChecksum, hex64(stats.checksum)},
+                        {kMetaCreated, created}};
+                    for (const auto &[k, v] : meta)
+                        if ((r = rbd_metadata_set(img.get(), k, v.c_str())) < 0)
+                            return ceph_error(r, "failed to stamp the image cache entry " + entry_label);
+                    if ((r = rbd_snap_create(img.get(), kCacheSnapshot)) < 0)
+                        return ceph_error(r, "failed to snapshot the image cache entry " + entry_label);
+                    return {};
+                };
+                auto filled = fill(out.entry, seal);
+                unlock();
+                if (!filled)
+                    return filled.error();
+                out.copied = *filled;
+                log_info("image cache: stored ", id.description, " as ", entry_label, " (checksum ",
+                         hex64(filled->checksum), ")");
+            }
+        }
+    }
+
+    ImageHandle img;
+    int r = rbd_open_read_only(dst.io(), out.entry.c_str(), img.out(), kCacheSnapshot);
+    if (r < 0)
+        return ceph_error(r, "failed to open the image cache entry " + entry_label);
+    uint64_t size = 0;
+    if ((r = rbd_get_size(img.get(), &size)) < 0)
+        return ceph_error(r, "failed to get the size of " + entry_label);
+    ImageRef ref;
+    ref.io = dst.io();
+    ref.pool = dst.id().ceph_pool;
+    ref.image = out.entry;
+    ref.snap = kCacheSnapshot;
+    auto c = clone_image(ref, img.get(), size, dst, dst_name, capacity);
+    if (!c)
+        return c.error();
+    touch(dst.io(), out.entry);
+    if (!out.hit)
+        evict_cache(dst); // the new entry has a clone now: never evicted itself
+    return out;
+}
+
+Result<std::vector<CacheEntry>> list_cache(Pool &pool)
+{
+    std::vector<rbd_image_spec_t> specs(64);
+    size_t n = specs.size();
+    int r;
+    while ((r = rbd_list2(pool.io(), specs.data(), &n)) == -ERANGE)
+        specs.resize(n);
+    if (r < 0)
+        return ceph_error(r, cat("failed to list the images of Ceph pool '", pool.id().ceph_pool, "'"));
+    std::vector<std::string> names;
+    for (size_t i = 0; i < n; i++)
+        if (is_cache_entry(specs[i].name) && !is_partial_name(specs[i].name))
+            names.emplace_back(specs[i].name);
+    rbd_image_spec_list_cleanup(specs.data(), n);
+
+    std::vector<CacheEntry> out;
+    for (const auto &name : names) {
+        ImageHandle img;
+        if (rbd_open_read_only(pool.io(), name.c_str(), img.out(), nullptr) < 0)
+            continue; // vanished meanwhile
+        CacheEntry e;
+        e.name = name;
+        rbd_get_size(img.get(), &e.size);
+        e.source = meta_get(img.get(), kMetaSource);
+        e.last_used = last_used(pool.io(), name, atoll(meta_get(img.get(), kMetaCreated).c_str()));
+        auto snaps = list_snapshots(img.get());
+        if (!snaps) {
+            e.clones_known = false;
+        } else {
+            for (const auto &s : snaps.value()) {
+                auto kids = children_of_snapshot(img.get(), s.id);
+                if (!kids)
+                    e.clones_known = false;
+                else
+                    e.clones += kids->size();
+            }
+        }
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
+static Status remove_entry(Pool &pool, const CacheEntry &e)
+{
+    {
+        ImageHandle img;
+        int r = rbd_open(pool.io(), e.name.c_str(), img.out(), nullptr);
+        if (r < 0)
+            return ceph_error(r, "failed to open " + pool.image_label(e.name));
+        auto snaps = list_snapshots(img.get());
+        if (!snaps)
+            return snaps.error();
+        for (const auto &s : snaps.value()) {
+            int prot = 0;
+            if (rbd_snap_is_protected(img.get(), s.name.c_str(), &prot) == 0 && prot &&
+                (r = rbd_snap_unprotect(img.get(), s.name.c_str())) < 0)
+                return ceph_error(r, "failed to unprotect " + pool.image_label(e.name) + "@" + s.name);
+            if ((r = rbd_snap_remove(img.get(), s.name.c_str())) < 0)
+                return ceph_error(r, "failed to remove snapshot " + pool.image_label(e.name) + "@" + s.name);
+        }
+    }
+    int r = rbd_remove(pool.io(), e.name.c_str());
+    if (r < 0)
+        return ceph_error(r, "failed to remove " + pool.image_label(e.name));
+    (void)rados_remove(pool.io(), lock_object(e.name).c_str());
+    return {};
+}
+
+void evict_cache(Pool &pool)
+{
+    const uint64_t limit = pool.policy().cache_max_size;
+    if (limit == 0)
+        return;
+    auto entries = list_cache(pool);
+    if (!entries) {
+        log_warn("image cache of Ceph pool '", pool.id().ceph_pool, "': ", entries.error().message);
+        return;
+    }
+    uint64_t total = 0;
+    for (const auto &e : *entries)
+        total += e.size;
+    if (total <= limit)
+        return;
+    std::sort(entries->begin(), entries->end(),
+              [](const CacheEntry &a, const CacheEntry &b) { return a.last_used < b.last_used; });
+    // Unused entries first, least recently used first; then, with the
+    // deferred delete policy, entries with clones go to the trash.
+    for (int pass = 0; pass < 2 && total > limit; pass++) {
+        if (pass == 1 && pool.policy().on_delete != DeletePolicy::Deferred)
+            break;
+        for (const auto &e : *entries) {
+            if (total <= limit)
+                break;
+            const bool unused = e.clones == 0 && e.clones_known;
+            if (pass == 0 && unused) {
+                if (auto st = remove_entry(pool, e); !st) {
+                    log_warn("image cache: could not evict ", pool.image_label(e.name), ": ", st.error().message);
+                    continue;
+                }
+                log_info("image cache: evicted ", pool.image_label(e.name), " (", e.source, ", ", e.size,
+                         " bytes, unused): the cache held ", total, " bytes, more than its max_size ", limit);
+                total -= e.size;
+            } else if (pass == 1 && !unused) {
+                if (auto st = move_to_trash(pool, e.name); !st) {
+                    log_warn("image cache: could not move ", pool.image_label(e.name), " to the trash: ",
+                             st.error().message);
+                    continue;
+                }
+                (void)rados_remove(pool.io(), lock_object(e.name).c_str());
+                log_info("image cache: moved ", pool.image_label(e.name), " (", e.source, ", ", e.clones,
+                         " clones) to the trash until its last clone is gone: the cache was over its max_size ",
+                         limit);
+                total -= e.size;
+            }
+        }
+    }
+}
+
+} // namespace rbdclone

@@ -1,0 +1,323 @@
+// The image cache (<rbd:image_cache enabled='yes'/>): a qcow2 file is
+// converted once into a hidden entry image of the destination pool and
+// every disk made from it is a clone of that entry.  Hits and misses are
+// checked by the disks' bytes and parents, a modified file makes a new
+// entry, concurrent first requests convert once, eviction spares entries
+// with clones, the operator tool lists and purges.  Our module only.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "lab_client.hpp"
+#include "test_files.hpp"
+
+using namespace lab;
+
+namespace {
+
+std::vector<std::string> entries(const std::string &pool)
+{
+    std::vector<std::string> out;
+    for (const auto &n : ceph().list(pool))
+        if (n.rfind("rbdclone-cache-", 0) == 0 && n.find(".rbdclone-partial-") == std::string::npos)
+            out.push_back(n);
+    return out;
+}
+
+std::string random_bytes(size_t n, unsigned seed)
+{
+    std::mt19937_64 g(seed);
+    std::string s(n, '\0');
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        uint64_t v = g();
+        memcpy(&s[i], &v, 8);
+    }
+    return s;
+}
+
+int count(const std::string &hay, const std::string &needle)
+{
+    int n = 0;
+    for (size_t p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1))
+        n++;
+    return n;
+}
+
+class ImageCache : public ::testing::Test {
+  protected:
+    void SetUp() override
+    {
+        BEYOND_STOCK();
+        char tmpl[] = "/tmp/rbdclone-cachetest-XXXXXX";
+        ASSERT_NE(mkdtemp(tmpl), nullptr);
+        dir_ = tmpl;
+        // Entries live in the destination Ceph pool: rbd2 is used by this
+        // suite only, so entries can be counted there.
+        for (const auto &e : entries("rbd2"))
+            purge(e);
+    }
+    void TearDown() override
+    {
+        pools_.clear();
+        for (auto it = disks_.rbegin(); it != disks_.rend(); ++it)
+            ceph().remove("rbd2", *it);
+        for (const auto &e : entries("rbd2"))
+            purge(e);
+        if (!dir_.empty())
+            (void)!system(("rm -rf '" + dir_ + "'").c_str());
+    }
+    static void purge(const std::string &entry)
+    {
+        ceph().remove("rbd2", entry);
+    }
+    Pool &pool(const std::string &policy)
+    {
+        PoolSpec s{unique("cached")};
+        s.ceph_pool = "rbd2";
+        s.extra = policy;
+        pools_.push_back(std::make_unique<Pool>(s));
+        return *pools_.back();
+    }
+    std::string path(const std::string &name) const { return dir_ + "/" + name; }
+    // A qcow2 file holding `raw` (kept next to it as NAME.raw).
+    std::string qcow2(const std::string &name, const std::string &raw)
+    {
+        std::ofstream(path(name + ".raw"), std::ios::binary) << raw;
+        EXPECT_EQ(system(("qemu-img convert -f raw -O qcow2 '" + path(name + ".raw") + "' '" + path(name) + "'").c_str()),
+                  0);
+        return path(name);
+    }
+    // vol-create with the file as <backingStore> (one pool: no cross-pool locking).
+    Vol disk_from(Pool &p, const std::string &file, unsigned flags = 0)
+    {
+        const std::string name = unique("disk");
+        disks_.push_back(name);
+        const std::string xml = "<volume><name>" + name + "</name><target><format type='raw'/></target>"
+                                "<backingStore><path>" + file + "</path><format type='qcow2'/></backingStore></volume>";
+        return Vol(virStorageVolCreateXML(p.get(), xml.c_str(), flags));
+    }
+    static std::string name(const Vol &v) { return virStorageVolGetName(v.get()); }
+    std::string log_since(size_t from) const
+    {
+        std::string all = testfiles::read_file(env("LIBVIRTD_LOG"));
+        return from < all.size() ? all.substr(from) : "";
+    }
+    size_t log_size() const { return testfiles::read_file(env("LIBVIRTD_LOG")).size(); }
+
+    std::string dir_;
+    std::vector<std::unique_ptr<Pool>> pools_;
+    std::vector<std::string> disks_;
+};
+
+const char kCacheOn[] = "  <rbd:image_cache enabled='yes'/>\n";
+
+} // namespace
+
+TEST_F(ImageCache, FirstRequestConvertsOnceThenEveryOneIsACloneOfTheEntry)
+{
+    Pool &p = pool(kCacheOn);
+    ASSERT_TRUE(p.ok()) << last_error().message;
+    const std::string raw = random_bytes(24 * MiB, 1);
+    const std::string file = qcow2("golden.qcow2", raw);
+    const size_t mark = log_size();
+
+    Vol first = disk_from(p, file);
+    ASSERT_TRUE(first) << last_error().message;
+    auto e = entries("rbd2");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_EQ(ceph().parent("rbd2", name(first)), "rbd2/" + e[0] + "@rbdclone-cache");
+    EXPECT_TRUE(ceph().contents("rbd2", name(first)) == raw) << "the clone's bytes differ from the qcow2's";
+
+    for (int i = 0; i < 3; i++) {
+        Vol again = disk_from(p, file);
+        ASSERT_TRUE(again) << last_error().message;
+        EXPECT_EQ(ceph().parent("rbd2", name(again)), "rbd2/" + e[0] + "@rbdclone-cache");
+        EXPECT_TRUE(ceph().contents("rbd2", name(again)) == raw);
+    }
+    EXPECT_EQ(entries("rbd2").size(), 1u);
+    const std::string log = log_since(mark);
+    EXPECT_EQ(count(log, ": cache-miss copy+convert+clone ("), 1) << log;
+    EXPECT_EQ(count(log, ": cache-hit clone ("), 3) << log;
+    EXPECT_EQ(count(log, "image cache: stored "), 1);
+    // The entry is not a volume.
+    virStoragePoolRefresh(p.get(), 0);
+    EXPECT_EQ(Vol(virStorageVolLookupByName(p.get(), e[0].c_str())), nullptr);
+    // Its identity and checksum are stored with it.
+    rbd_image_t img;
+    ASSERT_EQ(rbd_open_read_only(ceph().io("rbd2"), e[0].c_str(), &img, nullptr), 0);
+    char buf[1024];
+    size_t len = sizeof(buf);
+    EXPECT_EQ(rbd_metadata_get(img, "rbdclone.cache.identity", buf, &len), 0);
+    EXPECT_NE(std::string(buf).find("ino="), std::string::npos) << buf;
+    len = sizeof(buf);
+    EXPECT_EQ(rbd_metadata_get(img, "rbdclone.cache.checksum", buf, &len), 0);
+    EXPECT_EQ(strlen(buf), 16u);
+    rbd_close(img);
+}
+
+TEST_F(ImageCache, AModifiedSourceGetsANewEntryNeverStaleBytes)
+{
+    Pool &p = pool(kCacheOn);
+    ASSERT_TRUE(p.ok()) << last_error().message;
+    const std::string v1 = random_bytes(8 * MiB, 2), v2 = random_bytes(8 * MiB, 3);
+    const std::string file = qcow2("img.qcow2", v1);
+    Vol a = disk_from(p, file);
+    ASSERT_TRUE(a) << last_error().message;
+    // Same path, same size, new contents.
+    ASSERT_EQ(system(("qemu-io -f qcow2 -c 'write -P 0x5a 1M 64k' '" + file + "' >/dev/null").c_str()), 0);
+    Vol b = disk_from(p, file);
+    ASSERT_TRUE(b) << last_error().message;
+    EXPECT_EQ(entries("rbd2").size(), 2u);
+    EXPECT_NE(ceph().parent("rbd2", name(a)), ceph().parent("rbd2", name(b)));
+    std::string expect = v1;
+    memset(&expect[1 * MiB], 0x5a, 64 * 1024);
+    EXPECT_TRUE(ceph().contents("rbd2", name(b)) == expect) << "stale bytes served from the cache";
+    EXPECT_TRUE(ceph().contents("rbd2", name(a)) == v1);
+    (void)v2;
+}
+
+TEST_F(ImageCache, ConcurrentFirstRequestsConvertOnce)
+{
+    Pool &p = pool(kCacheOn);
+    ASSERT_TRUE(p.ok()) << last_error().message;
+    const std::string raw = random_bytes(32 * MiB, 4);
+    const std::string file = qcow2("shared.qcow2", raw);
+    const size_t mark = log_size();
+    const int n = 8;
+    std::vector<std::string> names(n), errors(n);
+    for (auto &nm : names) {
+        nm = unique("conc");
+        disks_.push_back(nm);
+    }
+    std::vector<std::thread> ts;
+    for (int i = 0; i < n; i++)
+        ts.emplace_back([&, i] {
+            virConnectPtr c = virConnectOpen(env("LIBVIRT_STORAGE_URI").c_str());
+            virStoragePoolPtr cp = virStoragePoolLookupByName(c, p.name().c_str());
+            const std::string xml = "<volume><name>" + names[i] + "</name><target><format type='raw'/></target>"
+                                    "<backingStore><path>" + file +
+                                    "</path><format type='qcow2'/></backingStore></volume>";
+            virStorageVolPtr v = virStorageVolCreateXML(cp, xml.c_str(), 0);
+            if (!v)
+                errors[i] = last_error().message;
+            else
+                virStorageVolFree(v);
+            virStoragePoolFree(cp);
+            virConnectClose(c);
+        });
+    for (auto &t : ts)
+        t.join();
+    auto e = entries("rbd2");
+    ASSERT_EQ(e.size(), 1u);
+    for (int i = 0; i < n; i++) {
+        EXPECT_EQ(errors[i], "") << names[i];
+        EXPECT_EQ(ceph().parent("rbd2", names[i]), "rbd2/" + e[0] + "@rbdclone-cache") << names[i];
+    }
+    EXPECT_TRUE(ceph().contents("rbd2", names[n - 1]) == raw);
+    const std::string log = log_since(mark);
+    EXPECT_EQ(count(log, "image cache: stored "), 1) << "converted more than once";
+    EXPECT_EQ(count(log, ": cache-hit clone ("), n - 1);
+}
+
+TEST_F(ImageCache, EvictionRemovesTheLeastRecentlyUsedEntryWithoutClonesOnly)
+{
+    // 8 MiB entries, at most 20 MiB of them.
+    Pool &p = pool("  <rbd:image_cache enabled='yes' max_size='20M'/>\n");
+    ASSERT_TRUE(p.ok()) << last_error().message;
+    const std::string fa = qcow2("a.qcow2", random_bytes(8 * MiB, 5));
+    const std::string fb = qcow2("b.qcow2", random_bytes(8 * MiB, 6));
+    const std::string fc = qcow2("c.qcow2", random_bytes(8 * MiB, 7));
+    Vol a = disk_from(p, fa);
+    ASSERT_TRUE(a) << last_error().message;
+    const std::string entry_a = ceph().parent("rbd2", name(a)).substr(5, 47);
+    Vol b = disk_from(p, fb);
+    ASSERT_TRUE(b) << last_error().message;
+    const std::string entry_b = ceph().parent("rbd2", name(b)).substr(5, 47);
+    ASSERT_EQ(virStorageVolDelete(b.get(), 0), 0) << last_error().message; // entry b: no clone left
+    EXPECT_TRUE(ceph().exists("rbd2", entry_b)) << "the entry outlives its clones (that is the point of a cache)";
+    sleep(1); // last use of a is older than c's will be
+    Vol c = disk_from(p, fc);
+    ASSERT_TRUE(c) << last_error().message;
+    // 24 MiB > 20 MiB: b (unused) goes; a has a clone and stays, c too.
+    auto e = entries("rbd2");
+    EXPECT_EQ(e.size(), 2u);
+    EXPECT_FALSE(ceph().exists("rbd2", entry_b));
+    EXPECT_TRUE(ceph().exists("rbd2", entry_a));
+    EXPECT_TRUE(ceph().contents("rbd2", name(a)) == testfiles::read_file(path("a.qcow2.raw")));
+}
+
+TEST_F(ImageCache, OffByDefaultEveryRequestCopies)
+{
+    Pool &p = pool("");
+    ASSERT_TRUE(p.ok()) << last_error().message;
+    const std::string raw = random_bytes(4 * MiB, 8);
+    const std::string file = qcow2("plain.qcow2", raw);
+    const size_t mark = log_size();
+    Vol a = disk_from(p, file), b = disk_from(p, file);
+    ASSERT_TRUE(a && b) << last_error().message;
+    EXPECT_TRUE(entries("rbd2").empty());
+    EXPECT_EQ(ceph().parent("rbd2", name(a)), "");
+    EXPECT_TRUE(ceph().contents("rbd2", name(b)) == raw);
+    EXPECT_EQ(count(log_since(mark), "the pool's image cache is off"), 2);
+}
+
+TEST_F(ImageCache, ReflinkIsServedByAHitAndRefusedOnAMiss)
+{
+    Pool &p = pool(kCacheOn);
+    ASSERT_TRUE(p.ok()) << last_error().message;
+    const std::string file = qcow2("r.qcow2", random_bytes(4 * MiB, 9));
+    // --reflink exists for vol-create-from / vol-clone: the file as a volume of a dir pool.
+    const std::string px = "<pool type='dir'><name>" + unique("files") + "</name><target><path>" + dir_ +
+                           "</path></target></pool>";
+    virStoragePoolPtr files = virStoragePoolCreateXML(storage(), px.c_str(), 0);
+    ASSERT_TRUE(files) << last_error().message;
+    Vol src(virStorageVolLookupByName(files, "r.qcow2"));
+    ASSERT_TRUE(src) << last_error().message;
+    auto create_from = [&](unsigned flags) {
+        const std::string nm = unique("disk");
+        disks_.push_back(nm);
+        const std::string xml = "<volume><name>" + nm + "</name><target><format type='raw'/></target></volume>";
+        return Vol(virStorageVolCreateXMLFrom(p.get(), xml.c_str(), src.get(), flags));
+    };
+    Vol miss = create_from(VIR_STORAGE_VOL_CREATE_REFLINK);
+    EXPECT_FALSE(miss);
+    EXPECT_EQ(last_error().code, VIR_ERR_OPERATION_UNSUPPORTED);
+    EXPECT_NE(last_error().message.find("not in the pool's image cache yet"), std::string::npos)
+        << last_error().message;
+    EXPECT_TRUE(entries("rbd2").empty());
+    Vol fill = create_from(0);
+    ASSERT_TRUE(fill) << last_error().message;
+    Vol hit = create_from(VIR_STORAGE_VOL_CREATE_REFLINK);
+    ASSERT_TRUE(hit) << last_error().message;
+    EXPECT_EQ(ceph().parent("rbd2", name(hit)), ceph().parent("rbd2", name(fill)));
+    src.reset();
+    virStoragePoolDestroy(files);
+    virStoragePoolFree(files);
+}
+
+TEST_F(ImageCache, OperatorToolListsAndPurgesUnusedEntries)
+{
+    Pool &p = pool(kCacheOn);
+    ASSERT_TRUE(p.ok()) << last_error().message;
+    Vol a = disk_from(p, qcow2("t1.qcow2", random_bytes(4 * MiB, 10)));
+    Vol b = disk_from(p, qcow2("t2.qcow2", random_bytes(4 * MiB, 11)));
+    ASSERT_TRUE(a && b) << last_error().message;
+    ASSERT_EQ(virStorageVolDelete(b.get(), 0), 0) << last_error().message;
+    const std::string tool = std::string(RBDCLONE_SOURCE_DIR) + "/tools/rbdclone-cache";
+    const std::string list = dir_ + "/list.txt";
+    ASSERT_EQ(system((tool + " list rbd2 >'" + list + "' 2>&1").c_str()), 0);
+    const std::string out = testfiles::read_file(list);
+    EXPECT_NE(out.find("t1.qcow2"), std::string::npos) << out;
+    EXPECT_NE(out.find("t2.qcow2"), std::string::npos) << out;
+    EXPECT_EQ(count(out, "rbdclone-cache-"), 2) << out;
+    ASSERT_EQ(system((tool + " purge rbd2 >'" + list + "' 2>&1").c_str()), 0) << testfiles::read_file(list);
+    auto e = entries("rbd2");
+    ASSERT_EQ(e.size(), 1u) << testfiles::read_file(list);
+    EXPECT_EQ(ceph().parent("rbd2", name(a)), "rbd2/" + e[0] + "@rbdclone-cache");
+    EXPECT_TRUE(ceph().contents("rbd2", name(a)) == testfiles::read_file(path("t1.qcow2.raw")));
+}
