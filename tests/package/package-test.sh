@@ -93,6 +93,8 @@ clone_through_system_libvirtd() {
         # The daemon found the module where libvirt looks by default.
         ! tr '\0' '\n' <"/proc/$LIBVIRTD_PID/environ" | grep -q '^LIBVIRT_STORAGE_BACKEND_DIR='
         grep -q "$MODULE" "/proc/$LIBVIRTD_PID/maps"
+        # The operators' image cache tool is installed and talks to the cluster.
+        /usr/sbin/rbdclone-cache -c "$CEPH_CONF" list rbd | head -n1 | grep -q '^ENTRY'
     )
     local rc=$?
     "$REPO/tests/lab/lab.sh" stop "$LAB" >/dev/null 2>&1

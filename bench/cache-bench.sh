@@ -1,0 +1,109 @@
+#!/bin/bash
+# Image cache benchmark (issue 9), in one throwaway lab (one Ceph cluster, one
+# libvirtd with our module), every figure from this run:
+#
+#   ten in a row   BENCH_CACHE_MIB qcow2 file -> RBD through a pool with
+#                  <rbd:image_cache enabled='yes'/>, ten requests one after the
+#                  other: the first (miss: convert + clone) against the fallback
+#                  copy of the same file through a pool without cache; each later
+#                  one (hit) against the first and against a plain RBD clone
+#                  (vol-clone of an RBD image whose snapshot is reused)
+#   eight at once  8 simultaneous first requests for a new qcow2 file: total time
+#                  against one single miss; conversions counted in the cluster
+#
+# Environment: BENCH_CACHE_MIB (1024), BUILD_DIR (see tests/common.sh).
+# Writes build/bench-results/cache.txt.  Stops the lab and removes its files even on failure.
+set -uo pipefail
+. "$(dirname "$0")/../tests/common.sh"
+PROG=cache-bench
+# shellcheck source=../tests/lab/lab-common.sh
+. "$REPO/tests/lab/lab-common.sh"   # lab_pool_xml
+
+SIZE_MIB=${BENCH_CACHE_MIB:-1024}
+LAB_SH=$REPO/tests/lab/lab.sh
+RESULTS=$BUILD/bench-results
+T0=$SECONDS
+LAB='' WORK=''
+
+cleanup() {
+    [ -n "$LAB" ] && { "$LAB_SH" stop "$LAB" >/dev/null 2>&1 || echo "warning: could not stop lab $LAB" >&2; }
+    [ -n "$WORK" ] && rm -rf "$WORK"
+    echo "total run time: $((SECONDS - T0)) s"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "build"
+build_all || exit 1
+say "lab: Ceph (memstore sized for the images) + libvirtd with our module"
+LAB=$(mktemp -d /tmp/rbdclone-cachebench.XXXXXX) && rmdir "$LAB" || exit 1
+CEPH_LAB_MEM_BYTES=$(( (6 * SIZE_MIB + 2048) * 1024 * 1024 )) "$LAB_SH" start "$LAB" "$(ours_backend_dir)" || exit 1
+. "$LAB/lab.env"
+WORK=$(mktemp -d /var/tmp/rbdclone-cachebench-files.XXXXXX) || exit 1
+V="virsh -q -c $LIBVIRT_STORAGE_URI"
+RBD="rbd -c $CEPH_CONF --id admin"
+
+lab_pool_xml plain rbd >"$WORK/plain.xml"
+lab_pool_xml cached rbd | sed "s|</pool>|<rbd:image_cache enabled='yes'/></pool>|; s|<pool type='rbd'>|<pool type='rbd' xmlns:rbd='http://libvirt.org/schemas/storagepool/rbd/1.0'>|" >"$WORK/cached.xml"
+$V pool-create "$WORK/plain.xml" >/dev/null || exit 1
+$V pool-create "$WORK/cached.xml" >/dev/null || exit 1
+
+say "images: two qcow2 files of $SIZE_MIB MiB (random data), an RBD golden image"
+head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom >"$WORK/a.raw"
+qemu-img convert -f raw -O qcow2 "$WORK/a.raw" "$WORK/a.qcow2" || exit 1
+head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom >"$WORK/b.raw"
+qemu-img convert -f raw -O qcow2 "$WORK/b.raw" "$WORK/b.qcow2" || exit 1
+rm -f "$WORK/a.raw" "$WORK/b.raw"
+$V vol-create-as plain golden "${SIZE_MIB}M" >/dev/null || exit 1
+$RBD bench --io-type write --io-total 64M --io-pattern seq rbd/golden >/dev/null 2>&1 || exit 1
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+from_file() { # POOL NAME FILE
+    echo "<volume><name>$2</name><target><format type='raw'/></target><backingStore><path>$3</path><format type='qcow2'/></backingStore></volume>" >"$WORK/v-$2.xml"
+    $V vol-create "$1" "$WORK/v-$2.xml" >/dev/null
+}
+ms_of() { local t0 rc; t0=$(now_ms); "$@"; rc=$?; [ $rc = 0 ] || { echo "cache-bench: '$*' failed" >&2; exit 1; }; echo $(( $(now_ms) - t0 )); }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", (b > 0) ? a / b : 0}'; }
+median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2] + a[NR/2+1]) / 2)}'; }
+
+say "warm-up"
+$V vol-clone golden warm --pool plain >/dev/null && $V vol-delete warm --pool plain >/dev/null
+
+say "ten in a row"
+copy_ms=$(ms_of from_file plain copy0 "$WORK/a.qcow2")
+hits=() clones=()
+first_ms=$(ms_of from_file cached disk0 "$WORK/a.qcow2")
+for i in $(seq 1 9); do
+    hits+=("$(ms_of from_file cached "disk$i" "$WORK/a.qcow2")")
+    clones+=("$(ms_of $V vol-clone golden "clone$i" --pool plain)")
+done
+hit_ms=$(echo "${hits[*]}" | median)
+hit_max=$(echo "${hits[*]}" | tr ' ' '\n' | sort -n | tail -1)
+clone_ms=$(echo "${clones[*]}" | median)
+entries=$($RBD ls rbd | grep -c '^rbdclone-cache-' || true)
+
+say "eight at once"
+single_ms=$(ms_of from_file cached single "$WORK/b.qcow2")
+# A new source for the concurrent case: b's bytes under another identity.
+cp "$WORK/b.qcow2" "$WORK/c.qcow2"
+t0=$(now_ms)
+pids=()
+for i in $(seq 1 8); do from_file cached "conc$i" "$WORK/c.qcow2" & pids+=($!); done
+fail=0
+for p in "${pids[@]}"; do wait "$p" || fail=1; done
+conc_ms=$(( $(now_ms) - t0 ))
+[ $fail = 0 ] || { echo "cache-bench: a concurrent request failed" >&2; exit 1; }
+stored=$(grep -c "image cache: stored .*c.qcow2" "$LIBVIRTD_LOG" || true)
+entries_after=$($RBD ls rbd | grep -c '^rbdclone-cache-' || true)
+
+mkdir -p "$RESULTS"
+{
+    echo "# image cache benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), qcow2 of $SIZE_MIB MiB, memstore OSD"
+    printf '%-60s %9s %9s %7s %s\n' case ours baseline ratio goal
+    printf '%-60s %7s ms %7s ms %7s %s\n' "first request (miss) vs fallback copy without cache" "$first_ms" "$copy_ms" "$(ratio "$first_ms" "$copy_ms")" "~1"
+    printf '%-60s %7s ms %7s ms %7s %s\n' "later requests (hit, median of 9) vs the first" "$hit_ms" "$first_ms" "$(ratio "$hit_ms" "$first_ms")" "<= 0.05"
+    printf '%-60s %7s ms %7s ms %7s %s\n' "slowest hit vs the first" "$hit_max" "$first_ms" "$(ratio "$hit_max" "$first_ms")" "<= 0.05"
+    printf '%-60s %7s ms %7s ms %7s %s\n' "hit (median) vs plain RBD clone (vol-clone, median of 9)" "$hit_ms" "$clone_ms" "$(ratio "$hit_ms" "$clone_ms")" "<= 1.5"
+    printf '%-60s %7s ms %7s ms %7s %s\n' "8 simultaneous first requests vs one miss" "$conc_ms" "$single_ms" "$(ratio "$conc_ms" "$single_ms")" "<= 1.5"
+    echo "entries after ten in a row: $entries (expected 1); conversions of the concurrent source: $stored (expected 1); entries at the end: $entries_after (expected 3)"
+} | tee "$RESULTS/cache.txt"
