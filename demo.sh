@@ -162,7 +162,11 @@ check() {
     fi
     written=$(rbd_written "$img")
     sum=$(ceph_rbd export --no-progress "$img" - 2>/dev/null | md5sum | cut -d' ' -f1)
-    if [ -n "$parent" ]; then
+    if [ -n "$parent" ] && [[ $parent == */rbdclone-cache-* ]]; then
+        CHECK="clone of the cache entry"
+        printf '      check: $ rbd info %s -> parent: %s (the image cache entry: %s written into it)\n' \
+            "$img" "$parent" "$(human "$(rbd_written "${parent%@*}")")"
+    elif [ -n "$parent" ]; then
         CHECK="clone"
         printf '      check: $ rbd info %s -> parent: %s\n' "$img" "$parent"
     else
@@ -199,6 +203,11 @@ request() {
         if vsh "$d" "${args[@]}"; then
             if check "$img"; then
                 RESULT[$id,$d]="ok, $CHECK, $VSH_MS ms"
+                # Our module says which path it took (clone, copy, cache-hit clone, ...).
+                local method
+                method=$(grep -h "decision for RBD image '$img' from " "$LIBVIRTD_LOG" 2>/dev/null | tail -1 |
+                    sed -n "s/.*decision for RBD image '[^']*' from [^(]*: \([a-z+ -]*\) (.*/\1/p")
+                [ "$d" = ours ] && [ -n "$method" ] && RESULT[$id,$d]="ok, $method: $CHECK, $VSH_MS ms"
             else
                 RESULT[$id,$d]="virsh ok but no image in Ceph!"
             fi
@@ -228,20 +237,25 @@ setup() {
 # ---------------------------------------------------------------------------------------------
 say "4/6  what a user does first: pools and a golden image"
 for p in images:rbd vms:rbd2; do
+    # vms: our image cache on (the stock module ignores the element).
+    cache=''
+    [ "${p%%:*}" = vms ] && cache="
+  <rbd:image_cache enabled='yes'/>"
     cat >"$WORK/${p%%:*}.xml" <<EOF
-<pool type='rbd'>
+<pool type='rbd' xmlns:rbd='http://libvirt.org/schemas/storagepool/rbd/1.0'>
   <name>${p%%:*}</name>
   <source>
     <host name='127.0.0.1' port='$CEPH_MON_PORT'/>
     <name>${p#*:}</name>
     <auth type='ceph' username='libvirt'><secret uuid='$LAB_SECRET_LIBVIRT_UUID'/></auth>
-  </source>
+  </source>$cache
 </pool>
 EOF
 done
 mkdir -p "$WORK/files"
-echo "pool XML ($WORK/images.xml; vms.xml is the same with vms / rbd2):"
+echo "pool XML ($WORK/images.xml, $WORK/vms.xml):"
 indent <"$WORK/images.xml"
+indent <"$WORK/vms.xml"
 cd "$WORK" || exit 1
 echo
 for d in "${DAEMONS[@]}"; do
@@ -279,7 +293,7 @@ for d in "${DAEMONS[@]}"; do
     setup "$d" pool-refresh images
     setup "$d" vol-create-as images "uploaded-$d" "${IMAGE_MIB}M" --format raw
 done
-for t in 2 3 4; do
+for t in 2 3 4 5; do
     cat >"$WORK/disk$t-template.xml" <<EOF
 <volume>
   <name>disk$t-%s</name>
@@ -301,6 +315,8 @@ request xpool "vol-create-from images/golden -> vms" "rbd2/disk2-%s" \
     vol-create-from vms disk2-%s.xml golden-%s --inputpool images
 request qcow2 "vol-create-from dir qcow2 -> vms" "rbd2/disk3-%s" \
     vol-create-from vms disk3-%s.xml golden.qcow2 --inputpool files
+request qcow2again "the same qcow2 again -> vms (image cache)" "rbd2/disk5-%s" \
+    vol-create-from vms disk5-%s.xml golden.qcow2 --inputpool files
 request nolayer "vol-create-from image without layering -> vms" "rbd2/disk4-%s" \
     vol-create-from vms disk4-%s.xml oldstyle-%s --inputpool images
 request upload "vol-upload golden.raw -> images/uploaded" "rbd/uploaded-%s" \
