@@ -250,18 +250,13 @@ Result<CacheOutcome> clone_through_cache(Pool &dst, const std::string &dst_name,
 
 Result<std::vector<CacheEntry>> list_cache(Pool &pool)
 {
-    std::vector<rbd_image_spec_t> specs(64);
-    size_t n = specs.size();
-    int r;
-    while ((r = rbd_list2(pool.io(), specs.data(), &n)) == -ERANGE)
-        specs.resize(n);
-    if (r < 0)
-        return ceph_error(r, cat("failed to list the images of Ceph pool '", pool.id().ceph_pool, "'"));
+    auto all = image_names(pool);
+    if (!all)
+        return all.error();
     std::vector<std::string> names;
-    for (size_t i = 0; i < n; i++)
-        if (is_cache_entry(specs[i].name) && !is_partial_name(specs[i].name))
-            names.emplace_back(specs[i].name);
-    rbd_image_spec_list_cleanup(specs.data(), n);
+    for (const auto &name : *all)
+        if (is_cache_entry(name) && !is_partial_name(name))
+            names.push_back(name);
 
     std::vector<CacheEntry> out;
     for (const auto &name : names) {

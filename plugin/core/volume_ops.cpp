@@ -91,8 +91,7 @@ Result<VolumeInfo> volume_info(Pool &pool, const std::string &name, AllocMode mo
     return info_of_open(pool, name, img->get(), mode);
 }
 
-Status list_volumes(Pool &pool, AllocMode mode,
-                    const std::function<bool(const std::string &, const VolumeInfo &)> &cb)
+Result<std::vector<std::string>> image_names(Pool &pool)
 {
     std::vector<rbd_image_spec_t> specs(64);
     size_t n = specs.size();
@@ -101,15 +100,27 @@ Status list_volumes(Pool &pool, AllocMode mode,
         specs.resize(n);
     if (r < 0)
         return ceph_error(r, cat("failed to list the images of Ceph pool '", pool.id().ceph_pool, "'"));
-    std::vector<std::string> names, partials;
+    std::vector<std::string> names;
     names.reserve(n);
-    for (size_t i = 0; i < n; i++) {
-        if (is_partial_name(specs[i].name))
-            partials.emplace_back(specs[i].name);
-        else if (!is_cache_entry(specs[i].name)) // the image cache's, never volumes
-            names.emplace_back(specs[i].name);
-    }
+    for (size_t i = 0; i < n; i++)
+        names.emplace_back(specs[i].name);
     rbd_image_spec_list_cleanup(specs.data(), n);
+    return names;
+}
+
+Status list_volumes(Pool &pool, AllocMode mode,
+                    const std::function<bool(const std::string &, const VolumeInfo &)> &cb)
+{
+    auto all = image_names(pool);
+    if (!all)
+        return all.error();
+    std::vector<std::string> names, partials;
+    for (auto &name : *all) {
+        if (is_partial_name(name))
+            partials.push_back(std::move(name));
+        else if (!is_cache_entry(name)) // the image cache's, never volumes
+            names.push_back(std::move(name));
+    }
     if (!partials.empty())
         remove_stale_partials(pool, partials);
     purge_unused_deferred(pool); // only ever images marked as deferred by us

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "pool.hpp"
 
@@ -26,6 +27,9 @@ Result<PoolUsage> pool_usage(Pool &pool);
 Result<ImageHandle> open_image(Pool &pool, const std::string &name, bool read_only);
 
 Result<VolumeInfo> volume_info(Pool &pool, const std::string &name, AllocMode mode);
+
+// The names of every image of the pool (hidden ones included).
+Result<std::vector<std::string>> image_names(Pool &pool);
 
 // Calls cb for every image; images that vanish mid-listing are skipped.
 Status list_volumes(Pool &pool, AllocMode mode,
