@@ -81,6 +81,28 @@ uint64_t content_checksum(const char *buf, size_t len, uint64_t offset)
     return sum;
 }
 
+Result<uint64_t> source_checksum(ByteSource &src)
+{
+    MappedBuffer buf;
+    constexpr size_t kChunk = 8u << 20;
+    if (!buf.allocate(kChunk))
+        return plain_error(RBDC_ERR_INTERNAL, -ENOMEM, "out of memory for a checksum buffer");
+    uint64_t sum = 0;
+    auto st = src.for_each_data_extent([&](const Extent &e) -> Status {
+        for (uint64_t off = e.offset; off < e.offset + e.length;) {
+            const size_t n = static_cast<size_t>(std::min<uint64_t>(kChunk, e.offset + e.length - off));
+            if (auto r = src.read_exact(off, buf.get(), n); !r)
+                return r;
+            sum += content_checksum(buf.get(), n, off);
+            off += n;
+        }
+        return {};
+    });
+    if (!st)
+        return st.error();
+    return sum;
+}
+
 std::vector<std::pair<size_t, size_t>> nonzero_runs(const char *buf, size_t len, size_t block)
 {
     std::vector<std::pair<size_t, size_t>> runs;

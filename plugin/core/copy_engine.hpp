@@ -72,6 +72,7 @@ struct CopyStats {
     uint64_t bytes_written = 0;
     uint64_t bytes_skipped = 0; // zero blocks in the data, not written
     uint64_t checksum = 0;      // with CopyOptions::checksum: of every byte copied
+    bool checksum_of_stored = false; // checksum is of the source as stored (a container file)
 };
 
 // A checksum of `len` bytes found at `offset` of a disk: the sum (mod 2^64)
@@ -88,6 +89,10 @@ Result<CopyStats> copy_to_image(ByteSource &src, rbd_image_t dst, const std::str
 
 // The runs [begin, end) of `len` bytes that hold a non-zero byte, at `block`
 // granularity (a run ends at len).  Adjacent non-zero blocks form one run.
+// content_checksum of every byte of a source, read in chunks along its
+// data extents (holes count as zeros).
+Result<uint64_t> source_checksum(ByteSource &src);
+
 std::vector<std::pair<size_t, size_t>> nonzero_runs(const char *buf, size_t len, size_t block);
 
 bool is_all_zero(const char *buf, size_t len);

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 
@@ -113,7 +114,8 @@ Result<CreateOutcome> copy_source(Pool &dst, const std::string &dst_name, uint64
                                   const SourceOpener &open_raw,
                                   const std::function<Result<std::unique_ptr<QemuImage>>(const std::string &)>
                                       &prepare_container,
-                                  const IdentityOf &identity, bool reflink)
+                                  const IdentityOf &identity, bool reflink,
+                                  const std::function<Result<uint64_t>()> &checksum_source = nullptr)
 {
     const std::string dst_label = dst.image_label(dst_name);
     CopyFormat cf = copy_format(declared, sniffed.format);
@@ -147,6 +149,35 @@ Result<CreateOutcome> copy_source(Pool &dst, const std::string &dst_name, uint64
                                  auto image = prepare_container(cf.format);
                                  if (!image)
                                      return image.error();
+                                 if (qemu_img_writes_rbd() && checksum_source) {
+                                     // qemu-img writes the entry (the fast path, as
+                                     // for plain copies) while the source's own bytes
+                                     // are checksummed alongside.
+                                     auto size = (*image)->virtual_size();
+                                     if (!size)
+                                         return size.error();
+                                     auto sum = std::async(std::launch::async, checksum_source);
+                                     auto r = import_with(
+                                         dst, entry, 0, *size, src_label,
+                                         [&](const std::string &partial) -> Result<CopyStats> {
+                                             if (auto st = (*image)->convert_into(dst.params(), dst.id().ceph_pool,
+                                                                                  partial);
+                                                 !st)
+                                                 return st.error();
+                                             auto c = sum.get();
+                                             if (!c)
+                                                 return c.error();
+                                             CopyStats s;
+                                             s.bytes_read = *size;
+                                             s.checksum = *c;
+                                             s.checksum_of_stored = true;
+                                             return s;
+                                         },
+                                         seal);
+                                     if (sum.valid())
+                                         sum.wait();
+                                     return r;
+                                 }
                                  auto src = QemuImage::reader(std::move(*image));
                                  if (!src)
                                      return src.error();
@@ -249,7 +280,13 @@ Result<CreateOutcome> create_volume_from(Pool &dst, const std::string &dst_name,
             dst, dst_name, capacity, decide_clone(f), f.source_label, src.declared_format, *sniffed,
             [&]() -> Result<std::unique_ptr<ByteSource>> { return std::move(opened); },
             [&](const std::string &fmt) { return QemuImage::file(src.path, fmt); },
-            [&](const std::string &fmt) { return file_cache_identity(src.path, fmt); }, reflink);
+            [&](const std::string &fmt) { return file_cache_identity(src.path, fmt); }, reflink,
+            [&]() -> Result<uint64_t> {
+                auto f = open_file_source(src.path);
+                if (!f)
+                    return f.error();
+                return source_checksum(**f);
+            });
     }
 
     // Where the source lives: a pool we serve, or a location in some

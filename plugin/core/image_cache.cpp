@@ -24,6 +24,7 @@ namespace {
 constexpr const char kMetaIdentity[] = "rbdclone.cache.identity";
 constexpr const char kMetaSource[] = "rbdclone.cache.source";
 constexpr const char kMetaChecksum[] = "rbdclone.cache.checksum";
+constexpr const char kMetaChecksumOf[] = "rbdclone.cache.checksum_of";
 constexpr const char kMetaCreated[] = "rbdclone.cache.created";
 constexpr const char kLockName[] = "fill";
 constexpr const char kLastUsedXattr[] = "last_used";
@@ -208,6 +209,8 @@ Result<CacheOutcome> clone_through_cache(Pool &dst, const std::string &dst_name,
                         {kMetaIdentity, id.key},
                         {kMetaSource, id.description},
                         {kMetaChecksum, hex64(stats.checksum)},
+                        {kMetaChecksumOf, stats.checksum_of_stored ? "the source's bytes as stored"
+                                                                   : "the guest-visible bytes"},
                         {kMetaCreated, created}};
                     for (const auto &[k, v] : meta)
                         if ((r = rbd_metadata_set(img.get(), k, v.c_str())) < 0)
