@@ -87,8 +87,14 @@ Result<bool> entry_ready(Pool &dst, const std::string &entry, const CacheIdentit
 {
     ImageHandle img;
     int r = rbd_open_read_only(dst.io(), entry.c_str(), img.out(), kCacheSnapshot);
-    if (r == -ENOENT)
+    if (r == -ENOENT) {
+        if (rbd_open_read_only(dst.io(), entry.c_str(), img.out(), nullptr) == 0)
+            return plain_error(RBDC_ERR_OPERATION_INVALID, -EEXIST,
+                               "image cache entry " + dst.image_label(entry) + " for " + id.description +
+                                   " has lost its snapshot '" + kCacheSnapshot +
+                                   "' (an interrupted eviction?); remove it with 'rbdclone-cache purge'");
         return false;
+    }
     if (r < 0)
         return ceph_error(r, "failed to open the image cache entry " + dst.image_label(entry));
     if (meta_get(img.get(), kMetaIdentity) != id.key)

@@ -410,4 +410,72 @@ void FrozenOsd::thaw()
     frozen_ = false;
 }
 
+PrivateDaemon::PrivateDaemon()
+{
+    char tmpl[] = "/tmp/rbdclone-lvd-XXXXXX";
+    if (!mkdtemp(tmpl))
+        return;
+    top_ = tmpl;
+    dir_ = top_ + "/d";
+    ok_ = script("start '" + dir_ + "' '" + env("LIBVIRTD_BACKEND_DIR") + "'") && connect();
+}
+
+PrivateDaemon::~PrivateDaemon()
+{
+    disconnect();
+    if (!top_.empty())
+        (void)!system(("'" + env("LAB_TOOLS_DIR") + "/libvirtd-lab.sh' stop '" + dir_ + "' >>'" + top_ +
+                       "/lab.log' 2>&1; rm -rf '" + top_ + "'")
+                          .c_str());
+}
+
+bool PrivateDaemon::define_admin_secret()
+{
+    const std::string xml = "<secret ephemeral='no' private='yes'><uuid>" + env("LAB_SECRET_ADMIN_UUID") +
+                            "</uuid><usage type='ceph'><name>client.admin secret</name></usage></secret>";
+    virSecretPtr s = virSecretDefineXML(secrets_, xml.c_str(), 0);
+    if (!s)
+        return false;
+    const std::string raw = base64_decode(env("CEPH_ADMIN_KEY"));
+    bool ok = virSecretSetValue(s, reinterpret_cast<const unsigned char *>(raw.data()), raw.size(), 0) == 0;
+    virSecretFree(s);
+    return ok;
+}
+
+bool PrivateDaemon::restart(bool kill)
+{
+    disconnect();
+    return script("restart '" + dir_ + "'" + (kill ? " --kill" : "")) && connect();
+}
+
+std::string PrivateDaemon::storage_uri() const
+{
+    return read_env_file(dir_ + "/libvirtd.env")["LIBVIRT_STORAGE_URI"];
+}
+
+std::string PrivateDaemon::log_path() const { return read_env_file(dir_ + "/libvirtd.env")["LIBVIRTD_LOG"]; }
+
+bool PrivateDaemon::script(const std::string &args)
+{
+    return system(("'" + env("LAB_TOOLS_DIR") + "/libvirtd-lab.sh' " + args + " >>'" + top_ + "/lab.log' 2>&1")
+                      .c_str()) == 0;
+}
+
+bool PrivateDaemon::connect()
+{
+    auto e = read_env_file(dir_ + "/libvirtd.env");
+    storage_ = virConnectOpen(e["LIBVIRT_STORAGE_URI"].c_str());
+    secrets_ = virConnectOpen(e["LIBVIRT_SECRET_URI"].c_str());
+    return storage_ && secrets_;
+}
+
+void PrivateDaemon::disconnect()
+{
+    if (storage_)
+        virConnectClose(storage_);
+    if (secrets_)
+        virConnectClose(secrets_);
+    storage_ = secrets_ = nullptr;
+}
+
 } // namespace lab

@@ -158,4 +158,34 @@ class FrozenOsd {
     bool frozen_ = false;
 };
 
+// A libvirtd of a test's own (tests/lab/libvirtd-lab.sh, our backend) on
+// the lab's cluster, stopped and removed when this object goes away; its
+// state survives restart().
+class PrivateDaemon {
+  public:
+    PrivateDaemon();
+    ~PrivateDaemon();
+    PrivateDaemon(const PrivateDaemon &) = delete;
+    PrivateDaemon &operator=(const PrivateDaemon &) = delete;
+    bool ok() const { return ok_; }
+    // The lab's admin key as a persistent secret under the lab's UUID, so
+    // that pool_xml() works against this daemon too.
+    bool define_admin_secret();
+    // kill: SIGKILL (a crash) instead of SIGTERM.
+    bool restart(bool kill);
+    virConnectPtr storage() const { return storage_; }
+    virConnectPtr secrets() const { return secrets_; }
+    std::string storage_uri() const;
+    std::string log_path() const;
+
+  private:
+    bool script(const std::string &args);
+    bool connect();
+    void disconnect();
+
+    std::string top_, dir_;
+    virConnectPtr storage_ = nullptr, secrets_ = nullptr;
+    bool ok_ = false;
+};
+
 } // namespace lab

@@ -321,3 +321,96 @@ TEST_F(ImageCache, OperatorToolListsAndPurgesUnusedEntries)
     EXPECT_EQ(ceph().parent("rbd2", name(a)), "rbd2/" + e[0] + "@rbdclone-cache");
     EXPECT_TRUE(ceph().contents("rbd2", name(a)) == testfiles::read_file(path("t1.qcow2.raw")));
 }
+
+TEST_F(ImageCache, FirstRequestsFromTwoDaemonsConvertOnce)
+{
+    // A second libvirtd (another hypervisor, as far as Ceph can tell) with
+    // a pool on the same Ceph pool and the same policy.
+    PrivateDaemon other;
+    ASSERT_TRUE(other.ok()) << "the second libvirtd did not start";
+    ASSERT_TRUE(other.define_admin_secret()) << last_error().message;
+    Pool &p = pool(kCacheOn);
+    ASSERT_TRUE(p.ok()) << last_error().message;
+    PoolSpec spec{unique("cached-other")};
+    spec.ceph_pool = "rbd2";
+    spec.extra = kCacheOn;
+    virStoragePoolPtr op = virStoragePoolCreateXML(other.storage(), pool_xml(spec).c_str(), 0);
+    ASSERT_TRUE(op) << last_error().message;
+    virStoragePoolFree(op);
+
+    const std::string raw = random_bytes(32 * MiB, 12);
+    const std::string file = qcow2("two.qcow2", raw);
+    const size_t mark = log_size();
+    const int n = 8;
+    std::vector<std::string> names(n), errors(n);
+    for (auto &nm : names) {
+        nm = unique("two");
+        disks_.push_back(nm);
+    }
+    std::vector<std::thread> ts;
+    for (int i = 0; i < n; i++)
+        ts.emplace_back([&, i] {
+            // Even requests to the lab's daemon, odd ones to the other.
+            const bool mine = i % 2 == 0;
+            virConnectPtr c = virConnectOpen(mine ? env("LIBVIRT_STORAGE_URI").c_str() : other.storage_uri().c_str());
+            virStoragePoolPtr cp = virStoragePoolLookupByName(c, mine ? p.name().c_str() : spec.name.c_str());
+            const std::string xml = "<volume><name>" + names[i] + "</name><target><format type='raw'/></target>"
+                                    "<backingStore><path>" + file +
+                                    "</path><format type='qcow2'/></backingStore></volume>";
+            virStorageVolPtr v = cp ? virStorageVolCreateXML(cp, xml.c_str(), 0) : nullptr;
+            if (!v)
+                errors[i] = last_error().message.empty() ? "failed" : last_error().message;
+            else
+                virStorageVolFree(v);
+            if (cp)
+                virStoragePoolFree(cp);
+            virConnectClose(c);
+        });
+    for (auto &t : ts)
+        t.join();
+    auto e = entries("rbd2");
+    ASSERT_EQ(e.size(), 1u);
+    for (int i = 0; i < n; i++) {
+        EXPECT_EQ(errors[i], "") << names[i];
+        EXPECT_EQ(ceph().parent("rbd2", names[i]), "rbd2/" + e[0] + "@rbdclone-cache") << names[i];
+    }
+    EXPECT_TRUE(ceph().contents("rbd2", names[1]) == raw);
+    const int stored = count(log_since(mark), "image cache: stored ") +
+                       count(testfiles::read_file(other.log_path()), "image cache: stored ");
+    EXPECT_EQ(stored, 1) << "converted more than once across the two daemons";
+}
+
+TEST_F(ImageCache, WithDeferredDeleteEntriesWithClonesGoToTheTrashWhenTheCacheIsFull)
+{
+    Pool &p = pool("  <rbd:clone delete='deferred'/>\n  <rbd:image_cache enabled='yes' max_size='12M'/>\n");
+    ASSERT_TRUE(p.ok()) << last_error().message;
+    Vol a = disk_from(p, qcow2("d1.qcow2", random_bytes(8 * MiB, 13)));
+    ASSERT_TRUE(a) << last_error().message;
+    const std::string entry_a = ceph().parent("rbd2", name(a)).substr(5, 47);
+    sleep(1); // a's last use is older than b's
+    Vol b = disk_from(p, qcow2("d2.qcow2", random_bytes(8 * MiB, 14)));
+    ASSERT_TRUE(b) << last_error().message;
+    // 16 MiB > 12 MiB and both have a clone: the least recently used goes to the trash.
+    EXPECT_FALSE(ceph().exists("rbd2", entry_a));
+    std::vector<rbd_trash_image_info_t> t(16);
+    size_t n = t.size();
+    int r = rbd_trash_list(ceph().io("rbd2"), t.data(), &n);
+    bool trashed = false;
+    for (int i = 0; i < r; i++)
+        trashed |= entry_a == t[i].name;
+    if (r > 0)
+        rbd_trash_list_cleanup(t.data(), r);
+    EXPECT_TRUE(trashed) << entry_a << " is not in the trash";
+    EXPECT_TRUE(ceph().contents("rbd2", name(a)) == testfiles::read_file(path("d1.qcow2.raw")));
+    // Its last clone gone, the entry is purged from the trash.
+    ASSERT_EQ(virStorageVolDelete(a.get(), 0), 0) << last_error().message;
+    n = t.size();
+    r = rbd_trash_list(ceph().io("rbd2"), t.data(), &n);
+    trashed = false;
+    for (int i = 0; i < r; i++)
+        trashed |= entry_a == t[i].name;
+    if (r > 0)
+        rbd_trash_list_cleanup(t.data(), r);
+    EXPECT_FALSE(trashed) << entry_a << " is still in the trash";
+    EXPECT_EQ(entries("rbd2").size(), 1u);
+}

@@ -22,63 +22,6 @@ using namespace lab;
 
 namespace {
 
-// A libvirtd of this test's own, with our backend, on the lab's cluster.
-class PrivateDaemon {
-  public:
-    PrivateDaemon()
-    {
-        char tmpl[] = "/tmp/rbdclone-rst-XXXXXX";
-        if (!mkdtemp(tmpl))
-            return;
-        top_ = tmpl;
-        dir_ = top_ + "/d";
-        ok_ = script("start '" + dir_ + "' '" + env("LIBVIRTD_BACKEND_DIR") + "'") && connect();
-    }
-    ~PrivateDaemon()
-    {
-        disconnect();
-        if (!top_.empty())
-            (void)!system(("'" + env("LAB_TOOLS_DIR") + "/libvirtd-lab.sh' stop '" + dir_ + "' >>'" + top_ +
-                           "/lab.log' 2>&1; rm -rf '" + top_ + "'")
-                              .c_str());
-    }
-    bool ok() const { return ok_; }
-    // kill: SIGKILL (a crash) instead of SIGTERM.
-    bool restart(bool kill)
-    {
-        disconnect();
-        return script("restart '" + dir_ + "'" + (kill ? " --kill" : "")) && connect();
-    }
-    virConnectPtr storage() const { return storage_; }
-    virConnectPtr secrets() const { return secrets_; }
-    std::string storage_uri() const { return read_env_file(dir_ + "/libvirtd.env")["LIBVIRT_STORAGE_URI"]; }
-
-  private:
-    bool script(const std::string &args)
-    {
-        return system(("'" + env("LAB_TOOLS_DIR") + "/libvirtd-lab.sh' " + args + " >>'" + top_ + "/lab.log' 2>&1")
-                          .c_str()) == 0;
-    }
-    bool connect()
-    {
-        auto e = read_env_file(dir_ + "/libvirtd.env");
-        storage_ = virConnectOpen(e["LIBVIRT_STORAGE_URI"].c_str());
-        secrets_ = virConnectOpen(e["LIBVIRT_SECRET_URI"].c_str());
-        return storage_ && secrets_;
-    }
-    void disconnect()
-    {
-        if (storage_)
-            virConnectClose(storage_);
-        if (secrets_)
-            virConnectClose(secrets_);
-        storage_ = secrets_ = nullptr;
-    }
-
-    std::string top_, dir_;
-    virConnectPtr storage_ = nullptr, secrets_ = nullptr;
-    bool ok_ = false;
-};
 
 bool has_volume(virConnectPtr c, const std::string &pool, const std::string &vol)
 {
@@ -109,16 +52,7 @@ class Restart : public ::testing::Test {
         BEYOND_STOCK();
         daemon_ = std::make_unique<PrivateDaemon>();
         ASSERT_TRUE(daemon_->ok()) << "the private libvirtd did not start";
-        // The lab's admin secret, persistent, under the lab's UUID so that
-        // pool_xml() refers to it.
-        const std::string xml = "<secret ephemeral='no' private='yes'><uuid>" + env("LAB_SECRET_ADMIN_UUID") +
-                                "</uuid><usage type='ceph'><name>client.admin secret</name></usage></secret>";
-        virSecretPtr s = virSecretDefineXML(daemon_->secrets(), xml.c_str(), 0);
-        ASSERT_TRUE(s) << last_error().message;
-        const std::string raw = base64_decode(env("CEPH_ADMIN_KEY"));
-        ASSERT_EQ(virSecretSetValue(s, reinterpret_cast<const unsigned char *>(raw.data()), raw.size(), 0), 0)
-            << last_error().message;
-        virSecretFree(s);
+        ASSERT_TRUE(daemon_->define_admin_secret()) << last_error().message;
     }
     void TearDown() override
     {
