@@ -182,6 +182,19 @@ check() {
     fi
 }
 
+# short_reason POOL/IMAGE: the reason our module logged for its decision on that image, short
+# enough for the table: its first clause (and, through the image cache, the cache's), without
+# fsids and directories.
+short_reason() {
+    local line reason first last
+    line=$(grep -h "decision for RBD image '$1' from " "$LIBVIRTD_LOG" 2>/dev/null | tail -1)
+    [ -n "$line" ] || { echo "-"; return; }
+    reason=$(printf '%s\n' "$line" | sed -n "s/.*decision for RBD image '[^']*' from [^(]*: [a-z+ -]* (\(.*\))$/\1/p")
+    first=${reason%%;*} last=${reason##*; }
+    case $last in *"image cache"*) [ "$last" != "$reason" ] && first="$first; $last" ;; esac
+    printf '%s\n' "$first" | sed -E "s/ [0-9a-f]{8}-[0-9a-f-]{27}//g; s#'/[^']*/([^/']*)'#'\1'#g; s/ entry RBD image '[^']*'/ entry/"
+}
+
 declare -A RESULT
 REQUESTS=()
 NOTES=()
@@ -210,6 +223,7 @@ request() {
                 # (what it says is checked above in Ceph: parent, bytes written, data)
                 [ "$d" = ours ] && [ -n "$method" ] && [ "$method" != "${CHECK%% *}" ] &&
                     RESULT[$id,$d]="ok, $method, $VSH_MS ms"
+                [ "$d" = ours ] && RESULT[$id,why]=$(short_reason "$img")
             else
                 RESULT[$id,$d]="virsh ok but no image in Ceph!"
             fi
@@ -334,14 +348,16 @@ echo
 echo
 # Column widths from the longest cell, so the columns line up whatever the messages are.
 head_stock="stock libvirt $STOCK_VERSION" head_ours="this module"
-w1=7 w2=${#head_stock}
+w1=7 w2=${#head_stock} w3=${#head_ours}
 for id in "${REQUESTS[@]}"; do
     ((${#RESULT[$id,label]} > w1)) && w1=${#RESULT[$id,label]}
     ((${#RESULT[$id,stock]} > w2)) && w2=${#RESULT[$id,stock]}
+    ((${#RESULT[$id,ours]} > w3)) && w3=${#RESULT[$id,ours]}
 done
-printf "%-$((w1 + 3))s%-$((w2 + 3))s%s\n" request "$head_stock" "$head_ours"
+printf "%-$((w1 + 3))s%-$((w2 + 3))s%-$((w3 + 3))s%s\n" request "$head_stock" "$head_ours" "why (this module's log)"
 for id in "${REQUESTS[@]}"; do
-    printf "%-$((w1 + 3))s%-$((w2 + 3))s%s\n" "${RESULT[$id,label]}" "${RESULT[$id,stock]}" "${RESULT[$id,ours]}"
+    printf "%-$((w1 + 3))s%-$((w2 + 3))s%-$((w3 + 3))s%s\n" "${RESULT[$id,label]}" "${RESULT[$id,stock]}" \
+        "${RESULT[$id,ours]}" "${RESULT[$id,why]:--}"
 done
 for i in "${!NOTES[@]}"; do
     ((i)) || echo
