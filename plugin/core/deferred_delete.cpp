@@ -84,15 +84,13 @@ bool purge_if_unused(rados_ioctx_t io, const std::string &pool_label, const std:
             }
         }
         for (const auto &s : snaps.value()) {
-            int prot = 0;
-            if (rbd_snap_is_protected(img.get(), s.name.c_str(), &prot) == 0 && prot &&
-                (r = rbd_snap_unprotect(img.get(), s.name.c_str())) < 0) {
-                // EBUSY: a clone appeared meanwhile; the image stays.
-                log_debug("keeping ", label, ": could not unprotect snapshot '", s.name, "': ", describe_rc(r));
+            auto st = remove_snapshot(img.get(), "snapshot '" + s.name + "' of " + label, s.name);
+            if (!st && st.error().rc == -EBUSY) { // a clone appeared meanwhile; the image stays
+                log_debug("keeping ", label, ": ", st.error().message);
                 return false;
             }
-            if ((r = rbd_snap_remove(img.get(), s.name.c_str())) < 0 && r != -ENOENT) {
-                log_warn("could not remove snapshot '", s.name, "' of ", label, ": ", describe_rc(r));
+            if (!st && st.error().rc != -ENOENT) {
+                log_warn(st.error().message);
                 return false;
             }
         }

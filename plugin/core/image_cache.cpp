@@ -304,14 +304,10 @@ static Status remove_entry(Pool &pool, const CacheEntry &e)
         auto snaps = list_snapshots(img.get());
         if (!snaps)
             return snaps.error();
-        for (const auto &s : snaps.value()) {
-            int prot = 0;
-            if (rbd_snap_is_protected(img.get(), s.name.c_str(), &prot) == 0 && prot &&
-                (r = rbd_snap_unprotect(img.get(), s.name.c_str())) < 0)
-                return ceph_error(r, "failed to unprotect " + pool.image_label(e.name) + "@" + s.name);
-            if ((r = rbd_snap_remove(img.get(), s.name.c_str())) < 0)
-                return ceph_error(r, "failed to remove snapshot " + pool.image_label(e.name) + "@" + s.name);
-        }
+        for (const auto &s : snaps.value())
+            if (auto st = remove_snapshot(img.get(), "snapshot '" + s.name + "' of " + pool.image_label(e.name), s.name);
+                !st)
+                return st;
     }
     int r = rbd_remove(pool.io(), e.name.c_str());
     if (r < 0)

@@ -97,19 +97,11 @@ void release_parent_snapshot(rados_t cluster, const ParentRef &parent)
         }
         if (!kids->empty())
             return; // still in use
-        int prot = 0;
-        if (rbd_snap_is_protected(img.get(), s.name.c_str(), &prot) == 0 && prot) {
-            r = rbd_snap_unprotect(img.get(), s.name.c_str());
-            if (r == -EBUSY)
-                return; // a clone appeared meanwhile
-            if (r < 0) {
-                log_warn("could not unprotect ", parent.label, ": ", describe_rc(r));
-                return;
-            }
-        }
-        r = rbd_snap_remove(img.get(), s.name.c_str());
-        if (r < 0 && r != -ENOENT)
-            log_warn("could not remove ", parent.label, ", which no clone uses any more: ", describe_rc(r));
+        auto st = remove_snapshot(img.get(), "snapshot " + parent.label, s.name);
+        if (!st && st.error().rc == -EBUSY)
+            return; // a clone appeared meanwhile
+        if (!st && st.error().rc != -ENOENT)
+            log_warn(st.error().message, ", which no clone uses any more");
         else
             log_info("removed snapshot ", parent.label, ": its last clone was deleted");
         return;

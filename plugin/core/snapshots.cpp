@@ -66,4 +66,24 @@ Result<bool> head_unchanged_since(rbd_image_t img, const std::string &snap, uint
     return !changed;
 }
 
+Status remove_snapshot(rbd_image_t img, const std::string &label, const std::string &snap)
+{
+    int prot = 0;
+    int r = rbd_snap_is_protected(img, snap.c_str(), &prot);
+    if (r < 0)
+        return ceph_error(r, "failed to check whether " + label + " is protected");
+    if (prot) {
+        r = rbd_snap_unprotect(img, snap.c_str());
+        if (r == -EBUSY)
+            return plain_error(RBDC_ERR_OPERATION_INVALID, r, "cannot delete " + label + ": it has clones");
+        if (r < 0)
+            return ceph_error(r, "failed to unprotect " + label);
+    }
+    r = rbd_snap_remove(img, snap.c_str());
+    if (r < 0)
+        return ceph_error(r, "failed to remove " + label);
+    log_debug("removed ", label);
+    return {};
+}
+
 } // namespace rbdclone

@@ -47,6 +47,11 @@ SnapshotChoice choose_clone_snapshot(const std::vector<SnapshotInfo> &snaps, uin
 // The newest snapshot (highest id), if any.
 std::optional<SnapshotInfo> newest_snapshot(const std::vector<SnapshotInfo> &snaps);
 
+// Removes snapshot `snap` of `img`, unprotecting it first when needed.
+// `label` names it in errors ("snapshot 'pool/image@snap'"); a snapshot
+// that still has clones is RBDC_ERR_OPERATION_INVALID with rc -EBUSY.
+Status remove_snapshot(rbd_image_t img, const std::string &label, const std::string &snap);
+
 // True when the head of `img` has no data written since snapshot `snap`.
 Result<bool> head_unchanged_since(rbd_image_t img, const std::string &snap, uint64_t size);
 

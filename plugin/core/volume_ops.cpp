@@ -162,25 +162,9 @@ Status create_volume(Pool &pool, const std::string &name, uint64_t capacity)
     return {};
 }
 
-static Status remove_snapshot(Pool &pool, const std::string &name, rbd_image_t img, const SnapshotInfo &s)
+static std::string snapshot_label(const Pool &pool, const std::string &image, const std::string &snap)
 {
-    const std::string label = cat("snapshot '", pool.id().ceph_pool, "/", name, "@", s.name, "'");
-    int prot = 0;
-    int r = rbd_snap_is_protected(img, s.name.c_str(), &prot);
-    if (r < 0)
-        return ceph_error(r, "failed to check whether " + label + " is protected");
-    if (prot) {
-        r = rbd_snap_unprotect(img, s.name.c_str());
-        if (r == -EBUSY)
-            return plain_error(RBDC_ERR_OPERATION_INVALID, r, "cannot delete " + label + ": it has clones");
-        if (r < 0)
-            return ceph_error(r, "failed to unprotect " + label);
-    }
-    r = rbd_snap_remove(img, s.name.c_str());
-    if (r < 0)
-        return ceph_error(r, "failed to remove " + label);
-    log_debug("removed ", label);
-    return {};
+    return cat("snapshot '", pool.id().ceph_pool, "/", image, "@", snap, "'");
 }
 
 Result<bool> delete_volume(Pool &pool, const std::string &name, bool delete_snapshots)
@@ -235,7 +219,9 @@ Result<bool> delete_volume(Pool &pool, const std::string &name, bool delete_snap
                                    ": it has snapshots (delete them first, or use --delete-snapshots)");
         for (size_t i = 0; i < snaps->size(); i++)
             if (!deferred || !has_clones[i])
-                if (auto st = remove_snapshot(pool, name, img->get(), snaps.value()[i]); !st)
+                if (auto st = remove_snapshot(img->get(), snapshot_label(pool, name, snaps.value()[i].name),
+                                              snaps.value()[i].name);
+                    !st)
                     return st.error();
         auto p = parent_of(img->get());
         if (!p)
