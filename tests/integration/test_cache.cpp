@@ -10,6 +10,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <thread>
 
@@ -93,13 +94,48 @@ class ImageCache : public ::testing::Test {
         return path(name);
     }
     // vol-create with the file as <backingStore> (one pool: no cross-pool locking).
+    static std::string backing_xml(const std::string &name, const std::string &file)
+    {
+        return "<volume><name>" + name + "</name><target><format type='raw'/></target>"
+               "<backingStore><path>" + file + "</path><format type='qcow2'/></backingStore></volume>";
+    }
     Vol disk_from(Pool &p, const std::string &file, unsigned flags = 0)
     {
         const std::string name = unique("disk");
         disks_.push_back(name);
-        const std::string xml = "<volume><name>" + name + "</name><target><format type='raw'/></target>"
-                                "<backingStore><path>" + file + "</path><format type='qcow2'/></backingStore></volume>";
-        return Vol(virStorageVolCreateXML(p.get(), xml.c_str(), flags));
+        return Vol(virStorageVolCreateXML(p.get(), backing_xml(name, file).c_str(), flags));
+    }
+    // n disks from `file` at once, each request on a connection of its own
+    // to target(i) = {storage URI, pool name}.  Their names, and the error
+    // of each ("" when it succeeded).
+    std::pair<std::vector<std::string>, std::vector<std::string>>
+    disks_at_once(int n, const std::string &prefix, const std::string &file,
+                  const std::function<std::pair<std::string, std::string>(int)> &target)
+    {
+        std::vector<std::string> names(n), errors(n);
+        for (auto &nm : names) {
+            nm = unique(prefix);
+            disks_.push_back(nm);
+        }
+        std::vector<std::thread> ts;
+        for (int i = 0; i < n; i++)
+            ts.emplace_back([&, i] {
+                const auto [uri, pool] = target(i);
+                virConnectPtr c = virConnectOpen(uri.c_str());
+                virStoragePoolPtr cp = c ? virStoragePoolLookupByName(c, pool.c_str()) : nullptr;
+                virStorageVolPtr v = cp ? virStorageVolCreateXML(cp, backing_xml(names[i], file).c_str(), 0) : nullptr;
+                if (!v)
+                    errors[i] = last_error().message.empty() ? "failed" : last_error().message;
+                else
+                    virStorageVolFree(v);
+                if (cp)
+                    virStoragePoolFree(cp);
+                if (c)
+                    virConnectClose(c);
+            });
+        for (auto &t : ts)
+            t.join();
+        return {names, errors};
     }
     static std::string name(const Vol &v) { return virStorageVolGetName(v.get()); }
     std::string log_since(size_t from) const
@@ -189,29 +225,9 @@ TEST_F(ImageCache, ConcurrentFirstRequestsConvertOnce)
     const std::string file = qcow2("shared.qcow2", raw);
     const size_t mark = log_size();
     const int n = 8;
-    std::vector<std::string> names(n), errors(n);
-    for (auto &nm : names) {
-        nm = unique("conc");
-        disks_.push_back(nm);
-    }
-    std::vector<std::thread> ts;
-    for (int i = 0; i < n; i++)
-        ts.emplace_back([&, i] {
-            virConnectPtr c = virConnectOpen(env("LIBVIRT_STORAGE_URI").c_str());
-            virStoragePoolPtr cp = virStoragePoolLookupByName(c, p.name().c_str());
-            const std::string xml = "<volume><name>" + names[i] + "</name><target><format type='raw'/></target>"
-                                    "<backingStore><path>" + file +
-                                    "</path><format type='qcow2'/></backingStore></volume>";
-            virStorageVolPtr v = virStorageVolCreateXML(cp, xml.c_str(), 0);
-            if (!v)
-                errors[i] = last_error().message;
-            else
-                virStorageVolFree(v);
-            virStoragePoolFree(cp);
-            virConnectClose(c);
-        });
-    for (auto &t : ts)
-        t.join();
+    const auto [names, errors] = disks_at_once(n, "conc", file, [&](int) {
+        return std::make_pair(env("LIBVIRT_STORAGE_URI"), p.name());
+    });
     auto e = entries("rbd2");
     ASSERT_EQ(e.size(), 1u);
     for (int i = 0; i < n; i++) {
@@ -342,32 +358,11 @@ TEST_F(ImageCache, FirstRequestsFromTwoDaemonsConvertOnce)
     const std::string file = qcow2("two.qcow2", raw);
     const size_t mark = log_size();
     const int n = 8;
-    std::vector<std::string> names(n), errors(n);
-    for (auto &nm : names) {
-        nm = unique("two");
-        disks_.push_back(nm);
-    }
-    std::vector<std::thread> ts;
-    for (int i = 0; i < n; i++)
-        ts.emplace_back([&, i] {
-            // Even requests to the lab's daemon, odd ones to the other.
-            const bool mine = i % 2 == 0;
-            virConnectPtr c = virConnectOpen(mine ? env("LIBVIRT_STORAGE_URI").c_str() : other.storage_uri().c_str());
-            virStoragePoolPtr cp = virStoragePoolLookupByName(c, mine ? p.name().c_str() : spec.name.c_str());
-            const std::string xml = "<volume><name>" + names[i] + "</name><target><format type='raw'/></target>"
-                                    "<backingStore><path>" + file +
-                                    "</path><format type='qcow2'/></backingStore></volume>";
-            virStorageVolPtr v = cp ? virStorageVolCreateXML(cp, xml.c_str(), 0) : nullptr;
-            if (!v)
-                errors[i] = last_error().message.empty() ? "failed" : last_error().message;
-            else
-                virStorageVolFree(v);
-            if (cp)
-                virStoragePoolFree(cp);
-            virConnectClose(c);
-        });
-    for (auto &t : ts)
-        t.join();
+    // Even requests to the lab's daemon, odd ones to the other.
+    const auto [names, errors] = disks_at_once(n, "two", file, [&](int i) {
+        return i % 2 == 0 ? std::make_pair(env("LIBVIRT_STORAGE_URI"), p.name())
+                          : std::make_pair(other.storage_uri(), spec.name);
+    });
     auto e = entries("rbd2");
     ASSERT_EQ(e.size(), 1u);
     for (int i = 0; i < n; i++) {
