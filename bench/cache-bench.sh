@@ -15,35 +15,11 @@
 # new identity, medians), BUILD_DIR (see tests/common.sh).
 # Writes build/bench-results/cache.txt.  Stops the lab and removes its files even on failure.
 set -uo pipefail
-. "$(dirname "$0")/../tests/common.sh"
 PROG=cache-bench
-# shellcheck source=../tests/lab/lab-common.sh
-. "$REPO/tests/lab/lab-common.sh"   # lab_pool_xml
-
 SIZE_MIB=${BENCH_CACHE_MIB:-1024}
 ROUNDS=${BENCH_CACHE_ROUNDS:-3}
-LAB_SH=$REPO/tests/lab/lab.sh
-RESULTS=$BUILD/bench-results
-T0=$SECONDS
-LAB='' WORK=''
-
-cleanup() {
-    [ -n "$LAB" ] && { "$LAB_SH" stop "$LAB" >/dev/null 2>&1 || echo "warning: could not stop lab $LAB" >&2; }
-    [ -n "$WORK" ] && rm -rf "$WORK"
-    echo "total run time: $((SECONDS - T0)) s"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-say "build"
-build_all || exit 1
-say "lab: Ceph (memstore sized for the images) + libvirtd with our module"
-LAB=$(mktemp -d /tmp/rbdclone-cachebench.XXXXXX) && rmdir "$LAB" || exit 1
-CEPH_LAB_MEM_BYTES=$(( (8 * SIZE_MIB + 2048) * 1024 * 1024 )) "$LAB_SH" start "$LAB" "$(ours_backend_dir)" || exit 1
-. "$LAB/lab.env"
-WORK=$(mktemp -d /var/tmp/rbdclone-cachebench-files.XXXXXX) || exit 1
-V="virsh -q -c $LIBVIRT_STORAGE_URI"
-RBD="rbd -c $CEPH_CONF --id admin"
+. "$(dirname "$0")/bench-lab.sh"
+bench_lab cachebench $(( (8 * SIZE_MIB + 2048) * 1024 * 1024 ))
 
 lab_pool_xml plain rbd >"$WORK/plain.xml"
 lab_pool_xml cached rbd | sed "s|</pool>|<rbd:image_cache enabled='yes'/></pool>|; s|<pool type='rbd'>|<pool type='rbd' xmlns:rbd='http://libvirt.org/schemas/storagepool/rbd/1.0'>|" >"$WORK/cached.xml"
@@ -59,17 +35,14 @@ rm -f "$WORK/a.raw" "$WORK/b.raw"
 $V vol-create-as plain golden "${SIZE_MIB}M" >/dev/null || exit 1
 $RBD bench --io-type write --io-total 64M --io-pattern seq rbd/golden >/dev/null 2>&1 || exit 1
 
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 from_file() { # POOL NAME FILE
     echo "<volume><name>$2</name><target><format type='raw'/></target><backingStore><path>$3</path><format type='qcow2'/></backingStore></volume>" >"$WORK/v-$2.xml"
     $V vol-create "$1" "$WORK/v-$2.xml" >/dev/null
 }
 ms_of() { local t0 rc; t0=$(now_ms); "$@"; rc=$?; [ $rc = 0 ] || { echo "cache-bench: '$*' failed" >&2; exit 1; }; echo $(( $(now_ms) - t0 )); }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", (b > 0) ? a / b : 0}'; }
 # The OSD frees deleted objects and reorganises memory after big writes: let it settle
 # before each timed heavy request, so that no variant pays for the previous one.
 settle() { sleep "${BENCH_CACHE_SETTLE:-4}"; }
-median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2] + a[NR/2+1]) / 2)}'; }
 
 say "warm-up"
 $V vol-clone golden warm --pool plain >/dev/null && $V vol-delete warm --pool plain >/dev/null

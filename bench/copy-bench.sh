@@ -14,36 +14,12 @@
 # BENCH_COPY_BIG_MIB (4096), BENCH_COPY_REPS (5), BUILD_DIR (see tests/common.sh).
 # Writes build/bench-results/copy.txt.  Stops the lab and removes its files even on failure.
 set -uo pipefail
-. "$(dirname "$0")/../tests/common.sh"
 PROG=copy-bench
-# shellcheck source=../tests/lab/lab-common.sh
-. "$REPO/tests/lab/lab-common.sh"   # lab_pool_xml
-
 SIZE_MIB=${BENCH_COPY_MIB:-1024}
 BIG_MIB=${BENCH_COPY_BIG_MIB:-4096}
 REPS=${BENCH_COPY_REPS:-5}
-LAB_SH=$REPO/tests/lab/lab.sh
-RESULTS=$BUILD/bench-results
-T0=$SECONDS
-LAB='' WORK=''
-
-cleanup() {
-    [ -n "$LAB" ] && { "$LAB_SH" stop "$LAB" >/dev/null 2>&1 || echo "warning: could not stop lab $LAB" >&2; }
-    [ -n "$WORK" ] && rm -rf "$WORK"
-    echo "total run time: $((SECONDS - T0)) s"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-say "build"
-build_all || exit 1
-say "lab: Ceph (memstore sized for the images) + libvirtd with our module"
-LAB=$(mktemp -d /tmp/rbdclone-copybench.XXXXXX) && rmdir "$LAB" || exit 1
-CEPH_LAB_MEM_BYTES=$(( (BIG_MIB + 3 * SIZE_MIB + 2048) * 1024 * 1024 )) "$LAB_SH" start "$LAB" "$(ours_backend_dir)" || exit 1
-. "$LAB/lab.env"
-WORK=$(mktemp -d /var/tmp/rbdclone-copybench-files.XXXXXX) || exit 1
-V="virsh -q -c $LIBVIRT_STORAGE_URI"
-RBD="rbd -c $CEPH_CONF --id admin"
+. "$(dirname "$0")/bench-lab.sh"
+bench_lab copybench $(( (BIG_MIB + 3 * SIZE_MIB + 2048) * 1024 * 1024 ))
 
 lab_pool_xml bench rbd >"$WORK/pool.xml"
 mkdir -p "$WORK/files"
@@ -61,10 +37,8 @@ for i in $(seq 0 9); do   # 10 x 20 MiB spread over 20 GiB
 done
 qemu-img convert -f raw -O qcow2 "$WORK/files/dense.raw" "$WORK/files/image.qcow2" || exit 1
 $V pool-refresh files >/dev/null
-rss() { awk '/^VmRSS/ {print $2}' "/proc/$LIBVIRTD_PID/status"; }
 RSS0=$(rss)   # before any copy: the growth below includes everything the copies kept
 
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 # timed NAME CMD...: runs CMD, appends its time in ms to $WORK/t.NAME
 timed() {
     local name=$1 t0 rc; shift
@@ -73,8 +47,7 @@ timed() {
     if [ $rc != 0 ]; then echo "copy-bench: '$name' failed:" >&2; cat "$WORK/last.out" >&2; exit 1; fi
     echo $(( $(now_ms) - t0 )) >>"$WORK/t.$name"
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 0}'; }
-median() { sort -n "$WORK/t.$1" | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2] + a[NR/2+1]) / 2)}'; }
+median_of() { median <"$WORK/t.$1"; }
 vol_xml() { echo "<volume><name>$1</name><capacity unit='bytes'>1</capacity><target><format type='raw'/></target></volume>" >"$WORK/vol.xml"; echo "$WORK/vol.xml"; }
 ours() { $V vol-create-from bench "$(vol_xml "$1")" "$2" --inputpool files; }
 drop() { $V vol-delete "$1" --pool bench >/dev/null 2>&1 || $RBD rm "rbd/$1" >/dev/null 2>&1; true; }
@@ -117,8 +90,7 @@ for r in $(seq 1 "$REPS"); do
 done
 
 # The engine's own time, from the daemon's log (the rest is libvirt, RPC, virsh).
-engine_ms() { grep -F "copied '$WORK/files/$1' into" "$LIBVIRTD_LOG" | sed -n 's/.* in \([0-9]*\) ms$/\1/p' | tail -n "$REPS" |
-              sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2] + a[NR/2+1]) / 2)}'; }
+engine_ms() { grep -F "copied '$WORK/files/$1' into" "$LIBVIRTD_LOG" | sed -n 's/.* in \([0-9]*\) ms$/\1/p' | tail -n "$REPS" | median; }
 ENGINE_DENSE=$(engine_ms dense.raw)
 ENGINE_QCOW2=$(engine_ms image.qcow2)
 
@@ -136,11 +108,10 @@ wait $COPY || { echo "copy of big.raw failed:" >&2; cat "$WORK/big.out" >&2; exi
 ALLOC=$($RBD du rbd/big 2>/dev/null | awk 'NR==2 {print $4 " " $5}')
 drop big
 
-mkdir -p "$RESULTS"
 {
-    d=$(median ours_dense); i=$(median import_dense)
-    d200=$(median ours_dense200); s=$(median ours_sparse)
-    q=$(median ours_qcow2); qa=$(median qemu_rbd); qb=$(median qemu_local_import)
+    d=$(median_of ours_dense); i=$(median_of import_dense)
+    d200=$(median_of ours_dense200); s=$(median_of ours_sparse)
+    q=$(median_of ours_qcow2); qa=$(median_of qemu_rbd); qb=$(median_of qemu_local_import)
     best=$(( qa < qb ? qa : qb ))
     growth=$(( (PEAK - RSS0) / 1024 ))
     printf 'copy benchmark, %s rounds, medians (ms); one lab, memstore OSD, %s\n' "$REPS" "$(date -u +%F)"

@@ -192,19 +192,41 @@ int rbdc_volume_create_from(rbdc_pool *dst, const char *dst_name,
 
 /* ---- vol-upload / vol-download ------------------------------------------ */
 
-/* Starts moving bytes between the pipe end `fd` and the image, in a worker
- * thread, and returns once the request is validated.  *stream_length is
- * how many bytes the stream may carry (length 0 = up to the image's end);
- * an offset or length reaching past the image's end is an error.  Takes
- * ownership of fd even on failure.  Upload: fd is the read end, and the
- * worker writes until EOF.  Download: fd is the write end, closed after
- * the last byte. */
-int rbdc_volume_upload(rbdc_pool *pool, const char *name, int fd,
-                       uint64_t offset, uint64_t length,
-                       uint64_t *stream_length, rbdc_status *st);
-int rbdc_volume_download(rbdc_pool *pool, const char *name, int fd,
-                         uint64_t offset, uint64_t length,
-                         uint64_t *stream_length, rbdc_status *st);
+/* A vol-upload or vol-download in progress.  The glue's stream driver
+ * calls these from libvirtd's event loop; a worker thread of the core
+ * moves the bytes to or from the image.  Return values follow libvirt's
+ * stream calls: bytes (>= 0; 0 = the end, for recv), -1 = error (st says
+ * why), -2 = would block (only when block is 0). */
+typedef struct rbdc_stream rbdc_stream;
+
+/* Validate the range (offset past the end, or a length reaching past it, is
+ * an error; length 0 = up to the image's end), open the image and start the
+ * worker.  Upload streams may carry holes (they read back as zeros); a
+ * sparse download sends the image's unallocated ranges and all-zero blocks
+ * as holes. */
+int rbdc_volume_upload(rbdc_pool *pool, const char *name, uint64_t offset, uint64_t length,
+                       rbdc_stream **out, rbdc_status *st);
+int rbdc_volume_download(rbdc_pool *pool, const char *name, uint64_t offset, uint64_t length,
+                         int sparse, rbdc_stream **out, rbdc_status *st);
+
+/* Readable while the next send (upload) or recv/in_data (download) would
+ * make progress, or report an error. */
+int rbdc_stream_ready_fd(const rbdc_stream *s);
+/* Upload: takes up to n bytes.  Bytes past the range's end are an error. */
+int rbdc_stream_send(rbdc_stream *s, const char *data, size_t n, int block, rbdc_status *st);
+/* Upload: a hole of len bytes.  Download: skips len bytes of the hole at
+ * the head of the stream (after rbdc_stream_in_data reported it). */
+int rbdc_stream_send_hole(rbdc_stream *s, uint64_t len, rbdc_status *st);
+/* Download: up to n bytes of the data at the head. */
+int rbdc_stream_recv(rbdc_stream *s, char *buf, size_t n, int block, rbdc_status *st);
+/* Download: *in_data = 1 and the data's length, or 0 and the hole's length
+ * (0: the end).  Waits until the worker knows. */
+int rbdc_stream_in_data(rbdc_stream *s, int *in_data, uint64_t *length, rbdc_status *st);
+/* Upload: waits until every byte is written and flushed and returns the
+ * outcome.  Download: stops the worker.  Then frees the stream. */
+int rbdc_stream_finish(rbdc_stream *s, rbdc_status *st);
+/* Stops the transfer (bytes already written stay) and frees the stream. */
+void rbdc_stream_abort(rbdc_stream *s);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,7 @@
 // The C interface of include/rbdclone/core.h.  Each entry point converts
 // its arguments, calls the core and turns a Result into rc + rbdc_status.
 // No exception crosses this boundary.
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -21,6 +22,11 @@ using namespace rbdclone;
 
 struct rbdc_pool {
     std::shared_ptr<Pool> pool;
+};
+
+struct rbdc_stream {
+    std::shared_ptr<UploadStream> up;     // one of the two
+    std::shared_ptr<DownloadStream> down;
 };
 
 namespace {
@@ -66,6 +72,36 @@ int guarded(rbdc_status *st, F &&f)
 }
 
 std::string str(const char *s) { return s ? s : ""; }
+
+// Stream calls answer as libvirt's do: -1 = error, -2 = would block.
+constexpr int kStreamError = -1;
+constexpr int kStreamWouldBlock = -2;
+
+template <typename F>
+int stream_guarded(rbdc_status *st, F &&f)
+{
+    int r = guarded(st, std::forward<F>(f));
+    return r < 0 && r != kStreamWouldBlock ? kStreamError : r;
+}
+
+int stream_fail(rbdc_status *st, const Error &e)
+{
+    fail(st, e);
+    return kStreamError;
+}
+
+int stream_misuse(rbdc_status *st, const char *verb, const char *what)
+{
+    return stream_fail(st, plain_error(RBDC_ERR_INTERNAL, -EINVAL, cat("cannot ", verb, " ", what, " stream")));
+}
+
+int stream_bytes(rbdc_status *st, const Result<std::optional<size_t>> &r)
+{
+    if (!r)
+        return stream_fail(st, r.error());
+    auto &n = const_cast<Result<std::optional<size_t>> &>(r).value();
+    return n ? static_cast<int>(*n) : kStreamWouldBlock;
+}
 
 std::vector<PolicyAttribute> policy_attributes(const rbdc_policy_attr *attrs, size_t n)
 {
@@ -295,28 +331,92 @@ int rbdc_volume_create_from(rbdc_pool *dst, const char *dst_name, uint64_t capac
     return rc;
 }
 
-int rbdc_volume_upload(rbdc_pool *pool, const char *name, int fd, uint64_t offset, uint64_t length,
-                       uint64_t *stream_length, rbdc_status *st)
+int rbdc_volume_upload(rbdc_pool *pool, const char *name, uint64_t offset, uint64_t length, rbdc_stream **out,
+                       rbdc_status *st)
 {
     return guarded(st, [&]() -> int {
-        auto p = start_upload(pool->pool, str(name), fd, offset, length);
-        if (!p)
-            return fail(st, p.error());
-        *stream_length = p->length;
+        auto s = start_upload(pool->pool, str(name), offset, length);
+        if (!s)
+            return fail(st, s.error());
+        *out = new rbdc_stream{std::move(*s), nullptr};
         return 0;
     });
 }
 
-int rbdc_volume_download(rbdc_pool *pool, const char *name, int fd, uint64_t offset, uint64_t length,
-                         uint64_t *stream_length, rbdc_status *st)
+int rbdc_volume_download(rbdc_pool *pool, const char *name, uint64_t offset, uint64_t length, int sparse,
+                         rbdc_stream **out, rbdc_status *st)
 {
     return guarded(st, [&]() -> int {
-        auto p = start_download(pool->pool, str(name), fd, offset, length);
-        if (!p)
-            return fail(st, p.error());
-        *stream_length = p->length;
+        auto s = start_download(pool->pool, str(name), offset, length, sparse != 0);
+        if (!s)
+            return fail(st, s.error());
+        *out = new rbdc_stream{nullptr, std::move(*s)};
         return 0;
     });
+}
+
+int rbdc_stream_ready_fd(const rbdc_stream *s) { return s->up ? s->up->ready_fd() : s->down->ready_fd(); }
+
+int rbdc_stream_send(rbdc_stream *s, const char *data, size_t n, int block, rbdc_status *st)
+{
+    return stream_guarded(st, [&]() -> int {
+        if (!s->up)
+            return stream_misuse(st, "send into", "a download");
+        return stream_bytes(st, s->up->send(data, std::min<size_t>(n, INT_MAX), block != 0));
+    });
+}
+
+int rbdc_stream_recv(rbdc_stream *s, char *buf, size_t n, int block, rbdc_status *st)
+{
+    return stream_guarded(st, [&]() -> int {
+        if (!s->down)
+            return stream_misuse(st, "receive from", "an upload");
+        return stream_bytes(st, s->down->recv(buf, std::min<size_t>(n, INT_MAX), block != 0));
+    });
+}
+
+int rbdc_stream_send_hole(rbdc_stream *s, uint64_t len, rbdc_status *st)
+{
+    return stream_guarded(st, [&]() -> int {
+        Status r = s->up ? s->up->send_hole(len) : s->down->skip_hole(len);
+        return r ? 0 : stream_fail(st, r.error());
+    });
+}
+
+int rbdc_stream_in_data(rbdc_stream *s, int *in_data, uint64_t *length, rbdc_status *st)
+{
+    return stream_guarded(st, [&]() -> int {
+        if (!s->down)
+            return stream_misuse(st, "look for data in", "an upload");
+        auto r = s->down->in_data();
+        if (!r)
+            return stream_fail(st, r.error());
+        *in_data = r->data ? 1 : 0;
+        *length = r->length;
+        return 0;
+    });
+}
+
+int rbdc_stream_finish(rbdc_stream *s, rbdc_status *st)
+{
+    std::unique_ptr<rbdc_stream> own(s);
+    return stream_guarded(st, [&]() -> int {
+        if (s->down) {
+            s->down->stop();
+            return 0;
+        }
+        Status r = s->up->finish();
+        return r ? 0 : stream_fail(st, r.error());
+    });
+}
+
+void rbdc_stream_abort(rbdc_stream *s)
+{
+    std::unique_ptr<rbdc_stream> own(s);
+    if (s->up)
+        s->up->abort();
+    else
+        s->down->stop();
 }
 
 } // extern "C"

@@ -364,6 +364,28 @@ Status ImageWriter::submit(size_t slot, uint64_t off, size_t len)
     return st;
 }
 
+Status ImageWriter::zero(uint64_t off, uint64_t len)
+{
+    constexpr uint64_t kPiece = 1ull << 30; // bounds librbd's per-request object list
+    auto slot = acquire();
+    if (!slot)
+        return slot.error();
+    Status st;
+    for (uint64_t done = 0; st && done < len;) {
+        const uint64_t k = std::min(kPiece, len - done);
+        st = aio_write(*slot, opts_.dest_offset + off + done, nullptr, static_cast<size_t>(k));
+        done += k;
+    }
+    {
+        std::lock_guard lk(s_->mu);
+        s_->stats.bytes_skipped += len;
+    }
+    put(*slot); // the acquirer's reference
+    if (!st)
+        fail(st.error());
+    return st;
+}
+
 Status ImageWriter::finish()
 {
     if (!wait_idle())

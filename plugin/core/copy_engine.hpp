@@ -30,6 +30,13 @@ struct MappedBuffer {
     MappedBuffer(const MappedBuffer &) = delete;
     MappedBuffer &operator=(const MappedBuffer &) = delete;
     MappedBuffer(MappedBuffer &&o) noexcept : p(std::exchange(o.p, nullptr)), len(o.len) {}
+    MappedBuffer &operator=(MappedBuffer &&o) noexcept
+    {
+        MappedBuffer old(std::move(*this));
+        p = std::exchange(o.p, nullptr);
+        len = o.len;
+        return *this;
+    }
     ~MappedBuffer();
     bool allocate(size_t n);
     char *get() const { return p; }
@@ -115,6 +122,9 @@ class ImageWriter {
     // written as zeroes, per opts.zeros); the slot is free again once its
     // writes complete.
     Status submit(size_t slot, uint64_t off, size_t len);
+    // Makes [off, off + len) read as zeros (write_zeroes, which leaves
+    // unallocated objects alone), as one slot's worth of work.
+    Status zero(uint64_t off, uint64_t len);
     // Gives a slot back unused (its read failed).
     void release(size_t slot);
     // Records a failure seen elsewhere (a read) so that everyone stops.

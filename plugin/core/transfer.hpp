@@ -1,8 +1,10 @@
 // vol-upload and vol-download for RBD images.  An RBD image has no file
-// descriptor, so libvirt's stream is bridged through a pipe: the glue hands
-// libvirt one end, and a worker thread here moves the bytes between the
-// other end and librbd (uploads through the same aio pipeline as copies,
-// zero blocks written as zeroes).  Other operations on an image wait for a
+// descriptor, so the glue gives libvirt a stream driver of its own, backed
+// by the stream bridge (stream_bridge.hpp), and a worker thread here moves
+// the bytes between the bridge and librbd: uploads through the same aio
+// pipeline as copies (zero blocks and holes written as zeroes, which leaves
+// unallocated objects alone), downloads along the image's allocated extents
+// when the stream is sparse.  Other operations on an image wait for a
 // running upload into it to finish, so a finished vol-upload is never
 // followed by a read of stale bytes.
 #pragma once
@@ -12,24 +14,17 @@
 #include <string>
 
 #include "pool.hpp"
+#include "stream_bridge.hpp"
 
 namespace rbdclone {
 
-struct TransferPlan {
-    uint64_t offset = 0;
-    uint64_t length = 0; // bytes the stream may carry
-};
-
-// Checks the range against the image (offset past the end or a length
-// reaching past it is an error; length 0 = up to the end) and starts a
-// worker that reads the pipe `fd` until EOF and writes the image.  Takes
-// ownership of fd in every case.
-Result<TransferPlan> start_upload(std::shared_ptr<Pool> pool, const std::string &name, int fd, uint64_t offset,
-                                  uint64_t length);
-
-// Same for reading the image into the pipe `fd`.
-Result<TransferPlan> start_download(std::shared_ptr<Pool> pool, const std::string &name, int fd, uint64_t offset,
-                                    uint64_t length);
+// Checks the range against the image (an offset past the end or a length
+// reaching past it is an error; length 0 = up to the end), opens the image
+// and starts the worker.
+Result<std::shared_ptr<UploadStream>> start_upload(std::shared_ptr<Pool> pool, const std::string &name,
+                                                   uint64_t offset, uint64_t length);
+Result<std::shared_ptr<DownloadStream>> start_download(std::shared_ptr<Pool> pool, const std::string &name,
+                                                       uint64_t offset, uint64_t length, bool sparse);
 
 // Waits (bounded) until no upload into pool/name runs in this process.
 void wait_for_uploads(const Pool &pool, const std::string &name);

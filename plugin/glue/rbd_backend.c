@@ -17,11 +17,8 @@
 #include "viralloc.h"
 #include "virbuffer.h"
 #include "virerror.h"
-#include "virfdstream.h"
 #include "virfile.h"
 
-#include <fcntl.h>
-#include <unistd.h>
 #include "viridentity.h"
 #include "virlog.h"
 #include "virsecret.h"
@@ -30,6 +27,7 @@
 #include "viruuid.h"
 
 #include "rbd_namespace.h"
+#include "rbd_stream.h"
 #include "rbdclone/core.h"
 
 #define VIR_FROM_THIS VIR_FROM_STORAGE
@@ -58,7 +56,7 @@ rbdGlueLog(rbdc_log_level level, const char *msg)
 }
 
 /* Reports a core failure as a libvirt error, once. */
-static void
+void
 rbdGlueReport(const rbdc_status *st)
 {
     int code = VIR_ERR_INTERNAL_ERROR;
@@ -691,56 +689,27 @@ rbdGlueWipeVol(virStoragePoolObj *obj, virStorageVolDef *vol,
 
 /* ---- vol-upload / vol-download ------------------------------------------ */
 
-/* Pool unlocked.  An RBD image has no file descriptor: libvirt's stream is
- * bridged through a pipe.  libvirt gets one end, re-opened through
- * /proc/self/fd so that its stream knows how many bytes it may carry (it
- * refuses more with ENOSPC); the core's worker thread owns the other. */
+/* Pool unlocked.  The stream is ours (rbd_stream.c): libvirt's fdstream
+ * needs a file descriptor, and a seekable one to carry holes. */
 static int
 rbdGlueTransfer(virStoragePoolObj *obj, virStorageVolDef *vol, virStreamPtr stream,
                 unsigned long long offset, unsigned long long len, bool sparse, bool upload)
 {
-    int fds[2] = { -1, -1 };
-    VIR_AUTOCLOSE theirs = -1;
-    VIR_AUTOCLOSE keep_open = -1;
-    g_autofree char *path = NULL;
-    uint64_t stream_len = 0;
+    rbdc_stream *core = NULL;
     rbdc_status st;
     rbdc_pool *pool;
-    int ours;
     int rc;
 
-    if (sparse) {
-        virReportError(VIR_ERR_OPERATION_UNSUPPORTED,
-                       _("volume '%s': sparse streams are not supported for RBD images (libvirt's sparse streams need a seekable file); transfer without --sparse, zero blocks are still not stored"),
-                       vol->name);
+    if (!(pool = rbdGluePoolUnlocked(obj)))
         return -1;
-    }
-    if (pipe2(fds, O_CLOEXEC) < 0) {
-        virReportSystemError(errno, "%s", _("cannot create a pipe"));
-        return -1;
-    }
-    ours = upload ? fds[0] : fds[1];
-    theirs = upload ? fds[1] : fds[0];
-    /* Opening a pipe through /proc needs its other end open: keep one until
-     * the stream has it, whatever the worker does meanwhile. */
-    if ((keep_open = dup(ours)) < 0) {
-        virReportSystemError(errno, "%s", _("cannot duplicate a pipe"));
-        VIR_FORCE_CLOSE(ours);
-        return -1;
-    }
-    if (!(pool = rbdGluePoolUnlocked(obj))) {
-        VIR_FORCE_CLOSE(ours);
-        return -1;
-    }
-    rc = upload ? rbdc_volume_upload(pool, vol->name, ours, offset, len, &stream_len, &st)
-                : rbdc_volume_download(pool, vol->name, ours, offset, len, &stream_len, &st);
+    rc = upload ? rbdc_volume_upload(pool, vol->name, offset, len, &core, &st)
+                : rbdc_volume_download(pool, vol->name, offset, len, sparse, &core, &st);
     rbdc_pool_unref(pool);
     if (rc < 0) {
         rbdGlueReport(&st);
         return -1;
     }
-    path = g_strdup_printf("/proc/self/fd/%d", theirs);
-    return virFDStreamOpenFile(stream, path, 0, stream_len, upload ? O_WRONLY : O_RDONLY);
+    return rbdGlueStreamOpen(stream, core, upload);
 }
 
 static int

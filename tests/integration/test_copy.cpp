@@ -16,6 +16,7 @@
 #include <random>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "lab_client.hpp"
 #include "test_files.hpp"
@@ -395,7 +396,9 @@ class Transfer : public ::testing::Test {
     void SetUp() override
     {
         BEYOND_STOCK();
-        pool_ = std::make_unique<Pool>(unique("xfer"));
+        PoolSpec spec(unique("xfer"));
+        spec.extra = "<refresh><volume allocation='default'/></refresh>"; // vol-info from fast-diff
+        pool_ = std::make_unique<Pool>(spec);
         ASSERT_TRUE(pool_->ok()) << last_error().message;
         name_ = unique("vol");
         vol_.reset(virStorageVolCreateXML(pool_->get(), vol_xml(name_, 16 * MiB).c_str(), 0));
@@ -452,6 +455,66 @@ class Transfer : public ::testing::Test {
             *rc_out = rc;
         return out;
     }
+    // A sparse upload as libvirt's clients send one: each piece is a hole
+    // of `first` bytes followed by the data `second`.
+    int upload_sparse(const std::vector<std::pair<uint64_t, std::string>> &pieces, uint64_t offset)
+    {
+        virStreamPtr st = virStreamNew(storage(), 0);
+        int rc = virStorageVolUpload(vol_.get(), st, offset, 0, VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM);
+        for (const auto &[hole, data] : pieces) {
+            if (rc == 0 && hole > 0)
+                rc = virStreamSendHole(st, static_cast<long long>(hole), 0);
+            for (size_t done = 0; rc == 0 && done < data.size();) {
+                int n = virStreamSend(st, data.data() + done, std::min<size_t>(data.size() - done, 256 * 1024));
+                if (n < 0)
+                    rc = -1;
+                else
+                    done += static_cast<size_t>(n);
+            }
+        }
+        rc = rc == 0 ? virStreamFinish(st) : -1;
+        if (rc != 0) {
+            err_ = last_error();
+            virStreamAbort(st);
+        }
+        virStreamFree(st);
+        return rc;
+    }
+    struct Received {
+        int rc = -1;
+        std::string bytes; // holes as zeros
+        uint64_t hole_bytes = 0;
+    };
+    Received download_sparse(uint64_t offset, uint64_t length)
+    {
+        Received out;
+        virStreamPtr st = virStreamNew(storage(), 0);
+        out.rc = virStorageVolDownload(vol_.get(), st, offset, length, VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM);
+        while (out.rc == 0) {
+            char buf[65536];
+            int n = virStreamRecvFlags(st, buf, sizeof(buf), VIR_STREAM_RECV_STOP_AT_HOLE);
+            if (n == -3) {
+                long long len = 0;
+                if (virStreamRecvHole(st, &len, 0) < 0)
+                    out.rc = -1;
+                out.bytes.append(static_cast<size_t>(len), '\0');
+                out.hole_bytes += static_cast<uint64_t>(len);
+            } else if (n < 0) {
+                out.rc = -1;
+            } else if (n == 0) {
+                out.rc = virStreamFinish(st);
+                break;
+            } else {
+                out.bytes.append(buf, static_cast<size_t>(n));
+            }
+        }
+        if (out.rc != 0) {
+            err_ = last_error();
+            virStreamAbort(st);
+        }
+        virStreamFree(st);
+        return out;
+    }
     std::unique_ptr<Pool> pool_;
     std::string name_;
     Vol vol_;
@@ -497,6 +560,9 @@ TEST_F(Transfer, UploadPastTheEndIsRefused)
     // A stream that carries more than fits stops at the end of the image.
     EXPECT_NE(upload(std::string(2 * MiB, 'y'), 15 * MiB), 0);
     EXPECT_EQ(ceph().size("rbd", name_), 16 * MiB) << "the image was not grown";
+    // One byte too many, in the stream's last message.
+    EXPECT_NE(upload(std::string(16 * MiB + 1, 'y'), 0), 0);
+    EXPECT_NE(err_.message.find("reaches past the end"), std::string::npos) << err_.message;
 }
 
 TEST_F(Transfer, DownloadPastTheEndIsRefused)
@@ -510,16 +576,110 @@ TEST_F(Transfer, DownloadPastTheEndIsRefused)
     EXPECT_NE(err_.message.find("reaches past its end"), std::string::npos) << err_.message;
 }
 
-TEST_F(Transfer, SparseStreamsAreRefusedWithTheReason)
+TEST_F(Transfer, SparseUploadWritesHolesAsZerosOverOldData)
 {
-    EXPECT_NE(upload("x", 0, 0, VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM), 0);
-    EXPECT_EQ(err_.code, VIR_ERR_OPERATION_UNSUPPORTED);
-    EXPECT_NE(err_.message.find("sparse streams are not supported"), std::string::npos)
-        << err_.message;
-    int rc = 0;
-    download(0, 0, &rc, VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM);
-    EXPECT_NE(rc, 0);
-    EXPECT_EQ(err_.code, VIR_ERR_OPERATION_UNSUPPORTED);
+    ceph().write("rbd", name_, 0, std::string(8 * MiB, 'o'));
+    const std::string d1 = random_bytes(1 * MiB, 22), d2 = random_bytes(512 * 1024, 23);
+    ASSERT_EQ(upload_sparse({{1 * MiB, d1}, {4 * MiB, d2}}, 0), 0) << err_.message;
+    std::string want(16 * MiB, '\0');
+    want.replace(0, 8 * MiB, std::string(8 * MiB, 'o'));
+    want.replace(0, 1 * MiB, std::string(1 * MiB, '\0')); // the first hole
+    want.replace(1 * MiB, d1.size(), d1);
+    want.replace(2 * MiB, 4 * MiB, std::string(4 * MiB, '\0'));
+    want.replace(6 * MiB, d2.size(), d2);
+    EXPECT_TRUE(ceph().contents("rbd", name_) == want) << "holes read as zeros, the rest untouched";
+}
+
+TEST_F(Transfer, SparseDownloadSendsUnallocatedAndZeroRangesAsHoles)
+{
+    const std::string d1 = random_bytes(100 * 1024, 24), d2 = random_bytes(64 * 1024, 25);
+    ceph().write("rbd", name_, 1 * MiB, d1);
+    ceph().write("rbd", name_, 9 * MiB, std::string(1 * MiB, '\0') + d2); // an allocated zero MiB
+    Received got = download_sparse(512 * 1024, 12 * MiB);
+    ASSERT_EQ(got.rc, 0) << err_.message;
+    ASSERT_EQ(got.bytes.size(), 12 * MiB);
+    EXPECT_TRUE(got.bytes == ceph().read("rbd", name_, 512 * 1024, 12 * MiB));
+    // Only the blocks holding d1 and d2 travel as data (64 KiB granularity).
+    EXPECT_LE(got.bytes.size() - got.hole_bytes, d1.size() + d2.size() + 128 * 1024);
+    EXPECT_GE(got.bytes.size() - got.hole_bytes, d1.size() + d2.size());
+}
+
+TEST_F(Transfer, SparseStreamsPastTheEndAreRefused)
+{
+    EXPECT_NE(upload_sparse({{17 * MiB, ""}}, 0), 0);
+    EXPECT_EQ(err_.code, VIR_ERR_INVALID_ARG);
+    EXPECT_NE(err_.message.find("reaches past the end"), std::string::npos) << err_.message;
+    EXPECT_NE(upload_sparse({{1 * MiB, "data"}}, 16 * MiB - 100), 0);
+    EXPECT_EQ(ceph().size("rbd", name_), 16 * MiB) << "the image was not grown";
+}
+
+TEST_F(Transfer, VirshSparseUploadAndDownloadKeepHolesAsHoles)
+{
+    // A 16 MiB disk file with 1 MiB of data at 1 MiB and at 13 MiB.
+    char tmpl[] = "/tmp/rbdclone-sparse-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    const std::string dir = tmpl, in = dir + "/disk.img", out = dir + "/back.img";
+    std::string disk(16 * MiB, '\0');
+    disk.replace(1 * MiB, 1 * MiB, random_bytes(1 * MiB, 26));
+    disk.replace(13 * MiB, 1 * MiB, random_bytes(1 * MiB, 27));
+    {
+        std::ofstream f(in, std::ios::binary);
+        f.seekp(1 * MiB).write(disk.data() + 1 * MiB, 1 * MiB);
+        f.seekp(13 * MiB).write(disk.data() + 13 * MiB, 1 * MiB);
+    }
+    ASSERT_EQ(truncate(in.c_str(), 16 * MiB), 0);
+    ceph().write("rbd", name_, 6 * MiB, std::string(1 * MiB, 'o')); // old data in a hole
+    const std::string virsh = "virsh -q -c '" + env("LIBVIRT_STORAGE_URI") + "' ";
+    const std::string vol = " '" + name_ + "' --pool '" + pool_->name() + "' ";
+    ASSERT_EQ(system((virsh + "vol-upload --sparse" + vol + "'" + in + "'").c_str()), 0);
+    EXPECT_TRUE(ceph().contents("rbd", name_) == disk);
+    EXPECT_LE(ceph().allocated("rbd", name_), 8 * MiB) << "holes were not written";
+    virStorageVolInfo info{};
+    ASSERT_EQ(virStorageVolGetInfo(vol_.get(), &info), 0) << last_error().message;
+    EXPECT_LE(info.allocation, 8 * MiB) << "vol-info shows what is stored";
+
+    ASSERT_EQ(system((virsh + "vol-download --sparse" + vol + "'" + out + "'").c_str()), 0);
+    EXPECT_TRUE(read_file(out) == disk);
+    struct stat stt {};
+    ASSERT_EQ(stat(out.c_str(), &stt), 0);
+    EXPECT_LE(static_cast<uint64_t>(stt.st_blocks) * 512, 4 * MiB) << "the downloaded file has its holes";
+    // Part of the volume, from a hole into the data.
+    ASSERT_EQ(system((virsh + "vol-download --sparse --offset " + std::to_string(12 * MiB) + " --length " +
+                      std::to_string(2 * MiB) + vol + "'" + out + "'")
+                         .c_str()),
+              0);
+    EXPECT_TRUE(read_file(out) == disk.substr(12 * MiB, 2 * MiB));
+    EXPECT_EQ(system(("rm -rf '" + dir + "'").c_str()), 0);
+}
+
+TEST_F(Transfer, AbortedTransfersLeaveTheVolumeUsable)
+{
+    // An upload given up half-way: what was sent may be written, the rest
+    // is not, and nothing holds the volume afterwards.
+    virStreamPtr up = virStreamNew(storage(), 0);
+    ASSERT_EQ(virStorageVolUpload(vol_.get(), up, 0, 0, 0), 0) << last_error().message;
+    const std::string half = random_bytes(4 * MiB, 28);
+    for (size_t done = 0; done < half.size(); done += 256 * 1024)
+        ASSERT_EQ(virStreamSend(up, half.data() + done, 256 * 1024), 256 * 1024) << last_error().message;
+    virStreamAbort(up);
+    virStreamFree(up);
+    // A download given up after its first bytes, sparse or not.
+    for (unsigned flags : {0u, unsigned(VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM)}) {
+        virStreamPtr down = virStreamNew(storage(), 0);
+        ASSERT_EQ(virStorageVolDownload(vol_.get(), down, 0, 0, flags), 0) << last_error().message;
+        char buf[4096];
+        EXPECT_GT(virStreamRecv(down, buf, sizeof(buf)), 0) << last_error().message;
+        virStreamAbort(down);
+        virStreamFree(down);
+    }
+    // The volume takes a full upload at once, and then goes at once.
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::string data = random_bytes(16 * MiB, 29);
+    ASSERT_EQ(upload(data, 0), 0) << err_.message;
+    EXPECT_TRUE(ceph().contents("rbd", name_) == data);
+    ASSERT_EQ(virStorageVolDelete(vol_.get(), 0), 0) << last_error().message;
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
+    EXPECT_FALSE(ceph().exists("rbd", name_));
 }
 
 TEST_F(Transfer, CloneRightAfterAnUploadSeesTheUploadedBytes)
