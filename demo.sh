@@ -335,8 +335,8 @@ request qcow2again "the same qcow2 again -> vms (image cache)" "rbd2/disk5-%s" \
     vol-create-from vms disk5-%s.xml golden.qcow2 --inputpool files
 request nolayer "vol-create-from image without layering -> vms" "rbd2/disk4-%s" \
     vol-create-from vms disk4-%s.xml oldstyle-%s --inputpool images
-request upload "vol-upload golden.raw -> images/uploaded" "rbd/uploaded-%s" \
-    vol-upload uploaded-%s golden.raw --pool images
+request upload "vol-upload --sparse golden.raw -> images" "rbd/uploaded-%s" \
+    vol-upload --sparse uploaded-%s golden.raw --pool images
 
 # ---------------------------------------------------------------------------------------------
 say "6/6  result"

@@ -44,3 +44,27 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", (b > 0) ? a / b : 0}'; 
 median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2] + a[NR/2+1]) / 2)}'; }
 # libvirtd's resident memory, KiB.
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$LIBVIRTD_PID/status"; }
+# timed NAME CMD...: runs CMD, appends its time in ms to $WORK/t.NAME; a failure ends the run.
+timed() {
+    local name=$1 t0 rc; shift
+    t0=$(now_ms)
+    "$@" >"$WORK/last.out" 2>&1; rc=$?
+    if [ $rc != 0 ]; then echo "$PROG: '$name' failed:" >&2; cat "$WORK/last.out" >&2; exit 1; fi
+    echo $(( $(now_ms) - t0 )) >>"$WORK/t.$name"
+}
+# The median of what timed NAME measured.
+median_of() { median <"$WORK/t.$1"; }
+
+# raw_files DIR SIZE_MIB: DIR/dense.raw (SIZE_MIB of random data: what a real OS image costs at
+# worst, it neither compresses nor dedupes), DIR/dense200.raw (200 MiB) and DIR/sparse20g.raw
+# (20 GiB holding those 200 MiB as 10 x 20 MiB spread over it).
+raw_files() {
+    local dir=$1 size=$2 i
+    head -c $((size * 1024 * 1024)) /dev/urandom >"$dir/dense.raw"
+    head -c $((200 * 1024 * 1024)) /dev/urandom >"$dir/dense200.raw"
+    truncate -s 20G "$dir/sparse20g.raw"
+    for i in $(seq 0 9); do
+        dd if="$dir/dense200.raw" of="$dir/sparse20g.raw" bs=1M count=20 skip=$((i * 20)) \
+           seek=$((i * 2048)) conv=notrunc status=none
+    done
+}

@@ -27,27 +27,11 @@ $V pool-create "$WORK/pool.xml" >/dev/null || exit 1
 $V pool-create-as files dir --target "$WORK/files" >/dev/null || exit 1
 
 say "images: dense $SIZE_MIB MiB raw, 200 MiB dense, 20 GiB sparse with 200 MiB, qcow2 of $SIZE_MIB MiB, dense $BIG_MIB MiB"
-# Random data does not compress or dedupe: what a real OS image costs at worst.
-head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom >"$WORK/files/dense.raw"
-head -c $((200 * 1024 * 1024)) /dev/urandom >"$WORK/files/dense200.raw"
-truncate -s 20G "$WORK/files/sparse20g.raw"
-for i in $(seq 0 9); do   # 10 x 20 MiB spread over 20 GiB
-    dd if="$WORK/files/dense200.raw" of="$WORK/files/sparse20g.raw" bs=1M count=20 skip=$((i * 20)) \
-       seek=$((i * 2048)) conv=notrunc status=none
-done
+raw_files "$WORK/files" "$SIZE_MIB"
 qemu-img convert -f raw -O qcow2 "$WORK/files/dense.raw" "$WORK/files/image.qcow2" || exit 1
 $V pool-refresh files >/dev/null
 RSS0=$(rss)   # before any copy: the growth below includes everything the copies kept
 
-# timed NAME CMD...: runs CMD, appends its time in ms to $WORK/t.NAME
-timed() {
-    local name=$1 t0 rc; shift
-    t0=$(now_ms)
-    "$@" >"$WORK/last.out" 2>&1; rc=$?
-    if [ $rc != 0 ]; then echo "copy-bench: '$name' failed:" >&2; cat "$WORK/last.out" >&2; exit 1; fi
-    echo $(( $(now_ms) - t0 )) >>"$WORK/t.$name"
-}
-median_of() { median <"$WORK/t.$1"; }
 vol_xml() { echo "<volume><name>$1</name><capacity unit='bytes'>1</capacity><target><format type='raw'/></target></volume>" >"$WORK/vol.xml"; echo "$WORK/vol.xml"; }
 ours() { $V vol-create-from bench "$(vol_xml "$1")" "$2" --inputpool files; }
 drop() { $V vol-delete "$1" --pool bench >/dev/null 2>&1 || $RBD rm "rbd/$1" >/dev/null 2>&1; true; }

@@ -26,32 +26,17 @@ lab_pool_xml bench rbd >"$WORK/pool.xml"
 $V pool-create "$WORK/pool.xml" >/dev/null || exit 1
 
 say "files: dense $SIZE_MIB MiB, dense 200 MiB, 20 GiB sparse with 200 MiB of data"
-head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom >"$WORK/dense.raw"
-head -c $((200 * 1024 * 1024)) /dev/urandom >"$WORK/dense200.raw"
-truncate -s 20G "$WORK/sparse20g.raw"
-for i in $(seq 0 9); do   # 10 x 20 MiB spread over 20 GiB
-    dd if="$WORK/dense200.raw" of="$WORK/sparse20g.raw" bs=1M count=20 skip=$((i * 20)) \
-       seek=$((i * 2048)) conv=notrunc status=none
-done
+raw_files "$WORK" "$SIZE_MIB"
 
-# timed NAME CMD...: runs CMD, appends its time in ms to $WORK/t.NAME
-timed() {
-    local name=$1 t0 rc; shift
-    t0=$(now_ms)
-    "$@" >"$WORK/last.out" 2>&1; rc=$?
-    if [ $rc != 0 ]; then echo "stream-bench: '$name' failed:" >&2; cat "$WORK/last.out" >&2; exit 1; fi
-    echo $(( $(now_ms) - t0 )) >>"$WORK/t.$name"
-}
-median_of() { median <"$WORK/t.$1"; }
 drop() { $V vol-delete "$1" --pool bench >/dev/null 2>&1 || $RBD rm "rbd/$1" >/dev/null 2>&1; true; }
 # upload NAME FILE [FLAGS]: a new volume the size of FILE; only the upload is timed.
 upload() {
     $V vol-create-as bench up "$(stat -c %s "$WORK/$2")b" >/dev/null || exit 1
-    timed "$1" $V vol-upload $3 up "$WORK/$2" --pool bench
+    timed "$1" $V vol-upload ${3:-} up "$WORK/$2" --pool bench
     drop up
 }
 rbd_import() { timed import $RBD import --no-progress "$WORK/dense.raw" rbd/up; drop up; }
-download() { timed "$1" $V vol-download $3 "$2" "$WORK/out.raw" --pool bench; rm -f "$WORK/out.raw"; }
+download() { timed "$1" $V vol-download ${3:-} "$2" "$WORK/out.raw" --pool bench; rm -f "$WORK/out.raw"; }
 rbd_export() { timed export $RBD export --no-progress rbd/src-dense "$WORK/out.raw"; rm -f "$WORK/out.raw"; }
 
 say "volumes to download: the three files, by vol-upload"

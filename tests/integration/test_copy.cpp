@@ -414,19 +414,31 @@ class Transfer : public ::testing::Test {
     // Uploads data at offset; the libvirt result of each step.
     int upload(const std::string &data, uint64_t offset, uint64_t length = 0, unsigned flags = 0)
     {
+        return upload_pieces({{0, data}}, offset, length, flags);
+    }
+    // A sparse upload as libvirt's clients send one: each piece is a hole
+    // of `first` bytes followed by the data `second`.
+    int upload_sparse(const std::vector<std::pair<uint64_t, std::string>> &pieces, uint64_t offset)
+    {
+        return upload_pieces(pieces, offset, 0, VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM);
+    }
+    int upload_pieces(const std::vector<std::pair<uint64_t, std::string>> &pieces, uint64_t offset,
+                      uint64_t length, unsigned flags)
+    {
         virStreamPtr st = virStreamNew(storage(), 0);
         int rc = virStorageVolUpload(vol_.get(), st, offset, length, flags);
-        if (rc == 0) {
-            size_t done = 0;
-            while (rc == 0 && done < data.size()) {
+        for (const auto &[hole, data] : pieces) {
+            if (rc == 0 && hole > 0)
+                rc = virStreamSendHole(st, static_cast<long long>(hole), 0);
+            for (size_t done = 0; rc == 0 && done < data.size();) {
                 int n = virStreamSend(st, data.data() + done, std::min<size_t>(data.size() - done, 256 * 1024));
                 if (n < 0)
                     rc = -1;
                 else
                     done += static_cast<size_t>(n);
             }
-            rc = rc == 0 ? virStreamFinish(st) : -1;
         }
+        rc = rc == 0 ? virStreamFinish(st) : -1;
         if (rc != 0) {
             err_ = last_error();
             virStreamAbort(st);
@@ -454,31 +466,6 @@ class Transfer : public ::testing::Test {
         if (rc_out)
             *rc_out = rc;
         return out;
-    }
-    // A sparse upload as libvirt's clients send one: each piece is a hole
-    // of `first` bytes followed by the data `second`.
-    int upload_sparse(const std::vector<std::pair<uint64_t, std::string>> &pieces, uint64_t offset)
-    {
-        virStreamPtr st = virStreamNew(storage(), 0);
-        int rc = virStorageVolUpload(vol_.get(), st, offset, 0, VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM);
-        for (const auto &[hole, data] : pieces) {
-            if (rc == 0 && hole > 0)
-                rc = virStreamSendHole(st, static_cast<long long>(hole), 0);
-            for (size_t done = 0; rc == 0 && done < data.size();) {
-                int n = virStreamSend(st, data.data() + done, std::min<size_t>(data.size() - done, 256 * 1024));
-                if (n < 0)
-                    rc = -1;
-                else
-                    done += static_cast<size_t>(n);
-            }
-        }
-        rc = rc == 0 ? virStreamFinish(st) : -1;
-        if (rc != 0) {
-            err_ = last_error();
-            virStreamAbort(st);
-        }
-        virStreamFree(st);
-        return rc;
     }
     struct Received {
         int rc = -1;
