@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -667,6 +668,40 @@ TEST_F(Transfer, AbortedTransfersLeaveTheVolumeUsable)
     ASSERT_EQ(virStorageVolDelete(vol_.get(), 0), 0) << last_error().message;
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
     EXPECT_FALSE(ceph().exists("rbd", name_));
+}
+
+TEST_F(Transfer, AClientKilledMidUploadLeavesTheDaemonAndVolumeUsable)
+{
+    // virsh killed while it streams 256 MiB: libvirtd aborts the stream for
+    // the dead client; the volume is neither held nor locked afterwards.
+    const std::string big = unique("big"), file = "/var/tmp/" + big + ".raw";
+    Vol v(virStorageVolCreateXML(pool_->get(), vol_xml(big, 256 * MiB).c_str(), 0));
+    ASSERT_TRUE(v) << last_error().message;
+    ASSERT_EQ(system(("head -c " + std::to_string(256 * MiB) + " /dev/urandom >" + file).c_str()), 0);
+    const std::string cmd = "exec virsh -q -c '" + env("LIBVIRT_STORAGE_URI") + "' vol-upload '" + big +
+                            "' '" + file + "' --pool '" + pool_->name() + "'";
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char *>(nullptr));
+        _exit(127);
+    }
+    // Until some bytes are stored, then kill.
+    for (int i = 0; i < 100 && ceph().allocated("rbd", big) == 0; i++)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    unlink(file.c_str());
+    EXPECT_TRUE(WIFSIGNALED(status)) << "virsh finished before it was killed: make the file bigger";
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_EQ(virStorageVolDelete(v.get(), 0), 0) << last_error().message;
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
+    EXPECT_FALSE(ceph().exists("rbd", big));
+    // The daemon serves the next upload.
+    const std::string data = random_bytes(1 * MiB, 30);
+    ASSERT_EQ(upload(data, 0), 0) << err_.message;
+    EXPECT_TRUE(ceph().read("rbd", name_, 0, data.size()) == data);
 }
 
 TEST_F(Transfer, CloneRightAfterAnUploadSeesTheUploadedBytes)
