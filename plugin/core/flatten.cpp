@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <thread>
+#include <vector>
 
 #include "deferred_delete.hpp"
 #include "image_activity.hpp"
@@ -57,6 +58,74 @@ std::optional<std::string> flatten_reason(const PoolPolicy &policy, unsigned dep
 
 static int no_progress(uint64_t, uint64_t, void *) { return 0; }
 
+namespace {
+
+// Flattens decided and not yet done, as keys of an omap in the pool, so
+// that a flatten cut by a daemon stop is resumed (by the next refresh of
+// any libvirtd serving the pool).
+constexpr const char *kPendingObject = "rbdclone_flatten_pending";
+
+void set_pending(Pool &pool, const std::string &name, bool pending)
+{
+    rados_write_op_t op = rados_create_write_op();
+    const char *keys[] = {name.c_str()};
+    if (pending) {
+        const char *vals[] = {""};
+        const size_t lens[] = {0};
+        rados_write_op_omap_set(op, keys, vals, lens, 1);
+    } else {
+        rados_write_op_omap_rm_keys(op, keys, 1);
+    }
+    int r = rados_write_op_operate(op, pool.io(), kPendingObject, nullptr, 0);
+    rados_release_write_op(op);
+    if (r < 0 && !(r == -ENOENT && !pending))
+        log_warn("cannot record the flatten of ", pool.image_label(name), " as ", pending ? "pending" : "done", ": ",
+                 describe_rc(r));
+}
+
+std::vector<std::string> pending_flattens(Pool &pool)
+{
+    std::vector<std::string> names;
+    rados_read_op_t op = rados_create_read_op();
+    rados_omap_iter_t it = nullptr;
+    unsigned char more = 0;
+    int prval = 0;
+    rados_read_op_omap_get_keys2(op, "", 1000, &it, &more, &prval);
+    int r = rados_read_op_operate(op, pool.io(), kPendingObject, 0);
+    if (r >= 0 && prval >= 0 && it) {
+        char *key = nullptr, *val = nullptr;
+        size_t key_len = 0, val_len = 0;
+        while (rados_omap_get_next2(it, &key, &val, &key_len, &val_len) == 0 && key)
+            names.emplace_back(key, key_len);
+    }
+    if (it)
+        rados_omap_get_end(it);
+    rados_release_read_op(op);
+    if (r < 0 && r != -ENOENT)
+        log_warn("cannot read the pending flattens (object ", kPendingObject, " of Ceph pool ", pool.id().ceph_pool,
+                 "): ", describe_rc(r));
+    return names;
+}
+
+// Marks the flatten pending, then flattens in a detached worker that holds
+// `mark` (a delete of the image waits for it) and the pool.
+void start_background_flatten(const std::shared_ptr<Pool> &pool, const std::string &name,
+                              std::unique_ptr<ActivityMark> mark)
+{
+    set_pending(*pool, name, true);
+    std::thread([pool, name, mark = std::shared_ptr<ActivityMark>(std::move(mark))] {
+        auto r = flatten_volume(*pool, name);
+        if (r || r.error().rc == -ENOENT)
+            set_pending(*pool, name, false); // done, or the image is gone
+        else
+            log_warn("background flatten failed: ", r.error().message,
+                     "; the volume stays a clone (the next pool refresh tries again; 'virsh vol-resize --allocate' "
+                     "flattens it now)");
+    }).detach();
+}
+
+} // namespace
+
 Result<bool> flatten_volume(Pool &pool, const std::string &name)
 {
     const std::string label = pool.image_label(name);
@@ -109,13 +178,22 @@ void apply_flatten_policy(const std::shared_ptr<Pool> &pool, const std::string &
         return;
     }
     log_info("decision for ", label, ": flatten in the background (", *why, "); the volume is usable meanwhile");
-    auto mark = std::make_shared<ActivityMark>(*pool, name, Activity::Flatten);
-    std::thread([pool, name, mark] {
-        auto r = flatten_volume(*pool, name);
-        if (!r)
-            log_warn("background flatten failed: ", r.error().message,
-                     "; the volume stays a clone (flatten it with 'virsh vol-resize --allocate')");
-    }).detach();
+    if (auto mark = ActivityMark::try_begin(*pool, name, Activity::Flatten))
+        start_background_flatten(pool, name, std::move(mark));
+}
+
+void resume_pending_flattens(const std::shared_ptr<Pool> &pool)
+{
+    if (pool->policy().flatten == FlattenPolicy::Never)
+        return; // kept pending: turning the policy on again resumes them
+    for (const auto &name : pending_flattens(*pool)) {
+        auto mark = ActivityMark::try_begin(*pool, name, Activity::Flatten);
+        if (!mark)
+            continue; // running here
+        log_info("resuming the flatten of ", pool->image_label(name),
+                 " (decided before libvirtd stopped, or by another libvirtd)");
+        start_background_flatten(pool, name, std::move(mark));
+    }
 }
 
 } // namespace rbdclone

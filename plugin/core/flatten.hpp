@@ -30,4 +30,10 @@ Result<bool> flatten_volume(Pool &pool, const std::string &name);
 // delete of the image waits for it.
 void apply_flatten_policy(const std::shared_ptr<Pool> &pool, const std::string &name);
 
+// Restarts the background flattens that were decided but not finished (the
+// daemon stopped during one): called at every pool refresh, so also when a
+// restarted libvirtd brings the pool back.  Nothing while the pool's policy
+// is flatten='never'.
+void resume_pending_flattens(const std::shared_ptr<Pool> &pool);
+
 } // namespace rbdclone

@@ -41,6 +41,18 @@ ActivityMark::ActivityMark(const Pool &pool, const std::string &image, Activity 
     r.running[{key_, what_}]++;
 }
 
+std::unique_ptr<ActivityMark> ActivityMark::try_begin(const Pool &pool, const std::string &image, Activity what)
+{
+    auto &r = registry();
+    std::string key = key_of(pool, image);
+    std::lock_guard lk(r.mu);
+    int &n = r.running[{key, what}];
+    if (n > 0)
+        return nullptr;
+    n++;
+    return std::unique_ptr<ActivityMark>(new ActivityMark(std::move(key), what));
+}
+
 ActivityMark::~ActivityMark()
 {
     auto &r = registry();

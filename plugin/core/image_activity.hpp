@@ -4,6 +4,7 @@
 // followed by a read of stale bytes, and a delete does not race a flatten.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "pool.hpp"
@@ -17,11 +18,14 @@ enum class Activity { Upload, Flatten };
 class ActivityMark {
   public:
     ActivityMark(const Pool &pool, const std::string &image, Activity what);
+    // A mark, unless `what` already runs on the image in this process.
+    static std::unique_ptr<ActivityMark> try_begin(const Pool &pool, const std::string &image, Activity what);
     ~ActivityMark();
     ActivityMark(const ActivityMark &) = delete;
     ActivityMark &operator=(const ActivityMark &) = delete;
 
   private:
+    ActivityMark(std::string key, Activity what) : key_(std::move(key)), what_(what) {} // counted already
     std::string key_;
     Activity what_;
 };

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "lab_client.hpp"
+#include "test_files.hpp"
 
 using namespace lab;
 
@@ -330,4 +331,51 @@ TEST_F(OsdDown, DeleteFailsInBoundedTimeAndTheImageIsWholeAfterwards)
         ASSERT_EQ(virStorageVolDelete(again.get(), 0), 0) << last_error().message;
     }
     EXPECT_FALSE(ceph().exists("rbd", golden_));
+}
+
+TEST_F(Restart, AFlattenCutByACrashIsResumed)
+{
+    PoolSpec spec{unique("flat")};
+    spec.extra = "  <rbd:clone flatten='always'/>\n";
+    virStoragePoolPtr p = virStoragePoolDefineXML(daemon_->storage(), pool_xml(spec).c_str(), 0);
+    ASSERT_TRUE(p) << last_error().message;
+    ASSERT_EQ(virStoragePoolCreate(p, 0), 0) << last_error().message;
+    // 512 MiB of data to copy up: long enough to crash in.
+    const std::string golden = track(unique("golden"));
+    ceph().create("rbd", golden, 512 * MiB);
+    const std::string chunk(4 * MiB, 'g');
+    for (uint64_t off = 0; off < 512 * MiB; off += chunk.size())
+        ceph().write("rbd", golden, off, chunk);
+    virStoragePoolRefresh(p, 0);
+    virStorageVolPtr src = virStorageVolLookupByName(p, golden.c_str());
+    ASSERT_TRUE(src);
+    const std::string disk = track(unique("disk"));
+    virStorageVolPtr v = virStorageVolCreateXMLFrom(p, vol_xml(disk, 512 * MiB).c_str(), src, 0);
+    ASSERT_TRUE(v) << last_error().message;
+    virStorageVolFree(v);
+    virStorageVolFree(src);
+    virStoragePoolFree(p);
+    // The clone is made; its flatten runs in the background.  Crash.
+    ASSERT_TRUE(daemon_->restart(true));
+    if (ceph().parent("rbd", disk).empty())
+        GTEST_SKIP() << "the flatten finished before the crash: nothing to resume";
+
+    // The restarted daemon brings the pool back and resumes the flatten (it
+    // waits for the dead daemon's exclusive lock on the clone to be broken).
+    p = virStoragePoolLookupByName(daemon_->storage(), spec.name.c_str());
+    ASSERT_TRUE(p) << last_error().message;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (!ceph().parent("rbd", disk).empty() && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+    EXPECT_EQ(ceph().parent("rbd", disk), "") << "the flatten was not resumed";
+    EXPECT_EQ(ceph().read("rbd", disk, 508 * MiB, 4), "gggg");
+    const std::string log = testfiles::read_file(daemon_->log_path());
+    EXPECT_NE(log.find("resuming the flatten of RBD image 'rbd/" + disk + "'"), std::string::npos);
+    // Our snapshot of the golden image goes with its only clone's parent link.
+    for (int i = 0; i < 20 && !ceph().snapshots("rbd", golden).empty(); i++)
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    EXPECT_TRUE(ceph().snapshots("rbd", golden).empty());
+    virStoragePoolDestroy(p);
+    virStoragePoolUndefine(p);
+    virStoragePoolFree(p);
 }
