@@ -275,6 +275,8 @@ Result<std::vector<CacheEntry>> list_cache(Pool &pool)
         CacheEntry e;
         e.name = name;
         rbd_get_size(img.get(), &e.size);
+        auto info = info_of_open(pool, name, img.get(), AllocMode::FastDiff);
+        e.stored = info ? info->allocation : e.size;
         e.source = meta_get(img.get(), kMetaSource);
         e.last_used = last_used(pool.io(), name, atoll(meta_get(img.get(), kMetaCreated).c_str()));
         auto snaps = list_snapshots(img.get());
@@ -328,7 +330,7 @@ void evict_cache(Pool &pool)
     }
     uint64_t total = 0;
     for (const auto &e : *entries)
-        total += e.size;
+        total += e.stored;
     if (total <= limit)
         return;
     std::sort(entries->begin(), entries->end(),
@@ -347,9 +349,9 @@ void evict_cache(Pool &pool)
                     log_warn("image cache: could not evict ", pool.image_label(e.name), ": ", st.error().message);
                     continue;
                 }
-                log_info("image cache: evicted ", pool.image_label(e.name), " (", e.source, ", ", e.size,
-                         " bytes, unused): the cache held ", total, " bytes, more than its max_size ", limit);
-                total -= e.size;
+                log_info("image cache: evicted ", pool.image_label(e.name), " (", e.source, ", ", e.stored,
+                         " bytes stored, unused): the cache held ", total, " bytes, more than its max_size ", limit);
+                total -= e.stored;
             } else if (pass == 1 && !unused) {
                 if (auto st = move_to_trash(pool, e.name); !st) {
                     log_warn("image cache: could not move ", pool.image_label(e.name), " to the trash: ",
@@ -360,7 +362,7 @@ void evict_cache(Pool &pool)
                 log_info("image cache: moved ", pool.image_label(e.name), " (", e.source, ", ", e.clones,
                          " clones) to the trash until its last clone is gone: the cache was over its max_size ",
                          limit);
-                total -= e.size;
+                total -= e.stored;
             }
         }
     }

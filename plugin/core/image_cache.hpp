@@ -66,7 +66,8 @@ Result<CacheOutcome> clone_through_cache(Pool &dst, const std::string &dst_name,
 struct CacheEntry {
     std::string name;
     std::string source;     // description
-    uint64_t size = 0;
+    uint64_t size = 0;      // virtual
+    uint64_t stored = 0;    // bytes of its allocated objects (what max_size counts)
     size_t clones = 0;
     int64_t last_used = 0;  // unix time
     bool clones_known = true;
@@ -75,7 +76,8 @@ struct CacheEntry {
 Result<std::vector<CacheEntry>> list_cache(Pool &pool);
 
 // Evicts least recently used entries without clones while the entries
-// take more than the pool's max_size.
+// store more than the pool's max_size (allocated objects, from fast-diff
+// where the entry has it, else its virtual size).
 void evict_cache(Pool &pool);
 
 } // namespace rbdclone

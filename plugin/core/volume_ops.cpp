@@ -45,8 +45,7 @@ static int count_allocated(uint64_t, size_t len, int exists, void *arg)
     return 0;
 }
 
-static Result<VolumeInfo> info_of_open(Pool &pool, const std::string &name, rbd_image_t img,
-                                       AllocMode mode)
+Result<VolumeInfo> info_of_open(Pool &pool, const std::string &name, rbd_image_t img, AllocMode mode)
 {
     rbd_image_info_t info;
     int r = rbd_stat(img, &info, sizeof(info));

@@ -27,6 +27,8 @@ Result<PoolUsage> pool_usage(Pool &pool);
 Result<ImageHandle> open_image(Pool &pool, const std::string &name, bool read_only);
 
 Result<VolumeInfo> volume_info(Pool &pool, const std::string &name, AllocMode mode);
+// The same for an image already open (`name` only labels errors).
+Result<VolumeInfo> info_of_open(Pool &pool, const std::string &name, rbd_image_t img, AllocMode mode);
 
 // The names of every image of the pool (hidden ones included).
 Result<std::vector<std::string>> image_names(Pool &pool);

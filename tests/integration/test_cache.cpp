@@ -267,6 +267,31 @@ TEST_F(ImageCache, EvictionRemovesTheLeastRecentlyUsedEntryWithoutClonesOnly)
     EXPECT_TRUE(ceph().contents("rbd2", name(a)) == testfiles::read_file(path("a.qcow2.raw")));
 }
 
+TEST_F(ImageCache, MaxSizeCountsWhatEntriesStoreNotTheirVirtualSize)
+{
+    Pool &p = pool("  <rbd:image_cache enabled='yes' max_size='20M'/>\n");
+    ASSERT_TRUE(p.ok()) << last_error().message;
+    // Three 64 MiB disks holding 1 MiB each: one 4 MiB object stored per entry.
+    std::vector<std::string> sparse;
+    for (unsigned i = 0; i < 3; i++) {
+        std::string raw(64 * MiB, '\0');
+        raw.replace(0, 1 * MiB, random_bytes(1 * MiB, 40 + i));
+        Vol d = disk_from(p, qcow2("sparse" + std::to_string(i) + ".qcow2", raw));
+        ASSERT_TRUE(d) << last_error().message;
+        sparse.push_back(ceph().parent("rbd2", name(d)).substr(5, 47));
+        ASSERT_EQ(virStorageVolDelete(d.get(), 0), 0) << last_error().message; // the entry is unused
+        sleep(1); // distinct last uses
+    }
+    EXPECT_EQ(entries("rbd2").size(), 3u) << "3 x 4 MiB stored fit in 20 MiB (3 x 64 MiB virtual would not)";
+    // 16 MiB of data more: 28 MiB stored, so the two least recently used go.
+    Vol dense = disk_from(p, qcow2("dense.qcow2", random_bytes(16 * MiB, 43)));
+    ASSERT_TRUE(dense) << last_error().message;
+    EXPECT_EQ(entries("rbd2").size(), 2u);
+    EXPECT_FALSE(ceph().exists("rbd2", sparse[0]));
+    EXPECT_FALSE(ceph().exists("rbd2", sparse[1]));
+    EXPECT_TRUE(ceph().exists("rbd2", sparse[2]));
+}
+
 TEST_F(ImageCache, OffByDefaultEveryRequestCopies)
 {
     Pool &p = pool("");
@@ -320,7 +345,8 @@ TEST_F(ImageCache, OperatorToolListsAndPurgesUnusedEntries)
 {
     Pool &p = pool(kCacheOn);
     ASSERT_TRUE(p.ok()) << last_error().message;
-    Vol a = disk_from(p, qcow2("t1.qcow2", random_bytes(4 * MiB, 10)));
+    // t1: 16 MiB holding 4 MiB of data.
+    Vol a = disk_from(p, qcow2("t1.qcow2", random_bytes(4 * MiB, 10) + std::string(12 * MiB, '\0')));
     Vol b = disk_from(p, qcow2("t2.qcow2", random_bytes(4 * MiB, 11)));
     ASSERT_TRUE(a && b) << last_error().message;
     ASSERT_EQ(virStorageVolDelete(b.get(), 0), 0) << last_error().message;
@@ -329,6 +355,8 @@ TEST_F(ImageCache, OperatorToolListsAndPurgesUnusedEntries)
     ASSERT_EQ(system((tool + " list rbd2 >'" + list + "' 2>&1").c_str()), 0);
     const std::string out = testfiles::read_file(list);
     EXPECT_NE(out.find("t1.qcow2"), std::string::npos) << out;
+    EXPECT_NE(out.find(" STORED "), std::string::npos) << out;
+    EXPECT_NE(out.find("       16777216        4194304 "), std::string::npos) << "size, then stored: " << out;
     EXPECT_NE(out.find("t2.qcow2"), std::string::npos) << out;
     EXPECT_EQ(count(out, "rbdclone-cache-"), 2) << out;
     ASSERT_EQ(system((tool + " purge rbd2 >'" + list + "' 2>&1").c_str()), 0) << testfiles::read_file(list);
