@@ -68,3 +68,32 @@ raw_files() {
            seek=$((i * 2048)) conv=notrunc status=none
     done
 }
+
+# timing_rounds: one untimed warm-up round (memstore grows its memory the first time), then
+# $REPS timed rounds, alternating the benchmark's `round` and `round_reversed`, so that neither
+# variant of a pair always runs right after the other's delete (the OSD reuses freed memory).
+timing_rounds() {
+    local r
+    say "warm-up round (untimed)"
+    round
+    rm -f "$WORK"/t.*
+    say "timing ($REPS rounds, variants interleaved, order alternating)"
+    for r in $(seq 1 "$REPS"); do
+        if [ $((r % 2)) = 1 ]; then round; else round_reversed; fi
+        echo "round $r done" >&2
+    done
+}
+
+# peak_rss CMD...: runs CMD while sampling libvirtd's RSS every 0.1 s; sets PEAK (KiB) to the
+# highest sample.  A failure of CMD ends the run.
+peak_rss() {
+    local pid r
+    PEAK=$(rss)
+    "$@" >"$WORK/peak.out" 2>&1 &
+    pid=$!
+    while kill -0 $pid 2>/dev/null; do
+        r=$(rss); [ "$r" -gt "$PEAK" ] && PEAK=$r
+        sleep 0.1
+    done
+    wait $pid || { echo "$PROG: '$*' failed:" >&2; cat "$WORK/peak.out" >&2; exit 1; }
+}

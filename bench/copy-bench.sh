@@ -52,8 +52,6 @@ round() {
     timed qemu_rbd qemu_into_rbd d6;                 drop d6
     timed qemu_local_import qemu_local_then_import d7; drop d7
 }
-# The same round reversed, so that neither variant of a pair always runs
-# right after the other's delete (the OSD reuses freed memory).
 round_reversed() {
     timed qemu_local_import qemu_local_then_import d7; drop d7
     timed qemu_rbd qemu_into_rbd d6;                 drop d6
@@ -64,14 +62,7 @@ round_reversed() {
     timed ours_dense ours d1 dense.raw;              drop d1
 }
 
-say "warm-up round (untimed: memstore grows its memory the first time)"
-round
-rm -f "$WORK"/t.*
-say "timing ($REPS rounds, variants interleaved, order alternating)"
-for r in $(seq 1 "$REPS"); do
-    if [ $((r % 2)) = 1 ]; then round; else round_reversed; fi
-    echo "round $r done" >&2
-done
+timing_rounds
 
 # The engine's own time, from the daemon's log (the rest is libvirt, RPC, virsh).
 engine_ms() { grep -F "copied '$WORK/files/$1' into" "$LIBVIRTD_LOG" | sed -n 's/.* in \([0-9]*\) ms$/\1/p' | tail -n "$REPS" | median; }
@@ -81,14 +72,7 @@ ENGINE_QCOW2=$(engine_ms image.qcow2)
 say "memory: libvirtd RSS while copying $BIG_MIB MiB"
 head -c $((BIG_MIB * 1024 * 1024)) /dev/urandom >"$WORK/files/big.raw"
 $V pool-refresh files >/dev/null
-PEAK=$(rss)
-ours big big.raw >"$WORK/big.out" 2>&1 &
-COPY=$!
-while kill -0 $COPY 2>/dev/null; do
-    r=$(rss); [ "$r" -gt "$PEAK" ] && PEAK=$r
-    sleep 0.1
-done
-wait $COPY || { echo "copy of big.raw failed:" >&2; cat "$WORK/big.out" >&2; exit 1; }
+peak_rss ours big big.raw
 ALLOC=$($RBD du rbd/big 2>/dev/null | awk 'NR==2 {print $4 " " $5}')
 drop big
 

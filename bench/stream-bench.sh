@@ -59,14 +59,7 @@ round_reversed() {
     rbd_import;                               upload up_dense dense.raw
 }
 
-say "warm-up round (untimed: memstore grows its memory the first time)"
-round
-rm -f "$WORK"/t.*
-say "timing ($REPS rounds, variants interleaved, order alternating)"
-for r in $(seq 1 "$REPS"); do
-    if [ $((r % 2)) = 1 ]; then round; else round_reversed; fi
-    echo "round $r done" >&2
-done
+timing_rounds
 SPARSE_FILE_KIB=$(
     $V vol-download --sparse src-sparse20g "$WORK/out.raw" --pool bench >/dev/null && du -k "$WORK/out.raw" | cut -f1
     rm -f "$WORK/out.raw"
@@ -76,22 +69,11 @@ SPARSE_STORED=$($RBD du rbd/src-sparse20g 2>/dev/null | awk 'NR==2 {print $4 " "
 say "memory: libvirtd RSS while uploading and downloading $BIG_MIB MiB"
 head -c $((BIG_MIB * 1024 * 1024)) /dev/urandom >"$WORK/big.raw"
 $V vol-create-as bench big "${BIG_MIB}M" >/dev/null || exit 1
-# peak_during CMD...: the highest RSS (KiB) sampled while CMD runs.
-peak_during() {
-    local peak pid r
-    peak=$(rss)
-    "$@" >"$WORK/big.out" 2>&1 &
-    pid=$!
-    while kill -0 $pid 2>/dev/null; do
-        r=$(rss); [ "$r" -gt "$peak" ] && peak=$r
-        sleep 0.1
-    done
-    wait $pid || { echo "stream-bench: '$*' failed:" >&2; cat "$WORK/big.out" >&2; exit 1; }
-    echo "$peak"
-}
 RSS0=$(rss)
-PEAK_UP=$(peak_during $V vol-upload big "$WORK/big.raw" --pool bench)
-PEAK_DOWN=$(peak_during $V vol-download big "$WORK/out.raw" --pool bench)
+peak_rss $V vol-upload big "$WORK/big.raw" --pool bench
+PEAK_UP=$PEAK
+peak_rss $V vol-download big "$WORK/out.raw" --pool bench
+PEAK_DOWN=$PEAK
 cmp -s "$WORK/big.raw" "$WORK/out.raw" || { echo "stream-bench: the $BIG_MIB MiB round trip differs" >&2; exit 1; }
 rm -f "$WORK/out.raw" "$WORK/big.raw"
 drop big
@@ -111,4 +93,9 @@ drop big
     printf '%-60s %9d %9s %8s %s\n' "libvirtd RSS growth downloading ${BIG_MIB} MiB (MiB)" $(( (PEAK_DOWN - RSS0) / 1024 )) "-" "-" "<= 64"
     printf 'the 20 GiB sparse volume: stored in Ceph %s, downloaded with --sparse into a %s KiB file\n' \
         "${SPARSE_STORED:-?}" "${SPARSE_FILE_KIB:-?}"
+    printf 'samples (ms):'
+    for t in up_dense import up_sparse up_dense200 down_dense export down_sparse down_dense200; do
+        printf ' %s %s;' "$t" "$(tr '\n' ' ' <"$WORK/t.$t" | sed 's/ $//')"
+    done
+    echo
 } | tee "$RESULTS/stream.txt"
