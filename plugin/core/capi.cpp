@@ -95,12 +95,11 @@ int stream_misuse(rbdc_status *st, const char *verb, const char *what)
     return stream_fail(st, plain_error(RBDC_ERR_INTERNAL, -EINVAL, cat("cannot ", verb, " ", what, " stream")));
 }
 
-int stream_bytes(rbdc_status *st, const Result<std::optional<size_t>> &r)
+int stream_bytes(rbdc_status *st, Result<std::optional<size_t>> r)
 {
     if (!r)
         return stream_fail(st, r.error());
-    auto &n = const_cast<Result<std::optional<size_t>> &>(r).value();
-    return n ? static_cast<int>(*n) : kStreamWouldBlock;
+    return *r ? static_cast<int>(**r) : kStreamWouldBlock;
 }
 
 std::vector<PolicyAttribute> policy_attributes(const rbdc_policy_attr *attrs, size_t n)

@@ -274,9 +274,14 @@ Result<std::vector<CacheEntry>> list_cache(Pool &pool)
             continue; // vanished meanwhile
         CacheEntry e;
         e.name = name;
-        rbd_get_size(img.get(), &e.size);
         auto info = info_of_open(pool, name, img.get(), AllocMode::FastDiff);
-        e.stored = info ? info->allocation : e.size;
+        if (info) {
+            e.size = info->capacity;
+            e.stored = info->allocation;
+        } else {
+            rbd_get_size(img.get(), &e.size);
+            e.stored = e.size;
+        }
         e.source = meta_get(img.get(), kMetaSource);
         e.last_used = last_used(pool.io(), name, atoll(meta_get(img.get(), kMetaCreated).c_str()));
         auto snaps = list_snapshots(img.get());

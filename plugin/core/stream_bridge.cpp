@@ -69,14 +69,13 @@ void UploadStream::fail_locked(Error e)
     cv_.notify_all();
 }
 
-bool UploadStream::seal_open_locked()
+void UploadStream::seal_open_locked()
 {
     if (open_.len == 0)
-        return false;
+        return;
     queue_.push_back(std::move(open_));
     open_ = Block{};
     cv_.notify_all();
-    return true;
 }
 
 bool UploadStream::take_buffer_locked()

@@ -90,7 +90,7 @@ class UploadStream {
         size_t len = 0;
         MappedBuffer buf;
     };
-    bool seal_open_locked();
+    void seal_open_locked();
     bool take_buffer_locked();
     void fail_locked(Error e);
     void update_ready_locked();

@@ -17,7 +17,8 @@ constexpr int kWaitSeconds = 120;
 
 struct TransferPlan {
     uint64_t offset = 0;
-    uint64_t length = 0; // bytes the stream may carry
+    uint64_t length = 0;     // bytes the stream may carry
+    uint64_t image_size = 0;
 };
 
 Result<TransferPlan> plan(Pool &pool, const std::string &name, rbd_image_t img, uint64_t offset, uint64_t length,
@@ -35,7 +36,7 @@ Result<TransferPlan> plan(Pool &pool, const std::string &name, rbd_image_t img, 
         return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
                            cat("cannot ", verb, " ", length, " bytes of ", pool.image_label(name), " at offset ",
                                offset, ": that reaches past its end (", size, " bytes)"));
-    return TransferPlan{offset, length ? length : size - offset};
+    return TransferPlan{offset, length ? length : size - offset, size};
 }
 
 // An upload's bytes go through the copy engine's aio pipeline.
@@ -134,9 +135,7 @@ Result<std::shared_ptr<DownloadStream>> start_download(std::shared_ptr<Pool> poo
     auto p = plan(*pool, name, img->get(), offset, length, "download");
     if (!p)
         return p.error();
-    uint64_t size = 0;
-    rbd_get_size(img->get(), &size);
-    auto src = std::make_unique<RbdSource>(std::move(*img), pool->image_label(name), size);
+    auto src = std::make_unique<RbdSource>(std::move(*img), pool->image_label(name), p->image_size);
     auto stream = std::make_shared<DownloadStream>(p->offset, p->length, sparse, pool->image_label(name));
     if (stream->ready_fd() < 0)
         return plain_error(RBDC_ERR_SYSTEM, -errno, "cannot create an eventfd for the download stream");

@@ -106,19 +106,24 @@ rbdGlueStreamDirection(const rbdGlueStream *gs)
     return gs->upload ? VIR_STREAM_EVENT_WRITABLE : VIR_STREAM_EVENT_READABLE;
 }
 
+static int
+rbdGlueStreamOtherDirection(const rbdGlueStream *gs)
+{
+    return (VIR_STREAM_EVENT_READABLE | VIR_STREAM_EVENT_WRITABLE) & ~rbdGlueStreamDirection(gs);
+}
+
 static void
 rbdGlueStreamWatchEvents(rbdGlueStream *gs, int events)
 {
-    const int other = (VIR_STREAM_EVENT_READABLE | VIR_STREAM_EVENT_WRITABLE) & ~rbdGlueStreamDirection(gs);
-
     gs->events = events;
     virEventUpdateHandle(gs->watch, (events & rbdGlueStreamDirection(gs)) ? VIR_EVENT_HANDLE_READABLE : 0);
-    virEventUpdateTimeout(gs->timer, (events & other) ? 0 : -1);
+    virEventUpdateTimeout(gs->timer, (events & rbdGlueStreamOtherDirection(gs)) ? 0 : -1);
 }
 
-/* Calls the stream's callback with what it asked for out of `offered`. */
+/* Calls the stream's callback with what it asked for of its own direction
+ * (the readiness fd fired) or of the other one (the timer fired). */
 static void
-rbdGlueStreamDispatch(virStreamPtr st, int offered)
+rbdGlueStreamDispatch(virStreamPtr st, bool own)
 {
     rbdGlueStream *gs = rbdGlueStreamLookup(st);
     virStreamEventCallback cb;
@@ -130,7 +135,8 @@ rbdGlueStreamDispatch(virStreamPtr st, int offered)
     if (!gs)
         return;
     virMutexLock(&gs->lock);
-    if (!gs->cb || !(want = gs->events & offered)) {
+    want = gs->events & (own ? rbdGlueStreamDirection(gs) : rbdGlueStreamOtherDirection(gs));
+    if (!gs->cb || !want) {
         virMutexUnlock(&gs->lock);
         return;
     }
@@ -156,22 +162,13 @@ static void
 rbdGlueStreamFdEvent(int watch G_GNUC_UNUSED, int fd G_GNUC_UNUSED,
                      int events G_GNUC_UNUSED, void *opaque)
 {
-    virStreamPtr st = opaque;
-    rbdGlueStream *gs = rbdGlueStreamLookup(st);
-
-    if (gs)
-        rbdGlueStreamDispatch(st, rbdGlueStreamDirection(gs));
+    rbdGlueStreamDispatch(opaque, true);
 }
 
 static void
 rbdGlueStreamTimerEvent(int timer G_GNUC_UNUSED, void *opaque)
 {
-    virStreamPtr st = opaque;
-    rbdGlueStream *gs = rbdGlueStreamLookup(st);
-
-    if (gs)
-        rbdGlueStreamDispatch(st, (VIR_STREAM_EVENT_READABLE | VIR_STREAM_EVENT_WRITABLE) &
-                                      ~rbdGlueStreamDirection(gs));
+    rbdGlueStreamDispatch(opaque, false);
 }
 
 static void
