@@ -5,6 +5,12 @@
 #   runs the parity cases once more against libvirt's stock rbd module, builds
 #   and tests the Debian package (install, clone through the system libvirtd,
 #   remove), and stops every lab even on failure.  Ends with "N passed, N failed".
+#
+# Nothing vanishes from the count: a test program that crashes, is killed,
+# hangs past its limit or writes no result counts as a failed test named
+# after it (tests/results.py), and after each suite the lab's libvirtd must
+# still be the very process it was (a check of its own, failed with the
+# daemon's last log lines and a backtrace of its core when it died).
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -25,8 +31,54 @@ build_all || exit 1
 rm -rf "$RESULTS"
 mkdir -p "$RESULTS"
 
+# run_program NAME LIMIT CMD...: one test program (GoogleTest) with a time
+# limit; its result is $RESULTS/NAME.xml whatever becomes of it.
+run_program() {
+    local name=$1 limit=$2 rc
+    shift 2
+    rm -f "$RESULTS/$name.xml" "$RESULTS/$name.progress"
+    RBDCLONE_TEST_PROGRESS=$RESULTS/$name.progress \
+        timeout --kill-after=30 "$limit" "$@" --gtest_output="xml:$RESULTS/$name.xml"
+    rc=$?
+    python3 "$REPO/tests/results.py" settle "$name" "$rc" "$RESULTS/$name.xml" \
+        "$RESULTS/$name.progress" "$limit"
+}
+
+# When PID started (field 22 of /proc/PID/stat), empty once it is gone.
+process_start() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
+
+# daemon_check NAME LAB_DIR PID START: the lab's libvirtd is still the
+# process that started the suite; if not, its last words and its core.
+daemon_check() {
+    local name=$1 dir=$2 pid=$3 start=$4 lvd core
+    lvd=$dir/libvirtd
+    if [ -n "$start" ] && [ "$(process_start "$pid")" = "$start" ]; then
+        python3 "$REPO/tests/results.py" check "daemon-$name" 1 \
+            "libvirtd of the $name lab (pid $pid) lived through the suite" "$RESULTS/daemon-$name.xml"
+        return
+    fi
+    python3 "$REPO/tests/results.py" check "daemon-$name" 0 \
+        "libvirtd of the $name lab (pid $pid) died during the suite" "$RESULTS/daemon-$name.xml"
+    echo "FAILED: libvirtd of the $name lab (pid $pid) died during the suite"
+    echo "--- last lines of its log ($lvd/libvirtd.log)"
+    tail -n 30 "$lvd/libvirtd.log" 2>/dev/null
+    echo "--- its stderr ($lvd/libvirtd.stderr)"
+    tail -n 30 "$lvd/libvirtd.stderr" 2>/dev/null
+    for core in "$lvd"/core*; do
+        [ -f "$core" ] || continue
+        echo "--- backtrace of the thread that crashed ($core)"
+        if command -v gdb >/dev/null; then
+            timeout 120 gdb -batch -ex bt "$(command -v libvirtd)" "$core" 2>/dev/null | grep '^#' | head -40
+        else
+            echo "(gdb is not installed)"
+        fi
+        mkdir -p "$RESULTS/cores"
+        mv "$core" "$RESULTS/cores/libvirtd-$name.core" && echo "core kept as $RESULTS/cores/libvirtd-$name.core"
+    done
+}
+
 say "unit tests"
-"$BUILD/tests/unit/unit-tests" --gtest_output="xml:$RESULTS/unit.xml"
+run_program unit 600 "$BUILD/tests/unit/unit-tests"
 
 # run_lab NAME BACKEND_DIR GTEST_FILTER: one lab, one run of the integration tests.
 run_lab() {
@@ -40,40 +92,31 @@ run_lab() {
         echo '<testsuites tests="1" failures="1" errors="0" skipped="0"/>' >"$RESULTS/lab-$name.xml"
         return
     fi
+    local pid start
+    pid=$(. "$dir/lab.env" && echo "$LIBVIRTD_PID")
+    start=$(process_start "$pid")
     (
         set -a
         . "$dir/lab.env"
         set +a
-        LAB_BACKEND=$name "$BUILD/tests/integration/integration-tests" \
-            --gtest_filter="$filter" --gtest_output="xml:$RESULTS/integration-$name.xml"
+        LAB_BACKEND=$name run_program "integration-$name" "$INTEGRATION_LIMIT" \
+            "$BUILD/tests/integration/integration-tests" --gtest_filter="$filter"
     ) || {
         echo "--- last lines of $name libvirtd log"
         . "$dir/lab.env" && tail -40 "$LIBVIRTD_LOG" 2>/dev/null | grep -v '^$' | tail -25
     }
+    daemon_check "$name" "$dir" "$pid" "$start"
     "$REPO/tests/lab/lab.sh" stop "$dir" || echo "warning: lab $dir did not stop cleanly" >&2
 }
 
+# Generous limits: a hang is caught, a slow shared machine is not failed.
+INTEGRATION_LIMIT=${RBDCLONE_INTEGRATION_LIMIT:-2400}
 run_lab ours "$(ours_backend_dir)" '*'
 run_lab stock "$STOCK_BACKENDS" 'Parity.*'
 # Last: it replaces the system's stock module while it runs (and restores it).
-"$REPO/tests/package/package-test.sh" "$RESULTS/package.xml"
+rm -f "$RESULTS/package.xml"
+timeout --kill-after=30 1200 "$REPO/tests/package/package-test.sh" "$RESULTS/package.xml"
+python3 "$REPO/tests/results.py" settle package $? "$RESULTS/package.xml" "" 1200
 
 say "summary"
-python3 - "$RESULTS" <<'PY'
-import glob, os, sys, xml.etree.ElementTree as ET
-total = {"passed": 0, "failed": 0, "skipped": 0}
-for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.xml"))):
-    r = ET.parse(f).getroot()
-    t, fl, er = (int(r.get(k, 0)) for k in ("tests", "failures", "errors"))
-    sk = int(r.get("skipped", 0)) + int(r.get("disabled", 0))
-    # gtest counts skipped tests in "tests"; count them from the cases too
-    sk = max(sk, sum(1 for c in r.iter("testcase") if c.find("skipped") is not None))
-    p = t - fl - er - sk
-    print(f"{os.path.basename(f)[:-4]:>20}: {p} passed, {fl + er} failed, {sk} skipped")
-    total["passed"] += p; total["failed"] += fl + er; total["skipped"] += sk
-with open(os.path.join(sys.argv[1], "total"), "w") as out:
-    out.write(f"{total['passed']} {total['failed']}\n")
-print(f"{total['passed']} passed, {total['failed']} failed, {total['skipped']} skipped")
-PY
-read -r _ failed <"$RESULTS/total"
-[ "$failed" = 0 ]
+python3 "$REPO/tests/results.py" summary "$RESULTS"

@@ -151,6 +151,14 @@ launch() {
                 mount --bind "$1" "$2"
                 shift 2
             done
+            # A crash leaves its core in DIR (core_pattern "core" is relative to the cwd).
+            ulimit -c unlimited 2>/dev/null || true
+            cd "$dir"
+            # LIBVIRTD_LAB_PRELOAD (debugging, e.g. libasan): preloaded into the daemon only.
+            if [ -n "${LIBVIRTD_LAB_PRELOAD:-}" ]; then
+                export LD_PRELOAD="$LIBVIRTD_LAB_PRELOAD"
+                export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:disable_coredump=0:log_path=$dir/asan"
+            fi
             exec libvirtd -f "$dir/libvirtd.conf" -p "$dir/run/libvirtd.pid"
         ' sh "$dir" "${states[@]}" </dev/null >>"$dir/libvirtd.stderr" 2>&1 &
     local pid=$!
