@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "log.hpp"
+#include "image_open.hpp"
 
 namespace rbdclone {
 
@@ -189,7 +190,7 @@ Result<std::unique_ptr<RbdSource>> open_rbd_source(rados_ioctx_t io, const std::
                                                    const std::string &snap, const std::string &label)
 {
     ImageHandle img;
-    int r = rbd_open_read_only(io, image.c_str(), img.out(), snap.empty() ? nullptr : snap.c_str());
+    int r = open_image_by_name(io, image, snap.c_str(), true, img);
     if (r == -ENOENT)
         return plain_error(RBDC_ERR_NO_VOLUME, r,
                            snap.empty() ? label + " does not exist"

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "log.hpp"
+#include "image_open.hpp"
 #include "snapshots.hpp"
 #include "text.hpp"
 #include "volume_ops.hpp"
@@ -138,7 +139,7 @@ class WritableSource {
     Result<rbd_image_t> get()
     {
         if (!img_) {
-            int r = rbd_open(src_.io, src_.image.c_str(), img_.out(), nullptr);
+            int r = open_image_by_name(src_.io, src_.image, nullptr, false, img_);
             if (r < 0)
                 return ceph_error(r, "failed to open " + src_.label() + " for writing");
         }

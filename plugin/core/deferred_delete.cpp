@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "log.hpp"
+#include "image_open.hpp"
 #include "snapshots.hpp"
 
 namespace rbdclone {
@@ -29,7 +30,7 @@ Status move_to_trash(Pool &pool, const std::string &name)
     const std::string when = std::to_string(static_cast<long long>(time(nullptr)));
     {
         ImageHandle img;
-        int r = rbd_open(pool.io(), name.c_str(), img.out(), nullptr);
+        int r = open_image_by_name(pool.io(), name, nullptr, false, img);
         if (r < 0)
             return ceph_error(r, "failed to open " + label + " to move it to the RBD trash");
         if ((r = rbd_metadata_set(img.get(), kDeferredMetaKey, when.c_str())) < 0)
@@ -38,7 +39,7 @@ Status move_to_trash(Pool &pool, const std::string &name)
     int r = rbd_trash_move(pool.io(), name.c_str(), kTrashDelaySeconds);
     if (r < 0) {
         ImageHandle img;
-        if (rbd_open(pool.io(), name.c_str(), img.out(), nullptr) == 0)
+        if (open_image_by_name(pool.io(), name, nullptr, false, img) == 0)
             (void)rbd_metadata_remove(img.get(), kDeferredMetaKey);
         if (r == -EBUSY)
             return plain_error(RBDC_ERR_OPERATION_INVALID, r,
@@ -58,7 +59,7 @@ bool purge_if_unused(rados_ioctx_t io, const std::string &pool_label, const std:
     rbd_trash_get_cleanup(&info);
     {
         ImageHandle img;
-        int r = rbd_open_by_id(io, image_id.c_str(), img.out(), nullptr);
+        int r = open_image_by_id(io, image_id, nullptr, false, img);
         if (r < 0) {
             if (r != -ENOENT)
                 log_warn("could not open ", label, " to purge it: ", describe_rc(r));

@@ -8,6 +8,7 @@
 #include "image_activity.hpp"
 #include "image_children.hpp"
 #include "log.hpp"
+#include "image_open.hpp"
 #include "volume_ops.hpp"
 
 namespace rbdclone {
@@ -31,9 +32,9 @@ Result<unsigned> clone_depth(rados_t cluster, rbd_image_t img)
             return ceph_error(r, "failed to open the pool of " + (*p)->label);
         rados_ioctx_set_namespace(io.get(), (*p)->pool_namespace.c_str());
         ImageHandle next;
-        r = rbd_open_by_id_read_only(io.get(), (*p)->image_id.c_str(), next.out(), (*p)->snap.c_str());
+        r = open_image_by_id(io.get(), (*p)->image_id, (*p)->snap.c_str(), true, next);
         if (r == -ENOENT) // the snapshot was removed (clone v2 keeps it in the trash namespace)
-            r = rbd_open_by_id_read_only(io.get(), (*p)->image_id.c_str(), next.out(), nullptr);
+            r = open_image_by_id(io.get(), (*p)->image_id, nullptr, true, next);
         if (r < 0)
             return ceph_error(r, "failed to open " + (*p)->label);
         ancestor = std::move(next);

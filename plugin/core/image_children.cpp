@@ -1,6 +1,7 @@
 #include "image_children.hpp"
 
 #include "log.hpp"
+#include "image_open.hpp"
 #include "snapshots.hpp"
 
 namespace rbdclone {
@@ -79,7 +80,7 @@ void release_parent_snapshot(rados_t cluster, const ParentRef &parent)
     }
     rados_ioctx_set_namespace(io.get(), parent.pool_namespace.c_str());
     ImageHandle img;
-    if ((r = rbd_open_by_id(io.get(), parent.image_id.c_str(), img.out(), nullptr)) < 0) {
+    if ((r = open_image_by_id(io.get(), parent.image_id, nullptr, false, img)) < 0) {
         if (r != -ENOENT)
             log_warn("could not open ", parent.label, " to release it: ", describe_rc(r));
         return;

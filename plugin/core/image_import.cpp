@@ -7,6 +7,8 @@
 #include <set>
 
 #include "log.hpp"
+#include "image_open.hpp"
+#include "snapshots.hpp"
 #include "volume_ops.hpp"
 
 namespace rbdclone {
@@ -55,9 +57,28 @@ bool is_running_partial(const Pool &p, const std::string &partial)
     return false;
 }
 
+// Removes a partial image, with the snapshots a sealer may have given it
+// (an image cache entry's, protected) before its rename failed.
 void remove_partial(Pool &dst, const std::string &partial)
 {
-    int r = rbd_remove(dst.io(), partial.c_str());
+    // rbd_remove of a missing image is a failing open inside librbd (see
+    // image_open.hpp): look first.
+    int r = image_exists(dst.io(), partial);
+    if (r > 0)
+        r = rbd_remove(dst.io(), partial.c_str());
+    else if (r == 0)
+        r = -ENOENT;
+    if (r == -ENOTEMPTY) {
+        ImageHandle img;
+        if (open_image_by_name(dst.io(), partial, nullptr, false, img) == 0) {
+            if (auto snaps = list_snapshots(img.get()))
+                for (const auto &s : snaps.value())
+                    (void)remove_snapshot(img.get(), "snapshot '" + s.name + "' of " + dst.image_label(partial),
+                                          s.name);
+        }
+        img.reset();
+        r = rbd_remove(dst.io(), partial.c_str());
+    }
     if (r < 0 && r != -ENOENT)
         log_warn("could not remove the incomplete ", dst.image_label(partial), " (", describe_rc(r),
                  "): it stays hidden and is removed at the next refresh of the pool");
@@ -89,10 +110,10 @@ Result<CopyStats> import_with(Pool &dst, const std::string &name, uint64_t capac
         return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
                            cat("cannot create ", label, " with ", capacity, " bytes: ", source_label, " holds ",
                                source_size, " bytes"));
-    {
-        ImageHandle existing;
-        if (rbd_open_read_only(dst.io(), name.c_str(), existing.out(), nullptr) == 0)
+    if (int r = image_exists(dst.io(), name); r != 0) {
+        if (r > 0)
             return plain_error(RBDC_ERR_EXISTS, -EEXIST, label + " already exists");
+        return ceph_error(r, "failed to look for " + label);
     }
 
     const std::string partial = name + kPartialMarker + random_suffix();
@@ -145,7 +166,7 @@ void remove_stale_partials(Pool &pool, const std::vector<std::string> &partials)
         if (is_running_partial(pool, partial))
             continue;
         ImageHandle img;
-        if (rbd_open_read_only(pool.io(), partial.c_str(), img.out(), nullptr) < 0)
+        if (open_image_by_name(pool.io(), partial, nullptr, true, img) < 0)
             continue;
         // Someone still writing it keeps a watch on it.
         rbd_image_watcher_t watchers[8];

@@ -8,6 +8,7 @@
 #include "image_children.hpp"
 #include "image_import.hpp"
 #include "log.hpp"
+#include "image_open.hpp"
 #include "snapshots.hpp"
 
 namespace rbdclone {
@@ -28,8 +29,7 @@ Result<PoolUsage> pool_usage(Pool &pool)
 Result<ImageHandle> open_image(Pool &pool, const std::string &name, bool read_only)
 {
     ImageHandle img;
-    int r = read_only ? rbd_open_read_only(pool.io(), name.c_str(), img.out(), nullptr)
-                      : rbd_open(pool.io(), name.c_str(), img.out(), nullptr);
+    int r = open_image_by_name(pool.io(), name, nullptr, read_only, img);
     if (r < 0) {
         if (r == -ENOENT)
             return plain_error(RBDC_ERR_NO_VOLUME, r, pool.image_label(name) + " does not exist");

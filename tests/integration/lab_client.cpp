@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace lab {
@@ -410,6 +412,29 @@ void FrozenOsd::thaw()
     frozen_ = false;
 }
 
+CpuHogs::CpuHogs(int n)
+{
+    for (int i = 0; i < n; i++) {
+        pid_t p = fork();
+        if (p == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            volatile unsigned long x = 0;
+            for (;;)
+                x = x + 1;
+        }
+        if (p > 0)
+            pids_.push_back(p);
+    }
+}
+
+CpuHogs::~CpuHogs()
+{
+    for (pid_t p : pids_)
+        kill(p, SIGKILL);
+    for (pid_t p : pids_)
+        waitpid(p, nullptr, 0);
+}
+
 PrivateDaemon::PrivateDaemon()
 {
     char tmpl[] = "/tmp/rbdclone-lvd-XXXXXX";
@@ -454,6 +479,12 @@ std::string PrivateDaemon::storage_uri() const
 }
 
 std::string PrivateDaemon::log_path() const { return read_env_file(dir_ + "/libvirtd.env")["LIBVIRTD_LOG"]; }
+
+pid_t PrivateDaemon::pid() const
+{
+    const std::string p = read_env_file(dir_ + "/libvirtd.env")["LIBVIRTD_PID"];
+    return p.empty() ? 0 : static_cast<pid_t>(std::stol(p));
+}
 
 bool PrivateDaemon::script(const std::string &args)
 {

@@ -8,6 +8,8 @@
 #include <rados/librados.h>
 #include <rbd/librbd.h>
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -158,6 +160,20 @@ class FrozenOsd {
     bool frozen_ = false;
 };
 
+// Processes spinning on the CPUs until this object goes away (or the test
+// program dies): load that makes races likely.
+class CpuHogs {
+  public:
+    explicit CpuHogs(int n);
+    ~CpuHogs();
+    CpuHogs(const CpuHogs &) = delete;
+    CpuHogs &operator=(const CpuHogs &) = delete;
+    size_t size() const { return pids_.size(); }
+
+  private:
+    std::vector<pid_t> pids_;
+};
+
 // A libvirtd of a test's own (tests/lab/libvirtd-lab.sh, our backend) on
 // the lab's cluster, stopped and removed when this object goes away; its
 // state survives restart().
@@ -177,6 +193,7 @@ class PrivateDaemon {
     virConnectPtr secrets() const { return secrets_; }
     std::string storage_uri() const;
     std::string log_path() const;
+    pid_t pid() const; // 0 when unknown
 
   private:
     bool script(const std::string &args);
