@@ -8,12 +8,15 @@
 #include <chrono>
 #include <ctime>
 #include <random>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "clone.hpp"
 #include "deferred_delete.hpp"
 #include "image_children.hpp"
 #include "log.hpp"
+#include "image_open.hpp"
 #include "snapshots.hpp"
 #include "volume_ops.hpp"
 
@@ -28,9 +31,11 @@ constexpr const char kMetaChecksumOf[] = "rbdclone.cache.checksum_of";
 constexpr const char kMetaCreated[] = "rbdclone.cache.created";
 constexpr const char kLockName[] = "fill";
 constexpr const char kLastUsedXattr[] = "last_used";
-// A fill holds its lock at most this long (a daemon that died holding it
-// lets go then); others wait for the entry at most this long.
-constexpr int kFillLockSeconds = 1800;
+// A fill's lock lasts this long and is renewed every third of it while the
+// fill runs, so a daemon that dies holding it lets go within that time;
+// others wait for the entry at most kFillWaitSeconds.
+constexpr int kFillLockSeconds = 60;
+constexpr int kFillWaitSeconds = 1800;
 
 std::string hex64(uint64_t v)
 {
@@ -81,22 +86,98 @@ int64_t last_used(rados_ioctx_t io, const std::string &entry, int64_t fallback)
     return r > 0 ? atoll(buf) : fallback;
 }
 
-// Ready: the entry exists with its snapshot (sealed before it got its
-// name).  A name whose identity differs (a hash collision) is an error.
+// The lock on an entry's lock object that makes one fill across daemons.
+// Held, it is renewed in the background until this object goes away (then
+// released), so it outlives a long conversion but not a dead daemon.
+class FillLock {
+  public:
+    FillLock(rados_ioctx_t io, std::string obj) : io_(io), obj_(std::move(obj)), cookie_(random_cookie()) {}
+    FillLock(const FillLock &) = delete;
+    FillLock &operator=(const FillLock &) = delete;
+    ~FillLock() { release(); }
+
+    // 0 (held, and renewed from now on), -EBUSY/-EEXIST (someone else's),
+    // or another error.
+    int try_lock()
+    {
+        int r = lock(0);
+        if (r == 0) {
+            try {
+                renewer_ = std::thread([this] { renew_until_released(); });
+            } catch (...) {
+                (void)rados_unlock(io_, obj_.c_str(), kLockName, cookie_.c_str());
+                throw;
+            }
+            held_ = true;
+        }
+        return r;
+    }
+    void release()
+    {
+        if (!held_)
+            return;
+        {
+            std::lock_guard lk(mu_);
+            stop_ = true;
+        }
+        cv_.notify_all();
+        if (renewer_.joinable())
+            renewer_.join();
+        (void)rados_unlock(io_, obj_.c_str(), kLockName, cookie_.c_str());
+        held_ = false;
+    }
+
+  private:
+    int lock(uint8_t flags)
+    {
+        timeval duration{kFillLockSeconds, 0};
+        return rados_lock_exclusive(io_, obj_.c_str(), kLockName, cookie_.c_str(), "rbdclone image cache fill",
+                                    &duration, flags);
+    }
+    void renew_until_released() noexcept
+    {
+        std::unique_lock lk(mu_);
+        while (!cv_.wait_for(lk, std::chrono::seconds(kFillLockSeconds / 3), [this] { return stop_; })) {
+            lk.unlock();
+            int r = lock(LIBRADOS_LOCK_FLAG_RENEW);
+            lk.lock();
+            if (r < 0)
+                log_warn("could not renew the image cache fill lock ", obj_, ": ", describe_rc(r));
+        }
+    }
+
+    rados_ioctx_t io_;
+    std::string obj_, cookie_;
+    bool held_ = false;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool stop_ = false;
+    std::thread renewer_;
+};
+
+// Ready: the entry exists, with its protected snapshot.  Both are made
+// while the entry is still the hidden partial image, before a rename gives
+// it its name, so one open sees either no entry or a sealed one.  (Opening
+// at the snapshot first and then without it, as this once did, took an
+// entry renamed between the two opens for one that lost its snapshot.)
+// A name whose identity differs (a hash collision) is an error.
 Result<bool> entry_ready(Pool &dst, const std::string &entry, const CacheIdentity &id)
 {
     ImageHandle img;
-    int r = rbd_open_read_only(dst.io(), entry.c_str(), img.out(), kCacheSnapshot);
-    if (r == -ENOENT) {
-        if (rbd_open_read_only(dst.io(), entry.c_str(), img.out(), nullptr) == 0)
-            return plain_error(RBDC_ERR_OPERATION_INVALID, -EEXIST,
-                               "image cache entry " + dst.image_label(entry) + " for " + id.description +
-                                   " has lost its snapshot '" + kCacheSnapshot +
-                                   "' (an interrupted eviction?); remove it with 'rbdclone-cache purge'");
+    int r = open_image_by_name(dst.io(), entry, nullptr, true, img);
+    if (r == -ENOENT)
         return false;
-    }
     if (r < 0)
         return ceph_error(r, "failed to open the image cache entry " + dst.image_label(entry));
+    uint64_t snap_id = 0;
+    r = rbd_snap_get_id(img.get(), kCacheSnapshot, &snap_id);
+    if (r == -ENOENT)
+        return plain_error(RBDC_ERR_OPERATION_INVALID, -EEXIST,
+                           "image cache entry " + dst.image_label(entry) + " for " + id.description +
+                               " has lost its snapshot '" + kCacheSnapshot +
+                               "' (an interrupted eviction?); remove it with 'rbdclone-cache purge'");
+    if (r < 0)
+        return ceph_error(r, "failed to find the snapshot of the image cache entry " + dst.image_label(entry));
     if (meta_get(img.get(), kMetaIdentity) != id.key)
         return plain_error(RBDC_ERR_INTERNAL, -EEXIST,
                            "image cache entry " + dst.image_label(entry) + " holds another source than " +
@@ -167,13 +248,14 @@ Result<CacheOutcome> clone_through_cache(Pool &dst, const std::string &dst_name,
         return plain_error(RBDC_ERR_NO_VOLUME, -ENOENT, id.description + " is not in the image cache");
 
     if (!out.hit) {
-        const std::string obj = lock_object(out.entry), cookie = random_cookie();
-        timeval duration{kFillLockSeconds, 0};
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kFillLockSeconds);
+        FillLock lock(dst.io(), lock_object(out.entry));
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kFillWaitSeconds);
+        // Waiting is retrying the lock: no image is opened while another
+        // request fills the entry.  Whoever holds the lock next checks once
+        // whether the entry is there now (a hit), else fills it.
         bool waited = false;
         for (;;) {
-            int r = rados_lock_exclusive(dst.io(), obj.c_str(), kLockName, cookie.c_str(),
-                                         "rbdclone image cache fill", &duration, 0);
+            int r = lock.try_lock();
             if (r == 0)
                 break;
             if (r != -EBUSY && r != -EEXIST)
@@ -182,22 +264,14 @@ Result<CacheOutcome> clone_through_cache(Pool &dst, const std::string &dst_name,
                 log_info("waiting for another request filling the image cache entry ", entry_label, " from ",
                          id.description);
             waited = true;
-            std::this_thread::sleep_for(std::chrono::milliseconds(200));
-            ready = entry_ready(dst, out.entry, id);
-            if (!ready)
-                return ready.error();
-            if (*ready) {
-                out.hit = true;
-                break;
-            }
             if (std::chrono::steady_clock::now() > deadline)
                 return plain_error(RBDC_ERR_TIMEOUT, -ETIMEDOUT,
-                                   cat("waited ", kFillLockSeconds, " s for the image cache entry ", entry_label,
+                                   cat("waited ", kFillWaitSeconds, " s for the image cache entry ", entry_label,
                                        " that another request fills from ", id.description));
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
         }
-        if (!out.hit) {
-            auto unlock = [&] { (void)rados_unlock(dst.io(), obj.c_str(), kLockName, cookie.c_str()); };
-            // Someone may have finished it between our look and the lock.
+        {
+            auto unlock = [&] { lock.release(); };
             ready = entry_ready(dst, out.entry, id);
             if (!ready || *ready) {
                 unlock();
@@ -207,7 +281,7 @@ Result<CacheOutcome> clone_through_cache(Pool &dst, const std::string &dst_name,
             } else {
                 auto seal = [&](const std::string &partial, const CopyStats &stats) -> Status {
                     ImageHandle img;
-                    int r = rbd_open(dst.io(), partial.c_str(), img.out(), nullptr);
+                    int r = open_image_by_name(dst.io(), partial, nullptr, false, img);
                     if (r < 0)
                         return ceph_error(r, "failed to open " + dst.image_label(partial));
                     const std::string created = std::to_string(static_cast<long long>(time(nullptr)));
@@ -223,6 +297,10 @@ Result<CacheOutcome> clone_through_cache(Pool &dst, const std::string &dst_name,
                             return ceph_error(r, "failed to stamp the image cache entry " + entry_label);
                     if ((r = rbd_snap_create(img.get(), kCacheSnapshot)) < 0)
                         return ceph_error(r, "failed to snapshot the image cache entry " + entry_label);
+                    // Protected now (clone format 1 needs it, 2 does not mind):
+                    // once visible, an entry's header never changes again.
+                    if ((r = rbd_snap_protect(img.get(), kCacheSnapshot)) < 0)
+                        return ceph_error(r, "failed to protect the snapshot of the image cache entry " + entry_label);
                     return {};
                 };
                 auto filled = fill(out.entry, seal);
@@ -237,7 +315,7 @@ Result<CacheOutcome> clone_through_cache(Pool &dst, const std::string &dst_name,
     }
 
     ImageHandle img;
-    int r = rbd_open_read_only(dst.io(), out.entry.c_str(), img.out(), kCacheSnapshot);
+    int r = open_image_by_name(dst.io(), out.entry, kCacheSnapshot, true, img);
     if (r < 0)
         return ceph_error(r, "failed to open the image cache entry " + entry_label);
     uint64_t size = 0;
@@ -270,7 +348,7 @@ Result<std::vector<CacheEntry>> list_cache(Pool &pool)
     std::vector<CacheEntry> out;
     for (const auto &name : names) {
         ImageHandle img;
-        if (rbd_open_read_only(pool.io(), name.c_str(), img.out(), nullptr) < 0)
+        if (open_image_by_name(pool.io(), name, nullptr, true, img) < 0)
             continue; // vanished meanwhile
         CacheEntry e;
         e.name = name;
@@ -305,7 +383,7 @@ static Status remove_entry(Pool &pool, const CacheEntry &e)
 {
     {
         ImageHandle img;
-        int r = rbd_open(pool.io(), e.name.c_str(), img.out(), nullptr);
+        int r = open_image_by_name(pool.io(), e.name, nullptr, false, img);
         if (r < 0)
             return ceph_error(r, "failed to open " + pool.image_label(e.name));
         auto snaps = list_snapshots(img.get());

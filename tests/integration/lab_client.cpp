@@ -448,6 +448,15 @@ PrivateDaemon::PrivateDaemon()
 PrivateDaemon::~PrivateDaemon()
 {
     disconnect();
+    // A daemon that died leaves its core, log and stderr for the post-mortem.
+    const pid_t p = pid();
+    if (!top_.empty() && (p <= 0 || kill(p, 0) != 0 || access((dir_ + "/core").c_str(), F_OK) == 0)) {
+        const std::string keep = top_ + "-dead";
+        (void)!system(("mkdir -p '" + keep + "' && cp -a '" + dir_ + "'/core* '" + dir_ + "'/libvirtd.log '" + dir_ +
+                       "'/libvirtd.stderr '" + keep + "'/ 2>/dev/null")
+                          .c_str());
+        fprintf(stderr, "the second libvirtd (pid %d) died: its core, log and stderr are in %s\n", p, keep.c_str());
+    }
     if (!top_.empty())
         (void)!system(("'" + env("LAB_TOOLS_DIR") + "/libvirtd-lab.sh' stop '" + dir_ + "' >>'" + top_ +
                        "/lab.log' 2>&1; rm -rf '" + top_ + "'")

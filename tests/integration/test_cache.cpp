@@ -12,6 +12,7 @@
 #include <fstream>
 #include <functional>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "lab_client.hpp"
@@ -437,3 +438,65 @@ TEST_F(ImageCache, WithDeferredDeleteEntriesWithClonesGoToTheTrashWhenTheCacheIs
     EXPECT_FALSE(trashed) << entry_a << " is still in the trash";
     EXPECT_EQ(entries("rbd2").size(), 1u);
 }
+
+// A waiter must never take the entry another request has just made for one
+// that lost its snapshot (the false "an interrupted eviction?" error): many
+// first requests over two daemons, several rounds, with each clone format.
+class ImageCacheWaiters : public ImageCache, public ::testing::WithParamInterface<std::string> {
+  protected:
+    static void require_mimic()
+    {
+        const char *cmd[] = {
+            R"({"prefix": "osd set-require-min-compat-client", "version": "mimic", "yes_i_really_mean_it": true})"};
+        char *outb = nullptr, *outs = nullptr;
+        size_t outbl = 0, outsl = 0;
+        ASSERT_EQ(rados_mon_command(ceph().cluster(), cmd, 1, "", 0, &outb, &outbl, &outs, &outsl), 0)
+            << std::string(outs ? outs : "", outsl);
+        rados_buffer_free(outb);
+        rados_buffer_free(outs);
+    }
+};
+
+TEST_P(ImageCacheWaiters, NeverSeeAHalfMadeEntry)
+{
+    if (GetParam() == "2")
+        require_mimic(); // as Clone.ZZCloneFormat2WhenTheClusterRequiresMimic does
+    const std::string policy = "  <rbd:clone format='" + GetParam() + "'/>\n" + kCacheOn;
+    PrivateDaemon other;
+    ASSERT_TRUE(other.ok()) << "the second libvirtd did not start";
+    ASSERT_TRUE(other.define_admin_secret()) << last_error().message;
+    Pool &p = pool(policy);
+    ASSERT_TRUE(p.ok()) << last_error().message;
+    PoolSpec spec{unique("cached-other")};
+    spec.ceph_pool = "rbd2";
+    spec.extra = policy;
+    virStoragePoolPtr op = virStoragePoolCreateXML(other.storage(), pool_xml(spec).c_str(), 0);
+    ASSERT_TRUE(op) << last_error().message;
+    virStoragePoolFree(op);
+
+    CpuHogs hogs(4);
+    for (int round = 0; round < 3; round++) {
+        const std::string raw = random_bytes(16 * MiB, 60 + round);
+        const std::string file = qcow2("w" + std::to_string(round) + ".qcow2", raw);
+        const size_t mark = log_size(), other_mark = testfiles::read_file(other.log_path()).size();
+        const int n = 12;
+        const auto [names, errors] = disks_at_once(n, "w" + std::to_string(round), file, [&](int i) {
+            return i % 2 == 0 ? std::make_pair(env("LIBVIRT_STORAGE_URI"), p.name())
+                              : std::make_pair(other.storage_uri(), spec.name);
+        });
+        std::set<std::string> parents;
+        for (int i = 0; i < n; i++) {
+            EXPECT_EQ(errors[i], "") << "round " << round << ", " << names[i];
+            if (errors[i].empty())
+                parents.insert(ceph().parent("rbd2", names[i]));
+        }
+        EXPECT_EQ(parents.size(), 1u) << "round " << round;
+        EXPECT_TRUE(ceph().contents("rbd2", names[0]) == raw || !errors[0].empty());
+        const int stored = count(log_since(mark), "image cache: stored ") +
+                           count(testfiles::read_file(other.log_path()).substr(other_mark), "image cache: stored ");
+        EXPECT_EQ(stored, 1) << "round " << round << ": converted more than once across the two daemons";
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(CloneFormat, ImageCacheWaiters, ::testing::Values("1", "2"),
+                         [](const auto &info) { return "Format" + info.param; });
