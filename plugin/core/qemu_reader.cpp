@@ -341,6 +341,15 @@ std::string qemu_check_problems(const std::string &json, int exit_status)
     return "";
 }
 
+Result<uint64_t> qemu_info_virtual_size(const std::string &json, const std::string &label)
+{
+    long long size = json_number(json, "virtual-size");
+    if (size < 0)
+        return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
+                           "qemu-img info printed no size for " + label);
+    return static_cast<uint64_t>(size);
+}
+
 Result<std::string> write_ceph_client_conf(const WorkDir &dir, const std::string &name, const ClusterParams &params)
 {
     std::string conf = "[global]\n";
@@ -407,11 +416,10 @@ Result<uint64_t> QemuImage::virtual_size()
     auto res = run_process({"qemu-img", "info", "--output=json", "json:" + json_}, dir_, kStartTimeoutMs);
     if (!res)
         return res.error();
-    long long size = json_number(res->out, "virtual-size");
-    if (res->exit_status != 0 || size < 0)
+    if (res->exit_status != 0)
         return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
                            "qemu cannot read the size of " + label_ + " as " + format_ + ": " + last_line(res->err));
-    return static_cast<uint64_t>(size);
+    return qemu_info_virtual_size(res->out, label_);
 }
 
 Status QemuImage::convert_into(const ClusterParams &dst, const std::string &pool, const std::string &image)

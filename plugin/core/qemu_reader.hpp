@@ -62,4 +62,8 @@ Result<std::string> write_ceph_client_conf(const WorkDir &dir, const std::string
 // the problems found, or "" when the image is sound enough to read.
 std::string qemu_check_problems(const std::string &json, int exit_status);
 
+// The image's own guest-visible size in what `qemu-img info --output=json`
+// printed for it (`label` names the image in errors).
+Result<uint64_t> qemu_info_virtual_size(const std::string &json, const std::string &label);
+
 } // namespace rbdclone
