@@ -212,9 +212,12 @@ int rbdc_volume_download(rbdc_pool *pool, const char *name, uint64_t offset, uin
 /* Readable while the next send (upload) or recv/in_data (download) would
  * make progress, or report an error. */
 int rbdc_stream_ready_fd(const rbdc_stream *s);
-/* Upload: takes up to n bytes.  Bytes past the range's end are an error. */
+/* Upload: takes up to n bytes.  Bytes past the range's end are taken and
+ * dropped, never an error here (libvirt 11.3's daemon crashes when a send
+ * fails mid-upload): rbdc_stream_finish reports them. */
 int rbdc_stream_send(rbdc_stream *s, const char *data, size_t n, int block, rbdc_status *st);
-/* Upload: a hole of len bytes.  Download: skips len bytes of the hole at
+/* Upload: a hole of len bytes (past the range's end: as for send).
+ * Download: skips len bytes of the hole at
  * the head of the stream (after rbdc_stream_in_data reported it). */
 int rbdc_stream_send_hole(rbdc_stream *s, uint64_t len, rbdc_status *st);
 /* Download: up to n bytes of the data at the head. */
@@ -223,7 +226,9 @@ int rbdc_stream_recv(rbdc_stream *s, char *buf, size_t n, int block, rbdc_status
  * (0: the end).  Waits until the worker knows. */
 int rbdc_stream_in_data(rbdc_stream *s, int *in_data, uint64_t *length, rbdc_status *st);
 /* Upload: waits until every byte is written and flushed and returns the
- * outcome.  Download: stops the worker.  Then frees the stream. */
+ * outcome: a write error, or RBDC_ERR_INVALID_ARG when the stream carried
+ * more than the range ("carries more than the N bytes allowed ...").
+ * Download: stops the worker.  Then frees the stream. */
 int rbdc_stream_finish(rbdc_stream *s, rbdc_status *st);
 /* Stops the transfer (bytes already written stay) and frees the stream. */
 void rbdc_stream_abort(rbdc_stream *s);

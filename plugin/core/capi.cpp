@@ -25,7 +25,7 @@ struct rbdc_pool {
 };
 
 struct rbdc_stream {
-    std::shared_ptr<UploadStream> up;     // one of the two
+    std::unique_ptr<UploadIntake> up;     // one of the two
     std::shared_ptr<DownloadStream> down;
 };
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "copy_engine.hpp"
+#include "json_doc.hpp"
 #include "log.hpp"
 #include "subprocess.hpp"
 
@@ -39,18 +40,6 @@ void put_be(unsigned char *p, uint64_t v, int n)
 {
     for (int i = n - 1; i >= 0; i--, v >>= 8)
         p[i] = static_cast<unsigned char>(v & 0xff);
-}
-
-// The number after "key": in a flat JSON object, or -1.
-long long json_number(const std::string &json, const std::string &key)
-{
-    size_t p = json.find("\"" + key + "\"");
-    if (p == std::string::npos)
-        return -1;
-    p = json.find(':', p);
-    if (p == std::string::npos)
-        return -1;
-    return strtoll(json.c_str() + p + 1, nullptr, 10);
 }
 
 // One NBD client connection (fixed newstyle, simple replies).
@@ -332,13 +321,40 @@ std::string qemu_check_problems(const std::string &json, int exit_status)
 {
     // 0: sound, 3: only leaked clusters (harmless for reading).  A
     // truncated image shows up as corruptions (references past the end).
-    long long corruptions = json_number(json, "corruptions");
+    // qemu prints "corruptions" only when there are some.
+    std::string unreadable;
+    int64_t corruptions = 0;
+    auto doc = JsonDoc::parse(json, "qemu-img check's report");
+    if (!doc) {
+        unreadable = doc.error().message;
+    } else if (auto c = doc->top_int_if_present("corruptions"); !c) {
+        unreadable = c.error().message;
+    } else {
+        corruptions = c->value_or(0);
+    }
     if (corruptions > 0)
         return std::to_string(corruptions) + " corruption(s) found by qemu-img check";
     if (exit_status != 0 && exit_status != 3)
         return exit_status == 2 ? "qemu-img check found it corrupt"
                                 : "qemu-img check could not check it (exit status " + std::to_string(exit_status) + ")";
-    return "";
+    // An exit status saying "sound" is not enough without a report to match.
+    return unreadable;
+}
+
+Result<uint64_t> qemu_info_virtual_size(const std::string &json, const std::string &label)
+{
+    // The top-level key only: qemu 10 prints its child nodes first, each
+    // with its own "virtual-size" (a qcow2's file node: the file's size).
+    auto doc = JsonDoc::parse(json, "qemu-img info's output for " + label);
+    if (!doc)
+        return doc.error();
+    auto size = doc->top_int("virtual-size");
+    if (!size)
+        return size.error();
+    if (*size < 0)
+        return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
+                           doc->what() + ": \"virtual-size\" is negative (" + std::to_string(*size) + ")");
+    return static_cast<uint64_t>(*size);
 }
 
 Result<std::string> write_ceph_client_conf(const WorkDir &dir, const std::string &name, const ClusterParams &params)
@@ -407,11 +423,10 @@ Result<uint64_t> QemuImage::virtual_size()
     auto res = run_process({"qemu-img", "info", "--output=json", "json:" + json_}, dir_, kStartTimeoutMs);
     if (!res)
         return res.error();
-    long long size = json_number(res->out, "virtual-size");
-    if (res->exit_status != 0 || size < 0)
+    if (res->exit_status != 0)
         return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
                            "qemu cannot read the size of " + label_ + " as " + format_ + ": " + last_line(res->err));
-    return static_cast<uint64_t>(size);
+    return qemu_info_virtual_size(res->out, label_);
 }
 
 Status QemuImage::convert_into(const ClusterParams &dst, const std::string &pool, const std::string &image)

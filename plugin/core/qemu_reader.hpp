@@ -59,7 +59,13 @@ bool qemu_img_writes_rbd();
 Result<std::string> write_ceph_client_conf(const WorkDir &dir, const std::string &name, const ClusterParams &params);
 
 // Reads what `qemu-img check --output=json` printed and its exit status:
-// the problems found, or "" when the image is sound enough to read.
+// the problems found, or "" when the image is sound enough to read (a
+// report that cannot be read is a problem).
 std::string qemu_check_problems(const std::string &json, int exit_status);
+
+// The image's own guest-visible size in what `qemu-img info --output=json`
+// printed for it: the top-level "virtual-size" (never a child node's).
+// Malformed JSON, a missing key or a wrong type is an error naming `label`.
+Result<uint64_t> qemu_info_virtual_size(const std::string &json, const std::string &label);
 
 } // namespace rbdclone

@@ -180,6 +180,12 @@ uint64_t UploadStream::bytes_received() const
     return received_;
 }
 
+uint64_t UploadStream::room() const
+{
+    std::lock_guard lk(mu_);
+    return end_ - pos_;
+}
+
 Status UploadStream::run(UploadSink &sink)
 {
     uint64_t written = begin_;
@@ -236,6 +242,54 @@ Status UploadStream::run(UploadSink &sink)
     if (!finished)
         return finished_error("the upload into " + label_ + " was aborted");
     return {};
+}
+
+// ---- the glue's side of an upload --------------------------------------------
+
+void UploadIntake::note_over_length(uint64_t n, const char *what)
+{
+    if (!over_)
+        over_ = past_the_end(stream_->label(), stream_->begin(), stream_->end(),
+                             stream_->end() - stream_->room(), n, what);
+}
+
+Result<std::optional<size_t>> UploadIntake::send(const char *data, size_t n, bool block)
+{
+    const uint64_t room = stream_->room();
+    if (n > room) {
+        note_over_length(n, "data");
+        if (room == 0) {
+            discarded_ += n;
+            return std::optional<size_t>(n);
+        }
+        n = static_cast<size_t>(room); // the caller sends the rest again
+    }
+    return stream_->send(data, n, block);
+}
+
+Status UploadIntake::send_hole(uint64_t len)
+{
+    const uint64_t room = stream_->room();
+    if (len > room) {
+        note_over_length(len, "a hole");
+        discarded_ += len - room;
+        len = room;
+        if (len == 0)
+            return {};
+    }
+    return stream_->send_hole(len);
+}
+
+Status UploadIntake::finish()
+{
+    // The worker's own failure says more about the bytes within the range.
+    if (Status st = stream_->finish(); !st)
+        return st;
+    if (!over_)
+        return {};
+    Error e = *over_;
+    e.message += cat("; ", discarded_, " bytes past the end were discarded");
+    return e;
 }
 
 // ---- download --------------------------------------------------------------

@@ -4,7 +4,7 @@
 // image.  Memory is bounded by a few chunk buffers whatever the size, and
 // sparse streams keep holes as holes in both directions:
 //
-//   upload:   glue --send / send_hole--> UploadStream --run(sink)--> image
+//   upload:   glue --send / send_hole--> UploadIntake --> UploadStream --run(sink)--> image
 //   download: image --run(source)--> DownloadStream --in_data / recv / skip_hole--> glue
 //
 // A ReadyFlag (an eventfd) is readable while the glue's next call would make
@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -84,6 +85,13 @@ class UploadStream {
     Status run(UploadSink &sink);
     uint64_t bytes_received() const;
 
+    // The range, its label, and the bytes it still takes at the position
+    // the stream has reached.
+    uint64_t begin() const { return begin_; }
+    uint64_t end() const { return end_; }
+    const std::string &label() const { return label_; }
+    uint64_t room() const;
+
   private:
     struct Block {
         uint64_t off = 0;
@@ -111,6 +119,39 @@ class UploadStream {
     bool aborted_ = false;
     bool worker_done_ = false;
     std::optional<Error> error_;
+};
+
+// What the glue's stream driver talks to for an upload.  libvirt 11.3's
+// daemon crashes (it queues the error reply twice) when a stream driver
+// fails a send in the middle of an upload, so a stream carrying more than
+// its range never fails a send or a hole here: what fits goes on to the
+// UploadStream (which still refuses anything past the range), the rest is
+// counted and dropped on the spot (memory stays bounded), and finish()
+// reports that the stream carried more than the range allows, once every
+// byte within the range is written.  A failure of the worker (a write
+// error) reaches the sender as before.  The glue's calls come one at a
+// time (libvirt serializes a stream's calls).
+class UploadIntake {
+  public:
+    explicit UploadIntake(std::shared_ptr<UploadStream> stream) : stream_(std::move(stream)) {}
+    int ready_fd() const { return stream_->ready_fd(); }
+
+    // As UploadStream's, but bytes past the range are taken (and dropped).
+    Result<std::optional<size_t>> send(const char *data, size_t n, bool block);
+    Status send_hole(uint64_t len);
+    // The worker's outcome; if that is success but the stream reached past
+    // the range, the error saying so (VIR_ERR_INVALID_ARG in the glue).
+    Status finish();
+    void abort() { stream_->abort(); }
+
+    uint64_t bytes_discarded() const { return discarded_; }
+
+  private:
+    void note_over_length(uint64_t n, const char *what);
+
+    std::shared_ptr<UploadStream> stream_;
+    std::optional<Error> over_; // about the first call that reached past the range
+    uint64_t discarded_ = 0;
 };
 
 struct InData {

@@ -108,7 +108,7 @@ void wait_for_uploads(const Pool &pool, const std::string &name)
     wait_for_activity(pool, name, Activity::Upload, kWaitSeconds);
 }
 
-Result<std::shared_ptr<UploadStream>> start_upload(std::shared_ptr<Pool> pool, const std::string &name,
+Result<std::unique_ptr<UploadIntake>> start_upload(std::shared_ptr<Pool> pool, const std::string &name,
                                                    uint64_t offset, uint64_t length)
 {
     auto img = open_image(*pool, name, false);
@@ -122,7 +122,7 @@ Result<std::shared_ptr<UploadStream>> start_upload(std::shared_ptr<Pool> pool, c
         return plain_error(RBDC_ERR_SYSTEM, -errno, "cannot create an eventfd for the upload stream");
     auto mark = std::make_unique<ActivityMark>(*pool, name, Activity::Upload);
     std::thread(run_upload, pool, name, std::move(*img), stream, *p, std::move(mark)).detach();
-    return stream;
+    return std::make_unique<UploadIntake>(std::move(stream));
 }
 
 Result<std::shared_ptr<DownloadStream>> start_download(std::shared_ptr<Pool> pool, const std::string &name,

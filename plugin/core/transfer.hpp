@@ -20,8 +20,9 @@ namespace rbdclone {
 
 // Checks the range against the image (an offset past the end or a length
 // reaching past it is an error; length 0 = up to the end), opens the image
-// and starts the worker.
-Result<std::shared_ptr<UploadStream>> start_upload(std::shared_ptr<Pool> pool, const std::string &name,
+// and starts the worker.  A stream carrying more than the range is told so
+// when it finishes (UploadIntake).
+Result<std::unique_ptr<UploadIntake>> start_upload(std::shared_ptr<Pool> pool, const std::string &name,
                                                    uint64_t offset, uint64_t length);
 Result<std::shared_ptr<DownloadStream>> start_download(std::shared_ptr<Pool> pool, const std::string &name,
                                                        uint64_t offset, uint64_t length, bool sparse);

@@ -341,6 +341,9 @@ rbdGlueStreamBlocking(virStreamPtr st)
     return !(st->flags & VIR_STREAM_NONBLOCK);
 }
 
+/* Bytes past the upload's range never fail a send (nor a hole): libvirt
+ * 11.3's daemon crashes when a stream driver refuses data in the middle
+ * of an upload.  The core drops them and the finish reports the error. */
 static int
 rbdGlueStreamSend(virStreamPtr st, const char *data, size_t nbytes)
 {

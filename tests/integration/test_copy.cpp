@@ -553,6 +553,83 @@ TEST_F(Transfer, UploadPastTheEndIsRefused)
     EXPECT_NE(err_.message.find("reaches past the end"), std::string::npos) << err_.message;
 }
 
+namespace {
+// libvirtd is still the process the lab started, and still serves this
+// connection.
+void expect_same_live_daemon()
+{
+    const pid_t pid = std::stoi(env("LIBVIRTD_PID"));
+    EXPECT_EQ(kill(pid, 0), 0) << "libvirtd (pid " << pid << ") is gone";
+    EXPECT_EQ(virConnectIsAlive(storage()), 1) << "the connection to libvirtd died";
+}
+} // namespace
+
+// libvirt 11.3's daemon crashes when a stream driver refuses data in the
+// middle of an upload: over-long streams are taken whole and fail at finish.
+TEST_F(Transfer, AnUploadCarryingMoreThanTheVolumeFailsAtFinishAndTheDaemonLives)
+{
+    const std::string small = unique("small");
+    Vol v(virStorageVolCreateXML(pool_->get(), vol_xml(small, 1 * MiB).c_str(), 0));
+    ASSERT_TRUE(v) << last_error().message;
+    // 2 MiB in pieces that do not line up with the volume's end.
+    const std::string data = random_bytes(2 * MiB, 32);
+    virStreamPtr st = virStreamNew(storage(), 0);
+    ASSERT_EQ(virStorageVolUpload(v.get(), st, 0, 0, 0), 0) << last_error().message;
+    bool sends_ok = true;
+    for (size_t done = 0; sends_ok && done < data.size();) {
+        int n = virStreamSend(st, data.data() + done, std::min<size_t>(data.size() - done, 100000));
+        sends_ok = n > 0;
+        if (sends_ok)
+            done += static_cast<size_t>(n);
+        else
+            err_ = last_error();
+    }
+    EXPECT_TRUE(sends_ok) << "a send failed: " << err_.message;
+    int rc = sends_ok ? virStreamFinish(st) : -1;
+    if (sends_ok && rc != 0)
+        err_ = last_error();
+    if (rc != 0)
+        virStreamAbort(st);
+    virStreamFree(st);
+    EXPECT_NE(rc, 0) << "the finish reports what did not fit";
+    EXPECT_EQ(err_.code, VIR_ERR_INVALID_ARG) << err_.message;
+    EXPECT_NE(err_.message.find("carries more than the 1048576 bytes allowed"), std::string::npos) << err_.message;
+    EXPECT_NE(err_.message.find("reaches past the end"), std::string::npos) << err_.message;
+    EXPECT_EQ(ceph().size("rbd", small), 1 * MiB) << "the image was not grown";
+    EXPECT_TRUE(ceph().contents("rbd", small) == data.substr(0, 1 * MiB)) << "every byte that fits is written";
+    expect_same_live_daemon();
+    // The volume is not held afterwards.
+    ASSERT_EQ(virStorageVolDelete(v.get(), 0), 0) << last_error().message;
+    EXPECT_FALSE(ceph().exists("rbd", small));
+}
+
+TEST_F(Transfer, VirshUploadOfMoreThanItsLengthFailsAtFinishAndTheDaemonLives)
+{
+    // virsh vol-upload --length 1 MiB of a 2 MiB file into the 16 MiB
+    // volume (the case that crashes libvirt 11.3's daemon with fdstreams).
+    ceph().write("rbd", name_, 0, std::string(16 * MiB, 'o'));
+    const std::string file = "/var/tmp/" + unique("src") + ".raw", errfile = file + ".err";
+    const std::string data = random_bytes(2 * MiB, 33);
+    {
+        std::ofstream(file, std::ios::binary) << data;
+    }
+    const std::string cmd = "virsh -q -c '" + env("LIBVIRT_STORAGE_URI") + "' vol-upload --offset " +
+                            std::to_string(3 * MiB) + " --length 1048576 '" + name_ + "' '" + file +
+                            "' --pool '" + pool_->name() + "' 2>'" + errfile + "'";
+    const int status = system(cmd.c_str());
+    const std::string err = read_file(errfile);
+    unlink(file.c_str());
+    unlink(errfile.c_str());
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << "virsh succeeded";
+    EXPECT_NE(err.find("carries more than the 1048576 bytes allowed"), std::string::npos) << err;
+    EXPECT_NE(err.find("reaches past the end"), std::string::npos) << err;
+    EXPECT_EQ(ceph().size("rbd", name_), 16 * MiB);
+    std::string want(16 * MiB, 'o');
+    want.replace(3 * MiB, 1 * MiB, data.substr(0, 1 * MiB));
+    EXPECT_TRUE(ceph().contents("rbd", name_) == want) << "the first MiB at the offset, nothing past the length";
+    expect_same_live_daemon();
+}
+
 TEST_F(Transfer, DownloadPastTheEndIsRefused)
 {
     int rc = 0;

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -307,6 +308,144 @@ TEST(UploadStream, AbortStopsTheWorkerWithoutFinishingTheImage)
     EXPECT_NE(outcome.error().message.find("aborted"), std::string::npos);
     EXPECT_EQ(sink.writes, 0) << "the unsealed half block was not written";
     EXPECT_FALSE(s.send("x", 1, true));
+}
+
+namespace {
+
+// An upload as the glue drives it: the intake in front, the worker behind.
+struct GlueUpload {
+    GlueUpload(uint64_t offset, uint64_t length, MemorySink &sink)
+        : stream(std::make_shared<UploadStream>(offset, length, "rbd/img", kLimits)), intake(stream),
+          worker([this, &sink] { outcome = stream->run(sink); })
+    {
+    }
+    ~GlueUpload()
+    {
+        if (worker.joinable())
+            worker.join();
+    }
+    // Sends data in pieces of `piece` bytes as libvirtd does (again from
+    // where a partial send stopped); false at the first failed send.
+    bool send_pieces(const std::string &data, size_t piece, bool block = true)
+    {
+        for (size_t done = 0; done < data.size();) {
+            auto r = intake.send(data.data() + done, std::min(piece, data.size() - done), block);
+            if (!r) {
+                send_error = r.error().message;
+                return false;
+            }
+            if (!*r || **r == 0) {
+                send_error = "would block";
+                return false;
+            }
+            done += **r;
+        }
+        return true;
+    }
+
+    std::shared_ptr<UploadStream> stream;
+    UploadIntake intake;
+    Status outcome;
+    std::string send_error;
+    std::thread worker;
+};
+
+} // namespace
+
+TEST(UploadIntake, BytesPastTheRangeAreTakenDroppedAndReportedAtFinish)
+{
+    // A range of 3 chunks + 100 bytes at offset kChunk; the stream carries
+    // 6 chunks, in pieces that do not line up with the range's end.
+    MemorySink sink(std::string(8 * kChunk, 'o'));
+    const uint64_t length = 3 * kChunk + 100;
+    GlueUpload up(kChunk, length, sink);
+    const std::string data = pattern(6 * kChunk, 16);
+    EXPECT_TRUE(up.send_pieces(data, 1000)) << "a send failed: " << up.send_error;
+    auto f = up.intake.finish();
+    up.worker.join();
+    ASSERT_FALSE(f) << "finish reports the bytes that did not fit";
+    EXPECT_EQ(f.error().kind, RBDC_ERR_INVALID_ARG);
+    EXPECT_NE(f.error().message.find("upload into rbd/img carries more than the 12388 bytes allowed: data of 1000 "
+                                     "bytes at offset 16096 reaches past the end at 16484"),
+              std::string::npos)
+        << f.error().message;
+    EXPECT_NE(f.error().message.find("12188 bytes past the end were discarded"), std::string::npos)
+        << f.error().message;
+    EXPECT_TRUE(up.outcome) << "the worker wrote the range: " << up.outcome.error().message;
+    EXPECT_EQ(up.intake.bytes_discarded(), data.size() - length);
+    EXPECT_EQ(sink.image.size(), 8 * kChunk) << "the image did not grow";
+    EXPECT_TRUE(sink.image.substr(0, kChunk) == std::string(kChunk, 'o'));
+    EXPECT_TRUE(sink.image.substr(kChunk, length) == data.substr(0, length)) << "every byte within the range";
+    EXPECT_TRUE(sink.image.substr(kChunk + length) == std::string(8 * kChunk - kChunk - length, 'o'))
+        << "nothing past the range";
+    EXPECT_TRUE(sink.finished);
+}
+
+TEST(UploadIntake, DroppingNeedsNoBuffer)
+{
+    // The cluster takes no write: every buffer is taken by the range, yet
+    // bytes past it are still taken at once, without blocking.
+    MemorySink sink(std::string(8 * kChunk, 'o'));
+    sink.hold = true;
+    GlueUpload up(0, kLimits.buffers * kChunk, sink);
+    const std::string range = pattern(kLimits.buffers * kChunk, 17), more = pattern(50 * kChunk, 18);
+    EXPECT_TRUE(up.send_pieces(range, kChunk, false)) << up.send_error;
+    EXPECT_FALSE(readable(up.intake.ready_fd())) << "all buffers are in use";
+    EXPECT_TRUE(up.send_pieces(more, kChunk, false)) << "past the range: " << up.send_error;
+    EXPECT_EQ(up.intake.bytes_discarded(), more.size());
+    sink.release();
+    auto f = up.intake.finish();
+    up.worker.join();
+    ASSERT_FALSE(f);
+    EXPECT_NE(f.error().message.find("reaches past the end"), std::string::npos) << f.error().message;
+    EXPECT_TRUE(sink.image.substr(0, range.size()) == range);
+    EXPECT_TRUE(sink.image.substr(range.size()) == std::string(8 * kChunk - range.size(), 'o'));
+}
+
+TEST(UploadIntake, AHolePastTheRangeZeroesUpToItsEndOnly)
+{
+    MemorySink sink(std::string(8 * kChunk, 'o'));
+    GlueUpload up(0, 4 * kChunk, sink);
+    const std::string a = pattern(kChunk, 19);
+    EXPECT_TRUE(up.send_pieces(a, kChunk)) << up.send_error;
+    EXPECT_TRUE(up.intake.send_hole(3 * kChunk + 1));
+    EXPECT_TRUE(up.send_pieces("x", 1)) << "data after it: " << up.send_error;
+    auto f = up.intake.finish();
+    up.worker.join();
+    ASSERT_FALSE(f);
+    EXPECT_EQ(f.error().kind, RBDC_ERR_INVALID_ARG);
+    EXPECT_NE(f.error().message.find("a hole of 12289 bytes at offset 4096 reaches past the end at 16384"),
+              std::string::npos)
+        << f.error().message;
+    EXPECT_TRUE(sink.image.substr(0, kChunk) == a);
+    EXPECT_TRUE(sink.image.substr(kChunk, 3 * kChunk) == std::string(3 * kChunk, '\0')) << "the hole, to the end";
+    EXPECT_TRUE(sink.image.substr(4 * kChunk) == std::string(4 * kChunk, 'o'));
+}
+
+TEST(UploadIntake, AStreamThatFitsFinishesCleanly)
+{
+    MemorySink sink(std::string(4 * kChunk, 'o'));
+    GlueUpload up(0, 4 * kChunk, sink);
+    const std::string data = pattern(3 * kChunk, 20);
+    EXPECT_TRUE(up.send_pieces(data, 1000)) << up.send_error;
+    EXPECT_TRUE(up.intake.send_hole(kChunk)) << "exactly to the end";
+    auto f = up.intake.finish();
+    EXPECT_TRUE(f) << f.error().message;
+    up.worker.join();
+    EXPECT_EQ(up.intake.bytes_discarded(), 0u);
+    EXPECT_TRUE(sink.image == data + std::string(kChunk, '\0'));
+}
+
+TEST(UploadIntake, AWriteFailureStillReachesTheSender)
+{
+    MemorySink sink(std::string(64 * kChunk, '\0'));
+    sink.fail_at_write = 1;
+    GlueUpload up(0, 64 * kChunk, sink);
+    EXPECT_FALSE(up.send_pieces(pattern(64 * kChunk, 21), kChunk));
+    EXPECT_NE(up.send_error.find("disk on fire"), std::string::npos) << up.send_error;
+    auto f = up.intake.finish();
+    ASSERT_FALSE(f);
+    EXPECT_NE(f.error().message.find("disk on fire"), std::string::npos) << f.error().message;
 }
 
 TEST(DownloadStream, SparseCarriesHolesAndZeroBlocksAsHoles)
