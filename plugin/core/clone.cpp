@@ -6,6 +6,7 @@
 
 #include "log.hpp"
 #include "image_open.hpp"
+#include "snapshot_lock.hpp"
 #include "snapshots.hpp"
 #include "text.hpp"
 #include "volume_ops.hpp"
@@ -218,6 +219,26 @@ Result<CloneOutcome> clone_image(const ImageRef &src, rbd_image_t src_img, uint6
         return fmt.error();
     out.clone_format = fmt.value();
     std::string how;
+    // From choosing the snapshot until the clone exists, no one removes it.
+    // The handle the caller opened may predate a removal that ended just
+    // before the lock was ours: the snapshots are read from a fresh one.
+    SnapshotLock in_use;
+    ImageHandle fresh;
+    if (char id[64] = {0}; rbd_get_id(src_img, id, sizeof(id)) == 0) {
+        auto l = SnapshotLock::take(src.io, id, SnapshotLock::Kind::Clone);
+        if (!l)
+            return l.error();
+        in_use = std::move(*l);
+        int r = open_image_by_id(src.io, id, nullptr, true, fresh);
+        if (r < 0)
+            return ceph_error(r, "failed to open " + src_label);
+        src_img = fresh.get();
+        uint64_t snap_id = 0;
+        if (!src.snap.empty() && (r = rbd_snap_get_id(src_img, src.snap.c_str(), &snap_id)) < 0)
+            return r == -ENOENT ? plain_error(RBDC_ERR_NO_VOLUME, r,
+                                              "snapshot '" + src.snap + "' of " + src_label + " does not exist")
+                                : ceph_error(r, "failed to find snapshot '" + src.snap + "' of " + src_label);
+    }
     WritableSource rw(src);
     if (src.snap.empty()) {
         auto choice = parent_snapshot(src, src_img, rw, size, out.snapshot_created);

@@ -190,7 +190,9 @@ std::chrono::milliseconds stall_limit(rados_t cluster)
 
 void close_in_background(ImageHandle img, std::shared_ptr<void> keep)
 {
-    std::thread([img = std::move(img), keep = std::move(keep)]() mutable { img.reset(); }).detach();
+    std::thread([img = std::move(img), keep = std::move(keep)]() mutable {
+        thread_body("closing an image", [&] { img.reset(); });
+    }).detach();
 }
 
 ImageWriter::ImageWriter(rbd_image_t dst, std::string dst_label, const CopyOptions &opts)
@@ -222,7 +224,7 @@ void ImageWriter::put(size_t slot)
     }
 }
 
-void ImageWriter::on_complete(rbd_completion_t c, void *arg)
+void ImageWriter::on_complete(rbd_completion_t c, void *arg) noexcept
 {
     std::unique_ptr<Pending> p(static_cast<Pending *>(arg));
     // Keeps the state (and its buffers) alive through this call even when
@@ -231,8 +233,16 @@ void ImageWriter::on_complete(rbd_completion_t c, void *arg)
     ssize_t r = rbd_aio_get_return_value(c);
     rbd_aio_release(c);
     std::lock_guard lk(s->mu);
-    if (r < 0)
-        s->fail_locked(ceph_error(static_cast<int>(r), cat("failed to write ", s->label, " at offset ", p->offset)));
+    if (r < 0) {
+        try {
+            s->fail_locked(ceph_error(static_cast<int>(r), cat("failed to write ", s->label, " at offset ", p->offset)));
+        } catch (...) { // no memory for the message: the error without it
+            s->failed = true;
+            s->error.rc = static_cast<int>(r);
+            s->error.kind = RBDC_ERR_SYSTEM;
+            s->cv.notify_all();
+        }
+    }
     s->in_flight--;
     s->last_progress = std::chrono::steady_clock::now();
     Slot &sl = s->slots[p->slot];
@@ -482,7 +492,17 @@ Result<CopyStats> copy_to_image(ByteSource &src, rbd_image_t dst, const std::str
     };
     std::vector<std::thread> readers;
     for (unsigned i = 0; i < std::max(1u, opts.readers); i++)
-        readers.emplace_back(reader);
+        readers.emplace_back([&] {
+            thread_body("copy reader", [&] {
+                try {
+                    reader();
+                } catch (...) {
+                    w.fail(plain_error(RBDC_ERR_INTERNAL, -ENOMEM, "a copy reader failed (out of memory?)"));
+                    queue.close();
+                    throw;
+                }
+            });
+        });
 
     // Holes are left alone: the destination is a new image and reads zeros there.
     auto st = src.for_each_data_extent([&](const Extent &e) -> Status {

@@ -137,7 +137,8 @@ class ImageWriter {
   private:
     struct Slot;
     struct State;
-    static void on_complete(rbd_completion_t c, void *arg);
+    // Runs in a librados thread: never throws (an exception there ends the process).
+    static void on_complete(rbd_completion_t c, void *arg) noexcept;
     Status first_error();
     Status aio_write(size_t slot, uint64_t off, const char *data, size_t len);
     void put(size_t slot);

@@ -115,13 +115,15 @@ void start_background_flatten(const std::shared_ptr<Pool> &pool, const std::stri
 {
     set_pending(*pool, name, true);
     std::thread([pool, name, mark = std::shared_ptr<ActivityMark>(std::move(mark))] {
-        auto r = flatten_volume(*pool, name);
-        if (r || r.error().rc == -ENOENT)
-            set_pending(*pool, name, false); // done, or the image is gone
-        else
-            log_warn("background flatten failed: ", r.error().message,
-                     "; the volume stays a clone (the next pool refresh tries again; 'virsh vol-resize --allocate' "
-                     "flattens it now)");
+        thread_body("background flatten", [&] {
+            auto r = flatten_volume(*pool, name);
+            if (r || r.error().rc == -ENOENT)
+                set_pending(*pool, name, false); // done, or the image is gone
+            else
+                log_warn("background flatten failed: ", r.error().message,
+                         "; the volume stays a clone (the next pool refresh tries again; 'virsh vol-resize "
+                         "--allocate' flattens it now)");
+        });
     }).detach();
 }
 

@@ -17,6 +17,7 @@
 #include "image_children.hpp"
 #include "log.hpp"
 #include "image_open.hpp"
+#include "snapshot_lock.hpp"
 #include "snapshots.hpp"
 #include "volume_ops.hpp"
 
@@ -386,6 +387,15 @@ static Status remove_entry(Pool &pool, const CacheEntry &e)
         int r = open_image_by_name(pool.io(), e.name, nullptr, false, img);
         if (r < 0)
             return ceph_error(r, "failed to open " + pool.image_label(e.name));
+        char id[64] = {0};
+        if ((r = rbd_get_id(img.get(), id, sizeof(id))) < 0)
+            return ceph_error(r, "failed to get the id of " + pool.image_label(e.name));
+        auto lock = SnapshotLock::take(pool.io(), id, SnapshotLock::Kind::Remove);
+        if (!lock)
+            return lock.error();
+        if (!lock->held())
+            return plain_error(RBDC_ERR_OPERATION_INVALID, -EBUSY,
+                               "a clone of " + pool.image_label(e.name) + " is under way");
         auto snaps = list_snapshots(img.get());
         if (!snaps)
             return snaps.error();

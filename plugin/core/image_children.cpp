@@ -2,6 +2,7 @@
 
 #include "log.hpp"
 #include "image_open.hpp"
+#include "snapshot_lock.hpp"
 #include "snapshots.hpp"
 
 namespace rbdclone {
@@ -83,6 +84,11 @@ void release_parent_snapshot(rados_t cluster, const ParentRef &parent)
     if ((r = open_image_by_id(io.get(), parent.image_id, nullptr, false, img)) < 0) {
         if (r != -ENOENT)
             log_warn("could not open ", parent.label, " to release it: ", describe_rc(r));
+        return;
+    }
+    auto lock = SnapshotLock::take(io.get(), parent.image_id, SnapshotLock::Kind::Remove);
+    if (!lock || !lock->held()) {
+        log_debug("keeping ", parent.label, ": a clone from it is under way");
         return;
     }
     auto snaps = list_snapshots(img.get());

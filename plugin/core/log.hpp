@@ -27,4 +27,26 @@ void log_info(Args &&...args) { log_message(RBDC_LOG_INFO, cat(args...)); }
 template <typename... Args>
 void log_warn(Args &&...args) { log_message(RBDC_LOG_WARN, cat(args...)); }
 
+// Runs the body of a thread of ours (a detached worker, a copy reader):
+// an exception that left it would end libvirtd (std::terminate), so it is
+// logged instead.  `what` names the thread's job.
+template <typename F>
+void thread_body(const char *what, F &&body) noexcept
+{
+    try {
+        body();
+        return;
+    } catch (const std::exception &e) {
+        try {
+            log_message(RBDC_LOG_ERROR, std::string(what) + ": internal error: " + e.what());
+        } catch (...) {
+        }
+    } catch (...) {
+        try {
+            log_message(RBDC_LOG_ERROR, std::string(what) + ": internal error");
+        } catch (...) {
+        }
+    }
+}
+
 } // namespace rbdclone

@@ -121,7 +121,9 @@ Result<std::unique_ptr<UploadIntake>> start_upload(std::shared_ptr<Pool> pool, c
     if (stream->ready_fd() < 0)
         return plain_error(RBDC_ERR_SYSTEM, -errno, "cannot create an eventfd for the upload stream");
     auto mark = std::make_unique<ActivityMark>(*pool, name, Activity::Upload);
-    std::thread(run_upload, pool, name, std::move(*img), stream, *p, std::move(mark)).detach();
+    std::thread([pool, name, img = std::move(*img), stream, plan = *p, mark = std::move(mark)]() mutable {
+        thread_body("upload worker", [&] { run_upload(pool, name, std::move(img), stream, plan, std::move(mark)); });
+    }).detach();
     return std::make_unique<UploadIntake>(std::move(stream));
 }
 
@@ -139,7 +141,9 @@ Result<std::shared_ptr<DownloadStream>> start_download(std::shared_ptr<Pool> poo
     auto stream = std::make_shared<DownloadStream>(p->offset, p->length, sparse, pool->image_label(name));
     if (stream->ready_fd() < 0)
         return plain_error(RBDC_ERR_SYSTEM, -errno, "cannot create an eventfd for the download stream");
-    std::thread(run_download, pool, std::move(src), stream, *p, sparse).detach();
+    std::thread([pool, src = std::move(src), stream, plan = *p, sparse]() mutable {
+        thread_body("download worker", [&] { run_download(pool, std::move(src), stream, plan, sparse); });
+    }).detach();
     return stream;
 }
 
