@@ -101,10 +101,10 @@ run_lab() {
         set +a
         LAB_BACKEND=$name run_program "integration-$name" "$INTEGRATION_LIMIT" \
             "$BUILD/tests/integration/integration-tests" --gtest_filter="$filter"
-    ) || {
+    ) || (
         echo "--- last lines of $name libvirtd log"
         . "$dir/lab.env" && tail -40 "$LIBVIRTD_LOG" 2>/dev/null | grep -v '^$' | tail -25
-    }
+    ) # a subshell: the lab's environment must not leak into the next lab
     daemon_check "$name" "$dir" "$pid" "$start"
     "$REPO/tests/lab/lab.sh" stop "$dir" || echo "warning: lab $dir did not stop cleanly" >&2
 }

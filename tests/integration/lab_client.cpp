@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstring>
+#include <random>
 #include <cstdlib>
 #include <stdexcept>
 #include <signal.h>
@@ -54,6 +56,38 @@ std::string unique(const std::string &prefix)
 {
     static std::atomic<int> n{0};
     return prefix + "-" + std::to_string(getpid()) + "-" + std::to_string(++n);
+}
+
+std::string random_bytes(size_t n, unsigned seed)
+{
+    std::mt19937_64 g(seed);
+    std::string s(n, '\0');
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        uint64_t v = g();
+        memcpy(&s[i], &v, 8);
+    }
+    return s;
+}
+
+int count(const std::string &hay, const std::string &needle)
+{
+    int n = 0;
+    for (size_t p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1))
+        n++;
+    return n;
+}
+
+std::string require_mimic_clients()
+{
+    const char *cmd[] = {
+        R"({"prefix": "osd set-require-min-compat-client", "version": "mimic", "yes_i_really_mean_it": true})"};
+    char *outb = nullptr, *outs = nullptr;
+    size_t outbl = 0, outsl = 0;
+    int r = rados_mon_command(ceph().cluster(), cmd, 1, "", 0, &outb, &outbl, &outs, &outsl);
+    std::string err = r == 0 ? "" : std::string(strerror(-r)) + ": " + std::string(outs ? outs : "", outsl);
+    rados_buffer_free(outb);
+    rados_buffer_free(outs);
+    return err;
 }
 
 std::string base64_decode(const std::string &in)

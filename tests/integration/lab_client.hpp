@@ -31,6 +31,11 @@ bool testing_stock();                       // LAB_BACKEND=stock
 
 std::string unique(const std::string &prefix);
 
+// n bytes of seeded pseudo-random data (neither compressible nor zero).
+std::string random_bytes(size_t n, unsigned seed);
+// How often needle occurs in hay.
+int count(const std::string &hay, const std::string &needle);
+
 // The NAME=value pairs of an env file the lab scripts write
 // ("export NAME='value'" lines); empty when it cannot be read.
 std::map<std::string, std::string> read_env_file(const std::string &path);
@@ -68,6 +73,10 @@ class Ceph {
 };
 
 Ceph &ceph();
+
+// `ceph osd set-require-min-compat-client mimic` on the lab cluster (clone
+// format 2 from then on; it only ever rises): "" or the monitor's error.
+std::string require_mimic_clients();
 
 // A connection to the lab's libvirtd (storage driver).
 virConnectPtr storage();

@@ -31,25 +31,6 @@ std::vector<std::string> entries(const std::string &pool)
     return out;
 }
 
-std::string random_bytes(size_t n, unsigned seed)
-{
-    std::mt19937_64 g(seed);
-    std::string s(n, '\0');
-    for (size_t i = 0; i + 8 <= n; i += 8) {
-        uint64_t v = g();
-        memcpy(&s[i], &v, 8);
-    }
-    return s;
-}
-
-int count(const std::string &hay, const std::string &needle)
-{
-    int n = 0;
-    for (size_t p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1))
-        n++;
-    return n;
-}
-
 class ImageCache : public ::testing::Test {
   protected:
     void SetUp() override
@@ -443,24 +424,13 @@ TEST_F(ImageCache, WithDeferredDeleteEntriesWithClonesGoToTheTrashWhenTheCacheIs
 // that lost its snapshot (the false "an interrupted eviction?" error): many
 // first requests over two daemons, several rounds, with each clone format.
 class ImageCacheWaiters : public ImageCache, public ::testing::WithParamInterface<std::string> {
-  protected:
-    static void require_mimic()
-    {
-        const char *cmd[] = {
-            R"({"prefix": "osd set-require-min-compat-client", "version": "mimic", "yes_i_really_mean_it": true})"};
-        char *outb = nullptr, *outs = nullptr;
-        size_t outbl = 0, outsl = 0;
-        ASSERT_EQ(rados_mon_command(ceph().cluster(), cmd, 1, "", 0, &outb, &outbl, &outs, &outsl), 0)
-            << std::string(outs ? outs : "", outsl);
-        rados_buffer_free(outb);
-        rados_buffer_free(outs);
-    }
 };
 
 TEST_P(ImageCacheWaiters, NeverSeeAHalfMadeEntry)
 {
-    if (GetParam() == "2")
-        require_mimic(); // as Clone.ZZCloneFormat2WhenTheClusterRequiresMimic does
+    if (GetParam() == "2") { // as Clone.ZZCloneFormat2WhenTheClusterRequiresMimic does
+        ASSERT_EQ(require_mimic_clients(), "");
+    }
     const std::string policy = "  <rbd:clone format='" + GetParam() + "'/>\n" + kCacheOn;
     PrivateDaemon other;
     ASSERT_TRUE(other.ok()) << "the second libvirtd did not start";

@@ -346,13 +346,7 @@ TEST_F(Clone, SixteenParallelCreateFromShareOneSnapshot)
 // Changes the cluster (clone format 2 from here on): keep it last.
 TEST_F(Clone, ZZCloneFormat2WhenTheClusterRequiresMimic)
 {
-    const char *cmd[] = {R"({"prefix": "osd set-require-min-compat-client", "version": "mimic", "yes_i_really_mean_it": true})"};
-    char *outb = nullptr, *outs = nullptr;
-    size_t outbl = 0, outsl = 0;
-    ASSERT_EQ(rados_mon_command(ceph().cluster(), cmd, 1, "", 0, &outb, &outbl, &outs, &outsl), 0)
-        << std::string(outs ? outs : "", outsl);
-    rados_buffer_free(outb);
-    rados_buffer_free(outs);
+    ASSERT_EQ(require_mimic_clients(), "");
     Vol src = source(unique("golden"));
     ASSERT_TRUE(src);
     const std::string img = created_[0].second;

@@ -28,15 +28,6 @@ namespace {
 
 using testfiles::read_file;
 
-std::string random_bytes(size_t n, unsigned seed)
-{
-    std::mt19937 gen(seed);
-    std::string s(n, '\0');
-    for (auto &c : s)
-        c = static_cast<char>(gen());
-    return s;
-}
-
 bool has_partial(const std::string &pool)
 {
     for (const auto &n : ceph().list(pool))

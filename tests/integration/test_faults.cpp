@@ -167,9 +167,11 @@ TEST_F(Restart, ACopyCutShortByACrashLeavesNothingUsableAndIsCleanedUpLater)
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (partials_of(disk).empty() && !ceph().exists("rbd", disk) && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    ASSERT_FALSE(partials_of(disk).empty()) << "the copy did not start (or finished too fast to be cut)";
-    ASSERT_TRUE(daemon_->restart(true));
-    copier.join();
+    const bool started = !partials_of(disk).empty();
+    const bool restarted = started && daemon_->restart(true);
+    copier.join(); // before any assertion: a joinable thread must not be destroyed
+    ASSERT_TRUE(started) << "the copy did not start (or finished too fast to be cut)";
+    ASSERT_TRUE(restarted);
 
     EXPECT_FALSE(ceph().exists("rbd", disk)) << "a cut copy must not become a volume";
     EXPECT_FALSE(has_volume(daemon_->storage(), spec.name, disk));

@@ -45,25 +45,6 @@ int env_int(const char *name, int fallback)
     return v && *v ? atoi(v) : fallback;
 }
 
-std::string random_bytes(size_t n, unsigned seed)
-{
-    std::mt19937_64 g(seed);
-    std::string s(n, '\0');
-    for (size_t i = 0; i + 8 <= n; i += 8) {
-        uint64_t v = g();
-        memcpy(&s[i], &v, 8);
-    }
-    return s;
-}
-
-int count(const std::string &hay, const std::string &needle)
-{
-    int n = 0;
-    for (size_t p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1))
-        n++;
-    return n;
-}
-
 // One request: on a connection of its own to a daemon, against a pool.
 struct Request {
     std::string what;  // for messages

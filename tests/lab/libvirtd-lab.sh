@@ -219,6 +219,13 @@ cmd_restart() {
         pid=$(<"$dir/libvirtd.pid")
         pid_is_ours "$pid" "$needle" && kill -KILL "$pid" 2>/dev/null
         wait_gone 10 "$needle" "$pid" || die "libvirtd $pid survived SIGKILL"
+        # Its leader is a zombie before its other threads are done exiting, and
+        # until the last one is, its files (the pid file's lock) stay open.
+        local i
+        for ((i = 0; i < 300; i++)); do
+            [[ $(ls "/proc/$pid/task" 2>/dev/null | wc -l) -le 1 ]] && break
+            sleep 0.1
+        done
         rm -f "$dir/libvirtd.pid"
         log "killed libvirtd $pid"
     fi
