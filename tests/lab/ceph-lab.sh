@@ -176,6 +176,9 @@ admin socket = $DIR/run/\$cluster-\$name.asok
 log file = $DIR/log/\$name.log
 pid file = $DIR/run/\$name.pid
 osd class update on start = false
+# Ceph 18's built-in class dir is relative (lib/<multiarch>/rados-classes, resolved from the
+# OSD's working directory): without an absolute one every "rbd create" fails with EOPNOTSUPP.
+osd class dir = $RADOS_CLASS_DIR
 osd crush update on start = false
 public addr = 127.0.0.1
 cluster addr = 127.0.0.1
@@ -223,6 +226,7 @@ cmd_start() {
     for tool in ceph ceph-mon ceph-osd ceph-authtool monmaptool rbd python3 timeout flock; do
         command -v "$tool" >/dev/null || die "missing $tool"
     done
+    [[ -d $RADOS_CLASS_DIR ]] || die "missing $RADOS_CLASS_DIR (the OSD's object classes, from ceph-osd)"
     check_empty_dir "$DIR"
     mkdir -p "$DIR"
     : >"$DIR/$MARKER"
