@@ -96,6 +96,16 @@ for name in wanted:
     sha, size = sums[name]
     url = repo_uri.rstrip("/") + "/" + s["Directory"].strip("/") + "/" + name
     dest = os.path.join(work, name)
+    if os.path.isfile(dest):   # left by the failed apt-get source: reused if it checks out
+        h = hashlib.sha256()
+        with open(dest, "rb") as f:
+            for b in iter(lambda: f.read(1 << 20), b""):
+                h.update(b)
+        if os.path.getsize(dest) == size and h.hexdigest() == sha:
+            print(f"libvirt-source: {name} (downloaded by apt-get source): {size} bytes, "
+                  f"sha256 {sha} as in {filename}", file=sys.stderr)
+            print(name)
+            continue
     h = hashlib.sha256()
     got = 0
     try:
@@ -158,7 +168,8 @@ if [ ! -f "$tree/.complete" ]; then
         why=$(grep -E '^E: ' "$work/apt.log" | head -1 | cut -c1-200)
         why=${why:-exit status != 0}
         say "apt-get source libvirt=$dev_version failed; fetching the tarballs named by the Sources index"
-        rm -rf "$work" && mkdir "$work"
+        # Keep what apt-get downloaded (the tarballs are checked again); drop the rest.
+        find "$work" -mindepth 1 -maxdepth 1 ! -name '*.tar.*' -exec rm -rf {} +
         for t in python3 patch xz; do
             command -v "$t" >/dev/null || die "apt-get source failed ($why), and the fallback needs $t"
         done
