@@ -38,7 +38,8 @@ OUT=${2:-${BUILD_DIR:-$REPO/build}/platform-$SUITE}
 PARENT=${CHROOT_PARENT:-/var/tmp}
 CACHE=${CHROOT_CACHE:-}
 STOP_GRACE=60       # seconds run-all.sh gets to stop its labs after SIGTERM
-CHROOT='' CHILD='' T_ALL=$SECONDS
+CHROOT='' T_ALL=$SECONDS
+CHILD='' CHILD_GROUP=0   # the running stage's pid; 1: it leads a process group of its own
 MOUNTS=()
 TIMINGS=()
 
@@ -66,15 +67,26 @@ chroot_pids() {
 
 stop_chroot_processes() {
     local i pids c
-    # run-all.sh (and its foreground test) first: its EXIT trap stops the labs it started.
     if [ -n "$CHILD" ] && kill -0 "$CHILD" 2>/dev/null; then
-        log "stopping the suite in the chroot (pid $CHILD)"
-        kill -TERM "$CHILD" 2>/dev/null || true
-        for c in $(pgrep -P "$CHILD" 2>/dev/null || true); do kill -TERM "$c" 2>/dev/null || true; done
-        for ((i = 0; i < STOP_GRACE * 2; i++)); do
-            kill -0 "$CHILD" 2>/dev/null || break
-            sleep 0.5
-        done
+        if ((CHILD_GROUP)); then
+            # debootstrap: its whole process group (it runs dpkg inside the new root).
+            log "stopping the running stage (process group $CHILD)"
+            kill -TERM -- "-$CHILD" 2>/dev/null || true
+            for ((i = 0; i < 20; i++)); do
+                kill -0 -- "-$CHILD" 2>/dev/null || break
+                sleep 0.5
+            done
+            kill -KILL -- "-$CHILD" 2>/dev/null || true
+        else
+            # run-all.sh (and its foreground test) first: its EXIT trap stops the labs it started.
+            log "stopping the stage running in the chroot (pid $CHILD)"
+            kill -TERM "$CHILD" 2>/dev/null || true
+            for c in $(pgrep -P "$CHILD" 2>/dev/null || true); do kill -TERM "$c" 2>/dev/null || true; done
+            for ((i = 0; i < STOP_GRACE * 2; i++)); do
+                kill -0 "$CHILD" 2>/dev/null || break
+                sleep 0.5
+            done
+        fi
     fi
     # Then whatever is left in the chroot (daemons of a lab that did not stop, ...).
     for ((i = 0; i < 40; i++)); do
@@ -214,10 +226,17 @@ if [ -n "$tarball" ] && [ -f "$tarball" ]; then
     tar -C "$CHROOT" -xpf "$tarball"
 else
     log "debootstrap --variant=minbase $SUITE (log: $OUT/debootstrap.log)"
-    debootstrap --variant=minbase "$SUITE" "$CHROOT" "$MIRROR" >"$OUT/debootstrap.log" 2>&1 || {
+    # In the background (its own process group), so that a signal is handled at once.
+    setsid debootstrap --variant=minbase "$SUITE" "$CHROOT" "$MIRROR" </dev/null \
+        >"$OUT/debootstrap.log" 2>&1 &
+    CHILD=$! CHILD_GROUP=1
+    rc=0
+    wait "$CHILD" || rc=$?
+    CHILD='' CHILD_GROUP=0
+    if ((rc)); then
         tail -20 "$OUT/debootstrap.log" >&2
-        die "debootstrap failed"
-    }
+        die "debootstrap failed (exit status $rc)"
+    fi
     if [ -n "$tarball" ]; then
         mkdir -p "$CACHE"
         tar -C "$CHROOT" -cpf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
@@ -236,6 +255,16 @@ grep -h '^Suites:' "$CHROOT"/etc/apt/sources.list.d/*.sources | sed 's/^/    /' 
 rm -f "$CHROOT/etc/resolv.conf"
 cp -L /etc/resolv.conf "$CHROOT/etc/resolv.conf"
 [ -s "$CHROOT/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$CHROOT/etc/hosts"
+# A throwaway root: dpkg need not fsync every file, nor unpack documentation (faster installs,
+# and a faster removal at the end).
+cat >"$CHROOT/etc/dpkg/dpkg.cfg.d/rbdclone-chroot" <<'EOF'
+force-unsafe-io
+path-exclude=/usr/share/doc/*
+path-include=/usr/share/doc/*/copyright
+path-exclude=/usr/share/man/*
+path-exclude=/usr/share/info/*
+path-exclude=/usr/share/locale/*
+EOF
 # Package installs must not start daemons (ceph-mon, libvirtd...) in the chroot.
 printf '#!/bin/sh\nexit 101\n' >"$CHROOT/usr/sbin/policy-rc.d"
 chmod 755 "$CHROOT/usr/sbin/policy-rc.d"
