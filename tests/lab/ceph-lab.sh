@@ -208,8 +208,8 @@ start_mon() {
     for ((i = 0; i < 150; i++)); do
         if ! pid_is_ours "$pid" "-c $CONF "; then
             log "ceph-mon exited early (ports $V2_PORT/$V1_PORT taken?); its last words:"
-            { tail -n 3 "$DIR/log/mon.a.out"; grep -E 'ERROR|rror|unable' "$DIR/log/mon.a.log" | tail -n 3; } 2>/dev/null |
-                sed 's/^/    /' >&2
+            { tail -n 3 "$DIR/log/mon.a.out"; grep -E 'rror|unable' "$DIR/log/mon.a.log" | tail -n 3; } 2>/dev/null |
+                sed 's/^/    /' >&2 || true
             rm -f "$DIR/mon.pid"
             return 1
         fi
