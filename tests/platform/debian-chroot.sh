@@ -210,8 +210,9 @@ log "mirror $MIRROR; results in $OUT"
 
 if ! command -v debootstrap >/dev/null; then
     log "installing debootstrap on the host"
-    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q debootstrap \
-        >"$OUT/host-apt.log" 2>&1 || { tail -20 "$OUT/host-apt.log" >&2; die "apt-get install debootstrap failed"; }
+    host_apt() { DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=600 "$@" >>"$OUT/host-apt.log" 2>&1; }
+    host_apt install -y debootstrap || { host_apt update && host_apt install -y debootstrap; } ||
+        { tail -20 "$OUT/host-apt.log" >&2; die "apt-get install debootstrap failed"; }
 fi
 [ -e "/usr/share/debootstrap/scripts/$SUITE" ] ||
     die "this debootstrap does not know $SUITE (/usr/share/debootstrap/scripts/$SUITE)"
@@ -308,7 +309,7 @@ fi
 mkdir -p "$CHROOT/src/rbdclone"
 if git -C "$REPO" rev-parse >/dev/null 2>&1; then
     git -C "$REPO" ls-files -z --cached --others --exclude-standard |
-        (cd "$REPO" && tar --null -T - -cf -) | tar -xf - -C "$CHROOT/src/rbdclone"
+        (cd "$REPO" && tar --null --ignore-failed-read -T - -cf -) | tar -xf - -C "$CHROOT/src/rbdclone"
 else
     tar -C "$REPO" --exclude=./build -cf - . | tar -xf - -C "$CHROOT/src/rbdclone"
 fi
