@@ -1,9 +1,12 @@
-# Shared by tests/run-all.sh, demo.sh and bench/: paths, build, backend dirs.
+# Shared by tests/run-all.sh, demo.sh and bench/: paths, build, backend dirs (and the lab
+# helpers of tests/lab/lab-common.sh).
 # shellcheck shell=bash
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD_DIR:-$REPO/build}
-STOCK_BACKENDS=/usr/lib/x86_64-linux-gnu/libvirt/storage-backend
+# shellcheck source=lab/lab-common.sh
+. "$REPO/tests/lab/lab-common.sh"   # RBDCLONE_MULTIARCH, LIBVIRT_LIB_DIR
+STOCK_BACKENDS=$LIBVIRT_LIB_DIR/storage-backend
 
 say() { printf '\n=== %s\n' "$*"; }
 

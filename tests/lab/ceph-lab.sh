@@ -176,6 +176,9 @@ admin socket = $DIR/run/\$cluster-\$name.asok
 log file = $DIR/log/\$name.log
 pid file = $DIR/run/\$name.pid
 osd class update on start = false
+# Ceph 18's built-in class dir is relative (lib/<multiarch>/rados-classes, resolved from the
+# OSD's working directory): without an absolute one every "rbd create" fails with EOPNOTSUPP.
+osd class dir = $RADOS_CLASS_DIR
 osd crush update on start = false
 public addr = 127.0.0.1
 cluster addr = 127.0.0.1
@@ -203,8 +206,14 @@ start_mon() {
     echo $! >"$DIR/mon.pid"
     local i pid=$!
     for ((i = 0; i < 150; i++)); do
-        if ! pid_is_ours "$pid" "-c $CONF "; then
-            log "ceph-mon exited early (ports $V2_PORT/$V1_PORT taken?)"
+        # Our child: gone (a zombie until we reap it) means it exited. Its command line is not
+        # checked: right after the fork it is still this script's, until ceph-mon is exec'd
+        # (seen on a loaded machine: a false "exited early", and a second monitor started
+        # while the first one ran).
+        if ! pid_is_ours "$pid" ""; then
+            log "ceph-mon exited early (ports $V2_PORT/$V1_PORT taken?); its last words:"
+            { tail -n 3 "$DIR/log/mon.a.out"; grep -E 'rror|unable' "$DIR/log/mon.a.log" | tail -n 3; } 2>/dev/null |
+                sed 's/^/    /' >&2 || true
             rm -f "$DIR/mon.pid"
             return 1
         fi
@@ -223,6 +232,7 @@ cmd_start() {
     for tool in ceph ceph-mon ceph-osd ceph-authtool monmaptool rbd python3 timeout flock; do
         command -v "$tool" >/dev/null || die "missing $tool"
     done
+    [[ -d $RADOS_CLASS_DIR ]] || die "missing $RADOS_CLASS_DIR (the OSD's object classes, from ceph-osd)"
     check_empty_dir "$DIR"
     mkdir -p "$DIR"
     : >"$DIR/$MARKER"
@@ -286,8 +296,9 @@ cmd_start() {
     # Ready when RBD works in both pools (needs the OSD up and the PGs active).
     local deadline=$((SECONDS + READY_TIMEOUT)) ok=0
     while ((SECONDS < deadline)); do
-        pid_is_ours "$(<"$DIR/osd.pid")" "-c $CONF " || fail "ceph-osd died"
-        pid_is_ours "$(<"$DIR/mon.pid")" "-c $CONF " || fail "ceph-mon died"
+        # Our children (see start_mon: the OSD may not be exec'd yet on the first round).
+        pid_is_ours "$(<"$DIR/osd.pid")" "" || fail "ceph-osd died"
+        pid_is_ours "$(<"$DIR/mon.pid")" "" || fail "ceph-mon died"
         if rbdc ls rbd >/dev/null 2>&1 && rbdc ls rbd2 >/dev/null 2>&1; then
             ok=1
             break

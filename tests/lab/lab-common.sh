@@ -1,10 +1,31 @@
 # shellcheck shell=bash
-# Helpers shared by ceph-lab.sh, libvirtd-lab.sh and lab.sh (sourced, not run). Needs PROG set.
+# Helpers shared by ceph-lab.sh, libvirtd-lab.sh and lab.sh (sourced, not run; also by
+# tests/common.sh). PROG names the caller in messages.
 # Processes are only ever signalled by pid, after checking that their command line names the
 # lab's own directory.
 
-log() { echo "$PROG: $*" >&2; }
+log() { echo "${PROG:-${0##*/}}: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+
+# Debian's multiarch name of this machine (x86_64-linux-gnu, aarch64-linux-gnu, ...): libvirt's
+# modules live in /usr/lib/<multiarch>/libvirt, Ceph's object classes in
+# /usr/lib/<multiarch>/rados-classes. Derived once and exported (RBDCLONE_MULTIARCH), so the
+# scripts a test runs inherit it.
+host_multiarch() {
+    local m
+    m=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null) && [[ -n $m ]] && { echo "$m"; return 0; }
+    m=$(gcc -print-multiarch 2>/dev/null) && [[ -n $m ]] && { echo "$m"; return 0; }
+    return 1
+}
+if [[ -z ${RBDCLONE_MULTIARCH:-} ]]; then
+    RBDCLONE_MULTIARCH=$(host_multiarch) || {
+        echo "${0##*/}: cannot tell the multiarch directory (/usr/lib/<multiarch>): neither dpkg-architecture (dpkg-dev) nor gcc answered" >&2
+        exit 1
+    }
+fi
+export RBDCLONE_MULTIARCH
+LIBVIRT_LIB_DIR=/usr/lib/$RBDCLONE_MULTIARCH/libvirt          # connection-driver/, storage-backend/
+RADOS_CLASS_DIR=/usr/lib/$RBDCLONE_MULTIARCH/rados-classes
 
 # One "export NAME='value'" line, single-quoted so any reader (shell or not) gets it verbatim.
 env_line() { local v=${2//\'/\'\\\'\'}; printf "export %s='%s'\n" "$1" "$v"; }

@@ -15,7 +15,6 @@ set -euo pipefail
 
 PROG=lab
 MARKER=.lab
-STOCK_BACKEND_DIR=/usr/lib/x86_64-linux-gnu/libvirt/storage-backend
 SECRET_ADMIN_UUID=3c0c8d6e-7a1b-4f57-9d1e-0a11ad0c0001
 SECRET_LIBVIRT_UUID=3c0c8d6e-7a1b-4f57-9d1e-0a11ad0c0002
 
@@ -24,6 +23,7 @@ usage() { echo "usage: $0 start DIR [BACKEND_DIR] | stop DIR" >&2; exit 2; }
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lab-common.sh
 . "$HERE/lab-common.sh"
+STOCK_BACKEND_DIR=$LIBVIRT_LIB_DIR/storage-backend
 
 cmd_stop() {
     local dir rc=0

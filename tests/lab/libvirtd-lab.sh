@@ -22,8 +22,6 @@ set -euo pipefail
 
 PROG=libvirtd-lab
 MARKER=.libvirtd-lab
-DRIVER_SRC=/usr/lib/x86_64-linux-gnu/libvirt/connection-driver
-DEFAULT_BACKEND_DIR=/usr/lib/x86_64-linux-gnu/libvirt/storage-backend
 MASKED_DIRS=(/run/libvirt /etc/libvirt /var/lib/libvirt /var/cache/libvirt)
 READY_TIMEOUT=30
 TERM_GRACE=10
@@ -33,6 +31,8 @@ usage() { echo "usage: $0 start DIR BACKEND_DIR | restart DIR [--kill] | stop DI
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lab-common.sh
 . "$HERE/lab-common.sh"
+DRIVER_SRC=$LIBVIRT_LIB_DIR/connection-driver
+DEFAULT_BACKEND_DIR=$LIBVIRT_LIB_DIR/storage-backend
 
 # What the daemon's command line contains (the config path is unique to the lab).
 daemon_needle() { echo "libvirtd -f $1/libvirtd.conf "; }
