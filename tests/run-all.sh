@@ -110,7 +110,7 @@ run_lab() {
 }
 
 # Generous limits: a hang is caught, a slow shared machine is not failed.
-INTEGRATION_LIMIT=${RBDCLONE_INTEGRATION_LIMIT:-2400}
+INTEGRATION_LIMIT=${RBDCLONE_INTEGRATION_LIMIT:-1200}
 run_lab ours "$(ours_backend_dir)" '*'
 run_lab stock "$STOCK_BACKENDS" 'Parity.*'
 # Last: it replaces the system's stock module while it runs (and restores it).
