@@ -108,7 +108,7 @@ bool purge_if_unused(rados_ioctx_t io, const std::string &pool_label, const std:
     return true;
 }
 
-void purge_unused_deferred(Pool &pool)
+std::vector<std::string> deferred_candidates(Pool &pool)
 {
     std::vector<rbd_trash_image_info_t> entries(32);
     size_t n = entries.size();
@@ -117,15 +117,14 @@ void purge_unused_deferred(Pool &pool)
         entries.resize(n);
     if (r < 0) {
         log_debug("could not list the RBD trash of Ceph pool '", pool.id().ceph_pool, "': ", describe_rc(r));
-        return;
+        return {};
     }
     std::vector<std::string> ids;
     for (size_t i = 0; i < static_cast<size_t>(r) && i < n; i++)
         if (entries[i].source == RBD_TRASH_IMAGE_SOURCE_USER)
             ids.emplace_back(entries[i].id);
     rbd_trash_list_cleanup(entries.data(), std::min<size_t>(n, static_cast<size_t>(r)));
-    for (const auto &id : ids)
-        purge_if_unused(pool.io(), pool.id().ceph_pool, id);
+    return ids;
 }
 
 void detach_from_parent(rados_t cluster, const ParentRef &parent)

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "image_children.hpp"
 #include "pool.hpp"
@@ -23,8 +24,9 @@ Status move_to_trash(Pool &pool, const std::string &name);
 // logged, and the next refresh of a pool on that Ceph pool tries again.
 bool purge_if_unused(rados_ioctx_t io, const std::string &pool_label, const std::string &image_id);
 
-// Purges every such image of the pool's trash (at refresh).
-void purge_unused_deferred(Pool &pool);
+// The ids of the images users moved to the pool's trash (ours among them;
+// purge_if_unused tells them apart).  Empty when the trash cannot be read.
+std::vector<std::string> deferred_candidates(Pool &pool);
 
 // After a clone stopped depending on `parent` (deleted or flattened):
 // removes our parent snapshot if no clone uses it any more, then purges the

@@ -160,14 +160,14 @@ Result<CopyStats> import_image(Pool &dst, const std::string &name, uint64_t capa
     }, seal);
 }
 
-void remove_stale_partials(Pool &pool, const std::vector<std::string> &partials)
+void remove_if_stale(Pool &pool, const std::string &partial)
 {
-    for (const auto &partial : partials) {
-        if (is_running_partial(pool, partial))
-            continue;
+    if (is_running_partial(pool, partial))
+        return;
+    {
         ImageHandle img;
         if (open_image_by_name(pool.io(), partial, nullptr, true, img) < 0)
-            continue;
+            return;
         // Someone still writing it keeps a watch on it.
         rbd_image_watcher_t watchers[8];
         size_t n = 8;
@@ -175,16 +175,15 @@ void remove_stale_partials(Pool &pool, const std::vector<std::string> &partials)
         if (r == -ERANGE || (r == 0 && n > 0)) {
             if (r == 0)
                 rbd_watchers_list_cleanup(watchers, n);
-            continue;
+            return;
         }
         timespec created{};
         if (rbd_get_create_timestamp(img.get(), &created) == 0 &&
             time(nullptr) - created.tv_sec < kStaleAfterSeconds)
-            continue;
-        img.reset();
-        log_info("removing ", pool.image_label(partial), ", left incomplete by an interrupted copy");
-        remove_partial(pool, partial);
+            return;
     }
+    log_info("removing ", pool.image_label(partial), ", left incomplete by an interrupted copy");
+    remove_partial(pool, partial);
 }
 
 } // namespace rbdclone

@@ -39,7 +39,8 @@ Result<CopyStats> import_with(Pool &dst, const std::string &name, uint64_t capac
 // The hidden image a running import of `name` in this process writes to.
 std::optional<std::string> partial_of(const Pool &pool, const std::string &name);
 
-// Removes the given partial images that nobody is writing any more.
-void remove_stale_partials(Pool &pool, const std::vector<std::string> &partials);
+// Removes the partial image `partial` if nobody is writing it any more (no
+// import of this process, no watcher, older than a few seconds).
+void remove_if_stale(Pool &pool, const std::string &partial);
 
 } // namespace rbdclone

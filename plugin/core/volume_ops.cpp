@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "deferred_delete.hpp"
+#include "pool_tidy.hpp"
 #include "image_cache.hpp"
 #include "image_children.hpp"
 #include "image_import.hpp"
@@ -38,39 +39,6 @@ Result<ImageHandle> open_image(Pool &pool, const std::string &name, bool read_on
     return img;
 }
 
-static int count_allocated(uint64_t, size_t len, int exists, void *arg)
-{
-    if (exists)
-        *static_cast<uint64_t *>(arg) += len;
-    return 0;
-}
-
-Result<VolumeInfo> info_of_open(Pool &pool, const std::string &name, rbd_image_t img, AllocMode mode)
-{
-    rbd_image_info_t info;
-    int r = rbd_stat(img, &info, sizeof(info));
-    if (r < 0)
-        return ceph_error(r, "failed to stat " + pool.image_label(name));
-    VolumeInfo v;
-    v.capacity = info.size;
-    v.allocation = info.obj_size * info.num_objs;
-    if (mode == AllocMode::FastDiff) {
-        uint64_t features = 0, flags = 0;
-        if ((r = rbd_get_features(img, &features)) < 0)
-            return ceph_error(r, "failed to get the features of " + pool.image_label(name));
-        if ((r = rbd_get_flags(img, &flags)) < 0)
-            return ceph_error(r, "failed to get the flags of " + pool.image_label(name));
-        if ((features & RBD_FEATURE_FAST_DIFF) && !(flags & RBD_FLAG_FAST_DIFF_INVALID)) {
-            uint64_t used = 0;
-            r = rbd_diff_iterate2(img, nullptr, 0, info.size, 0, 1, count_allocated, &used);
-            if (r < 0)
-                return ceph_error(r, "failed to compute the allocation of " + pool.image_label(name));
-            v.allocation = used;
-        }
-    }
-    return v;
-}
-
 Result<VolumeInfo> volume_info(Pool &pool, const std::string &name, AllocMode mode)
 {
     auto img = open_image(pool, name, true);
@@ -92,54 +60,53 @@ Result<VolumeInfo> volume_info(Pool &pool, const std::string &name, AllocMode mo
 
 Result<std::vector<std::string>> image_names(Pool &pool)
 {
-    std::vector<rbd_image_spec_t> specs(64);
-    size_t n = specs.size();
-    int r;
-    while ((r = rbd_list2(pool.io(), specs.data(), &n)) == -ERANGE)
-        specs.resize(n);
-    if (r < 0)
-        return ceph_error(r, cat("failed to list the images of Ceph pool '", pool.id().ceph_pool, "'"));
+    auto refs = image_refs(pool);
+    if (!refs)
+        return refs.error();
     std::vector<std::string> names;
-    names.reserve(n);
-    for (size_t i = 0; i < n; i++)
-        names.emplace_back(specs[i].name);
-    rbd_image_spec_list_cleanup(specs.data(), n);
+    names.reserve(refs->size());
+    for (auto &ref : *refs)
+        names.push_back(std::move(ref.name));
     return names;
 }
 
 Status list_volumes(Pool &pool, AllocMode mode,
                     const std::function<bool(const std::string &, const VolumeInfo &)> &cb)
 {
-    auto all = image_names(pool);
+    auto all = image_refs(pool);
     if (!all)
         return all.error();
-    std::vector<std::string> names, partials;
-    for (auto &name : *all) {
-        if (is_partial_name(name))
-            partials.push_back(std::move(name));
-        else if (!is_cache_entry(name)) // the image cache's, never volumes
-            names.push_back(std::move(name));
-    }
-    if (!partials.empty())
-        remove_stale_partials(pool, partials);
-    purge_unused_deferred(pool); // only ever images marked as deferred by us
+    tidy_pool(pool, *all);
+    std::vector<ListedImage> volumes;
+    volumes.reserve(all->size());
+    for (auto &ref : *all)
+        if (!is_partial_name(ref.name) && !is_cache_entry(ref.name)) // the image cache's, never volumes
+            volumes.push_back(std::move(ref));
+    all->clear();
+    all->shrink_to_fit();
 
-    for (const auto &name : names) {
-        auto img = open_image(pool, name, true);
-        Result<VolumeInfo> info = img ? info_of_open(pool, name, img->get(), mode) : Result<VolumeInfo>(img.error());
+    std::optional<Error> failed;
+    bool aborted = false;
+    scan_images(pool, volumes, mode, [&](size_t i, const Result<VolumeInfo> &info) {
+        const std::string &name = volumes[i].name;
         if (!info) {
-            // Expected race: an image may be deleted between list and open;
+            // Expected race: an image may be deleted between list and read;
             // an image whose header PG is unavailable times out.  Skip both.
             int rc = info.error().rc;
             if (rc == -ENOENT || rc == -ETIMEDOUT) {
                 log_debug("skipping ", pool.image_label(name), ": ", info.error().message);
-                continue;
+                return true;
             }
-            return info.error();
+            failed = info.error();
+            return false;
         }
-        if (!cb(name, info.value()))
-            return plain_error(RBDC_ERR_INTERNAL, -ECANCELED, "volume listing aborted");
-    }
+        aborted = !cb(name, info.value());
+        return !aborted;
+    });
+    if (failed)
+        return *failed;
+    if (aborted)
+        return plain_error(RBDC_ERR_INTERNAL, -ECANCELED, "volume listing aborted");
     return {};
 }
 

@@ -7,16 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "image_info.hpp"
 #include "pool.hpp"
 
 namespace rbdclone {
-
-struct VolumeInfo {
-    uint64_t capacity = 0;
-    uint64_t allocation = 0;
-};
-
-enum class AllocMode { FromObjects, FastDiff };
 
 struct PoolUsage {
     uint64_t capacity = 0, available = 0, allocation = 0;
@@ -27,13 +21,14 @@ Result<PoolUsage> pool_usage(Pool &pool);
 Result<ImageHandle> open_image(Pool &pool, const std::string &name, bool read_only);
 
 Result<VolumeInfo> volume_info(Pool &pool, const std::string &name, AllocMode mode);
-// The same for an image already open (`name` only labels errors).
-Result<VolumeInfo> info_of_open(Pool &pool, const std::string &name, rbd_image_t img, AllocMode mode);
 
 // The names of every image of the pool (hidden ones included).
 Result<std::vector<std::string>> image_names(Pool &pool);
 
-// Calls cb for every image; images that vanish mid-listing are skipped.
+// Calls cb for every image that is a volume (not a partial copy, not an
+// image cache entry), in rbd_list2's order, from the calling thread; images
+// that vanish mid-listing or whose header times out are skipped.  Reads the
+// images in parallel (scan_images); tidies the pool first (pool_tidy.hpp).
 Status list_volumes(Pool &pool, AllocMode mode,
                     const std::function<bool(const std::string &, const VolumeInfo &)> &cb);
 

@@ -1,0 +1,24 @@
+#include "pool_tidy.hpp"
+
+#include "deferred_delete.hpp"
+#include "image_import.hpp"
+#include "parallel.hpp"
+
+namespace rbdclone {
+
+void tidy_pool(Pool &pool, const std::vector<ListedImage> &images)
+{
+    std::vector<std::string> partials;
+    for (const auto &ref : images)
+        if (is_partial_name(ref.name))
+            partials.push_back(ref.name);
+    for_each_bounded(partials.size(), kTidyWidth, "removing stale partial images",
+                     [&](size_t i) { remove_if_stale(pool, partials[i]); });
+
+    // Only ever images marked as deferred by us are purged.
+    const auto trashed = deferred_candidates(pool);
+    for_each_bounded(trashed.size(), kTidyWidth, "purging deferred deletes",
+                     [&](size_t i) { purge_if_unused(pool.io(), pool.id().ceph_pool, trashed[i]); });
+}
+
+} // namespace rbdclone

@@ -1,0 +1,21 @@
+// The housekeeping of a pool, done once per refresh: partial images left by
+// copies that died (image_import.hpp) are removed, and images deleted with
+// the deferred policy whose last clone is gone are purged from the trash
+// (deferred_delete.hpp).  Best effort: what fails is logged and tried again
+// at the next refresh.
+#pragma once
+
+#include <vector>
+
+#include "image_info.hpp"
+#include "pool.hpp"
+
+namespace rbdclone {
+
+// Threads that tidy at once (each opens one image at a time).
+inline constexpr size_t kTidyWidth = 8;
+
+// `images`: the pool's images, as just listed.
+void tidy_pool(Pool &pool, const std::vector<ListedImage> &images);
+
+} // namespace rbdclone

@@ -1,0 +1,53 @@
+// What a pool refresh reads of an RBD image without opening it: the replies
+// of the OSD's "rbd" object class (get_size, get_features, get_flags,
+// get_stripe_unit_count) on the image's header object, and the image's
+// object map (rbd_object_map.<id>), which is a Ceph BitVector<2>.
+//
+// Opening an image costs librbd ~2 ms of client CPU (an image context and a
+// copy of the configuration); these reads cost one round trip per image and
+// almost no CPU, so many run at once.  The formats are Ceph's wire format
+// (little-endian integers; ENCODE_START headers), stable because every
+// released client decodes them.  Every decoder checks lengths and versions and
+// answers "unknown" (std::nullopt) for anything else: the caller then asks
+// librbd itself, so a future format costs speed, never a wrong answer.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace rbdclone::wire {
+
+// CEPH_NOSNAP (the image head), as the class methods' snapshot argument.
+std::string head_snap_arg();
+
+struct SizeReply {
+    uint8_t order = 0;  // object size = 1 << order
+    uint64_t size = 0;
+};
+std::optional<SizeReply> decode_size(const char *buf, size_t len);
+// get_features (first field), get_flags.
+std::optional<uint64_t> decode_u64(const char *buf, size_t len);
+
+struct StripeReply {
+    uint64_t unit = 0, count = 0;
+};
+std::optional<StripeReply> decode_stripe(const char *buf, size_t len);
+
+// What librbd's rbd_stat() reports as num_objs (Striper::get_num_objects).
+uint64_t object_count(uint64_t size, uint64_t object_size, uint64_t stripe_unit, uint64_t stripe_count);
+
+// The object map: an 18-byte header (u32 14, ENCODE_START(1,1), u64 number
+// of entries) then 2 bits per object, the first object in the high bits.
+inline constexpr size_t kObjectMapHeader = 18;
+std::optional<uint64_t> object_map_entries(const char *header, size_t len);
+
+// Bytes of data held by objects [first, first + 4 * len) whose map bytes
+// are `bits`, as rbd_diff_iterate2(whole_object) counts them for the head of
+// an image of `size` bytes with plain striping: every object not
+// OBJECT_NONEXISTENT, the last one cut at the image's end.
+uint64_t allocated_bytes(const unsigned char *bits, size_t len, uint64_t first, uint64_t entries,
+                         uint64_t size, uint64_t object_size);
+
+} // namespace rbdclone::wire
