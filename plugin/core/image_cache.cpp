@@ -16,6 +16,7 @@
 #include "deferred_delete.hpp"
 #include "image_children.hpp"
 #include "log.hpp"
+#include "parallel.hpp"
 #include "image_open.hpp"
 #include "snapshot_lock.hpp"
 #include "snapshots.hpp"
@@ -346,11 +347,15 @@ Result<std::vector<CacheEntry>> list_cache(Pool &pool)
         if (is_cache_entry(name) && !is_partial_name(name))
             names.push_back(name);
 
-    std::vector<CacheEntry> out;
-    for (const auto &name : names) {
+    // Each entry is opened and asked several questions: on kCacheListWidth
+    // threads, so that a big cache does not cost one entry's round trips
+    // after the other.
+    std::vector<std::optional<CacheEntry>> found(names.size());
+    for_each_bounded(names.size(), kCacheListWidth, "listing the image cache", [&](size_t i) {
+        const std::string &name = names[i];
         ImageHandle img;
         if (open_image_by_name(pool.io(), name, nullptr, true, img) < 0)
-            continue; // vanished meanwhile
+            return; // vanished meanwhile
         CacheEntry e;
         e.name = name;
         auto info = info_of_open(pool, name, img.get(), AllocMode::FastDiff);
@@ -375,8 +380,12 @@ Result<std::vector<CacheEntry>> list_cache(Pool &pool)
                     e.clones += kids->size();
             }
         }
-        out.push_back(std::move(e));
-    }
+        found[i] = std::move(e);
+    });
+    std::vector<CacheEntry> out;
+    for (auto &e : found)
+        if (e)
+            out.push_back(std::move(*e));
     return out;
 }
 

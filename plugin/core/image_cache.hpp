@@ -73,6 +73,9 @@ struct CacheEntry {
     bool clones_known = true;
 };
 
+// Threads that list the cache's entries at once.
+inline constexpr size_t kCacheListWidth = 8;
+
 Result<std::vector<CacheEntry>> list_cache(Pool &pool);
 
 // Evicts least recently used entries without clones while the entries

@@ -1,0 +1,37 @@
+#!/bin/bash
+# Big pools: pool-start and pool-refresh of 100, 1,000 and 10,000 images with
+# libvirt's stock rbd module and ours side by side on one throwaway cluster
+# (the lab's libvirtd runs ours, a second libvirtd the stock module), in both
+# allocation modes; libvirtd's RSS; and single-volume operations in the big
+# pool vs an empty one.  The driver is bench/refresh_bench.py (libvirt and
+# librbd Python bindings); the table goes to build/bench-results/refresh.txt.
+# Takes about 10 minutes (the stock module alone spends ~4 on 10,000 images).
+#   bash bench/refresh-bench.sh
+# Environment: BENCH_SIZES ("100 1000 10000"), BENCH_REPS (5: refreshes with
+# ours per size and mode; the stock module: 3, 1 at 10,000), BENCH_OPS_REPS (15).
+set -uo pipefail
+PROG=refresh-bench
+. "$(dirname "$0")/bench-lab.sh"
+LIBVIRTD_SH=$REPO/tests/lab/libvirtd-lab.sh
+STOCK=''
+refresh_cleanup() {
+    [ -n "$STOCK" ] && { "$LIBVIRTD_SH" stop "$STOCK" >/dev/null 2>&1 || echo "warning: could not stop $STOCK" >&2; }
+    bench_cleanup
+}
+bench_lab refreshbench $((4 * 1024 * 1024 * 1024))
+trap refresh_cleanup EXIT
+
+say "second libvirtd with the stock module, same Ceph"
+STOCK=$(mktemp -d /tmp/rbdclone-refresh-stock.XXXXXX) && rmdir "$STOCK" || exit 1
+"$LIBVIRTD_SH" start "$STOCK" "$STOCK_BACKENDS" || exit 1
+STOCK_URI=$(. "$STOCK/libvirtd.env" && echo "$LIBVIRT_STORAGE_URI")
+STOCK_PID=$(. "$STOCK/libvirtd.env" && echo "$LIBVIRTD_PID")
+(. "$STOCK/libvirtd.env" && define_secret "$LIBVIRT_SECRET_URI" "$LAB_SECRET_ADMIN_UUID" "client.admin secret" "$CEPH_ADMIN_KEY") ||
+    { echo "$PROG: defining the ceph secret in the stock libvirtd failed" >&2; exit 1; }
+
+say "benchmark"
+BENCH_STOCK_URI=$STOCK_URI BENCH_STOCK_PID=$STOCK_PID \
+    timeout 3600 /usr/bin/python3 "$REPO/bench/refresh_bench.py" "$RESULTS/refresh.txt"
+rc=$?
+echo "table written to $RESULTS/refresh.txt"
+exit $rc
