@@ -71,9 +71,9 @@ Result<std::vector<ListedImage>> image_refs(Pool &pool)
 
 namespace {
 
-// The object map is read in pieces of this many bytes (4 Mi objects each):
+// The object map is read in pieces of this many bytes (1 Mi objects each):
 // a scan holds at most kScanWidth of them.
-constexpr size_t kMapChunk = 1 << 20;
+constexpr size_t kMapChunk = 256 << 10;
 
 // A buffer librados allocated for a class method's reply.
 struct RadosBuf {
