@@ -97,13 +97,30 @@ void release_parent_snapshot(rados_t cluster, const ParentRef &parent)
     for (const auto &s : snaps.value()) {
         if (s.name != parent.snap)
             continue;
-        auto kids = children_of_snapshot(img.get(), s.id);
-        if (!kids) {
-            log_warn("could not list the clones of ", parent.label, ": ", kids.error().message);
-            return;
+        // A protected snapshot (clone format 1) with clones refuses to be
+        // unprotected, which costs a read per pool, where listing its clones
+        // costs a listing of every image of their pool (librbd names them):
+        // a snapshot still in use is known without listing.
+        int prot = 0;
+        bool unprotected = false;
+        if (rbd_snap_is_protected(img.get(), s.name.c_str(), &prot) == 0 && prot) {
+            r = rbd_snap_unprotect(img.get(), s.name.c_str());
+            if (r == -EBUSY)
+                return; // still in use
+            if (r < 0) {
+                log_warn("could not unprotect ", parent.label, " to release it: ", describe_rc(r));
+                return;
+            }
+            unprotected = true;
         }
-        if (!kids->empty())
+        auto kids = children_of_snapshot(img.get(), s.id); // clones of format 2
+        if (!kids || !kids->empty()) {
+            if (unprotected && (r = rbd_snap_protect(img.get(), s.name.c_str())) < 0)
+                log_warn("could not protect ", parent.label, " again: ", describe_rc(r));
+            if (!kids)
+                log_warn("could not list the clones of ", parent.label, ": ", kids.error().message);
             return; // still in use
+        }
         auto st = remove_snapshot(img.get(), "snapshot " + parent.label, s.name);
         if (!st && st.error().rc == -EBUSY)
             return; // a clone appeared meanwhile
