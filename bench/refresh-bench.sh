@@ -8,7 +8,7 @@
 # Takes about 10 minutes (the stock module alone spends ~4 on 10,000 images).
 #   bash bench/refresh-bench.sh
 # Environment: BENCH_SIZES ("100 1000 10000"), BENCH_REPS (5: refreshes with
-# ours per size and mode; the stock module: 3, 1 at 10,000), BENCH_OPS_REPS (15).
+# ours per size and mode; the stock module: 3, 1 at 10,000), BENCH_OPS_REPS (25).
 set -uo pipefail
 PROG=refresh-bench
 . "$(dirname "$0")/bench-lab.sh"

@@ -25,7 +25,7 @@ import rbd
 MiB = 1 << 20
 SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "100 1000 10000").split()]
 OURS_REPS = int(os.environ.get("BENCH_REPS", "5"))
-OPS_REPS = int(os.environ.get("BENCH_OPS_REPS", "15"))
+OPS_REPS = int(os.environ.get("BENCH_OPS_REPS", "25"))
 
 
 def env(name):
