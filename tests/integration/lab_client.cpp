@@ -79,10 +79,9 @@ int count(const std::string &hay, const std::string &needle)
     return n;
 }
 
-std::string require_mimic_clients()
+std::string mon_command(const std::string &json)
 {
-    const char *cmd[] = {
-        R"({"prefix": "osd set-require-min-compat-client", "version": "mimic", "yes_i_really_mean_it": true})"};
+    const char *cmd[] = {json.c_str()};
     char *outb = nullptr, *outs = nullptr;
     size_t outbl = 0, outsl = 0;
     int r = rados_mon_command(ceph().cluster(), cmd, 1, "", 0, &outb, &outbl, &outs, &outsl);
@@ -90,6 +89,12 @@ std::string require_mimic_clients()
     rados_buffer_free(outb);
     rados_buffer_free(outs);
     return err;
+}
+
+std::string require_mimic_clients()
+{
+    return mon_command(
+        R"({"prefix": "osd set-require-min-compat-client", "version": "mimic", "yes_i_really_mean_it": true})");
 }
 
 std::string base64_decode(const std::string &in)

@@ -74,6 +74,9 @@ class Ceph {
 
 Ceph &ceph();
 
+// A monitor command (JSON) as the lab's admin: "" or the monitor's error.
+std::string mon_command(const std::string &json);
+
 // `ceph osd set-require-min-compat-client mimic` on the lab cluster (clone
 // format 2 from then on; it only ever rises): "" or the monitor's error.
 std::string require_mimic_clients();

@@ -85,18 +85,6 @@ std::vector<std::string> rbd_names(rados_ioctx_t io)
     return out;
 }
 
-std::string mon_command(const std::string &json)
-{
-    const char *cmd[] = {json.c_str()};
-    char *outb = nullptr, *outs = nullptr;
-    size_t outbl = 0, outsl = 0;
-    int r = rados_mon_command(ceph().cluster(), cmd, 1, "", 0, &outb, &outbl, &outs, &outsl);
-    std::string err = r == 0 ? "" : std::string(strerror(-r)) + ": " + std::string(outs ? outs : "", outsl);
-    rados_buffer_free(outb);
-    rados_buffer_free(outs);
-    return err;
-}
-
 // The core's pool on Ceph pool `ceph_pool`, as libvirtd's glue opens it.
 class CorePool {
   public:
