@@ -47,7 +47,4 @@ struct PolicyAttribute {
 // bytes or a number with a binary unit (K, M, G, T, with or without "iB").
 Result<PoolPolicy> parse_pool_policy(const std::vector<PolicyAttribute> &attrs);
 
-// "format=auto max_depth=5 flatten=depth delete=refuse", for logs.
-std::string describe_policy(const PoolPolicy &p);
-
 } // namespace rbdclone
