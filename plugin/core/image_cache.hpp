@@ -14,8 +14,9 @@
 //
 // Concurrency: one conversion per entry across daemons, under a RADOS lock
 // on an object of the destination pool; the others wait for the entry.
-// Eviction: past max_size (sum of entry sizes), least recently used entries
-// without clones are removed; entries with clones never are (with the
+// Eviction: past max_size (what the entries store: their allocated objects,
+// from fast-diff where an entry has it, else its virtual size), least
+// recently used entries without clones are removed; entries with clones never are (with the
 // deferred delete policy they go to the trash until their last clone).
 #pragma once
 

@@ -31,7 +31,8 @@ struct PoolPolicy {
     unsigned max_depth = kDefaultMaxDepth; // used when flatten == Depth
     DeletePolicy on_delete = DeletePolicy::Refuse;
     bool cache_enabled = false;   // convert once, clone forever (image_cache.hpp)
-    uint64_t cache_max_size = 0;  // bytes of cache entries (virtual sizes); 0 = no limit
+    uint64_t cache_max_size = 0;  // bytes the cache entries store (allocated objects, from
+                                  // fast-diff where an entry has it); 0 = no limit
 };
 
 struct PolicyAttribute {
