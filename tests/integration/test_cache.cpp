@@ -36,9 +36,7 @@ class ImageCache : public ::testing::Test {
     void SetUp() override
     {
         BEYOND_STOCK();
-        char tmpl[] = "/tmp/rbdclone-cachetest-XXXXXX";
-        ASSERT_NE(mkdtemp(tmpl), nullptr);
-        dir_ = tmpl;
+        ASSERT_TRUE(dir_.ok());
         // Entries live in the destination Ceph pool: rbd2 is used by this
         // suite only, so entries can be counted there.
         for (const auto &e : entries("rbd2"))
@@ -51,8 +49,6 @@ class ImageCache : public ::testing::Test {
             ceph().remove("rbd2", *it);
         for (const auto &e : entries("rbd2"))
             purge(e);
-        if (!dir_.empty())
-            (void)!system(("rm -rf '" + dir_ + "'").c_str());
     }
     static void purge(const std::string &entry)
     {
@@ -66,7 +62,7 @@ class ImageCache : public ::testing::Test {
         pools_.push_back(std::make_unique<Pool>(s));
         return *pools_.back();
     }
-    std::string path(const std::string &name) const { return dir_ + "/" + name; }
+    std::string path(const std::string &name) const { return dir_.file(name); }
     // A qcow2 file holding `raw` (kept next to it as NAME.raw).
     std::string qcow2(const std::string &name, const std::string &raw)
     {
@@ -127,7 +123,7 @@ class ImageCache : public ::testing::Test {
     }
     size_t log_size() const { return testfiles::read_file(env("LIBVIRTD_LOG")).size(); }
 
-    std::string dir_;
+    TempDir dir_{"cachetest"};
     std::vector<std::unique_ptr<Pool>> pools_;
     std::vector<std::string> disks_;
 };
@@ -295,11 +291,9 @@ TEST_F(ImageCache, ReflinkIsServedByAHitAndRefusedOnAMiss)
     ASSERT_TRUE(p.ok()) << last_error().message;
     const std::string file = qcow2("r.qcow2", random_bytes(4 * MiB, 9));
     // --reflink exists for vol-create-from / vol-clone: the file as a volume of a dir pool.
-    const std::string px = "<pool type='dir'><name>" + unique("files") + "</name><target><path>" + dir_ +
-                           "</path></target></pool>";
-    virStoragePoolPtr files = virStoragePoolCreateXML(storage(), px.c_str(), 0);
-    ASSERT_TRUE(files) << last_error().message;
-    Vol src(virStorageVolLookupByName(files, "r.qcow2"));
+    DirPool files(dir_.path());
+    ASSERT_TRUE(files.ok()) << last_error().message;
+    Vol src(virStorageVolLookupByName(files.get(), "r.qcow2"));
     ASSERT_TRUE(src) << last_error().message;
     auto create_from = [&](unsigned flags) {
         const std::string nm = unique("disk");
@@ -318,9 +312,6 @@ TEST_F(ImageCache, ReflinkIsServedByAHitAndRefusedOnAMiss)
     Vol hit = create_from(VIR_STORAGE_VOL_CREATE_REFLINK);
     ASSERT_TRUE(hit) << last_error().message;
     EXPECT_EQ(ceph().parent("rbd2", name(hit)), ceph().parent("rbd2", name(fill)));
-    src.reset();
-    virStoragePoolDestroy(files);
-    virStoragePoolFree(files);
 }
 
 TEST_F(ImageCache, OperatorToolListsAndPurgesUnusedEntries)
@@ -333,7 +324,7 @@ TEST_F(ImageCache, OperatorToolListsAndPurgesUnusedEntries)
     ASSERT_TRUE(a && b) << last_error().message;
     ASSERT_EQ(virStorageVolDelete(b.get(), 0), 0) << last_error().message;
     const std::string tool = std::string(RBDCLONE_SOURCE_DIR) + "/tools/rbdclone-cache";
-    const std::string list = dir_ + "/list.txt";
+    const std::string list = dir_.file("list.txt");
     ASSERT_EQ(system((tool + " list rbd2 >'" + list + "' 2>&1").c_str()), 0);
     const std::string out = testfiles::read_file(list);
     EXPECT_NE(out.find("t1.qcow2"), std::string::npos) << out;
