@@ -13,6 +13,7 @@
 #include <functional>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "lab_client.hpp"
@@ -323,7 +324,7 @@ TEST_F(ImageCache, OperatorToolListsAndPurgesUnusedEntries)
     Vol b = disk_from(p, qcow2("t2.qcow2", random_bytes(4 * MiB, 11)));
     ASSERT_TRUE(a && b) << last_error().message;
     ASSERT_EQ(virStorageVolDelete(b.get(), 0), 0) << last_error().message;
-    const std::string tool = std::string(RBDCLONE_SOURCE_DIR) + "/tools/rbdclone-cache";
+    const std::string tool = RBDCLONE_CACHE_TOOL;
     const std::string list = dir_.file("list.txt");
     ASSERT_EQ(system((tool + " list rbd2 >'" + list + "' 2>&1").c_str()), 0);
     const std::string out = testfiles::read_file(list);
@@ -337,6 +338,49 @@ TEST_F(ImageCache, OperatorToolListsAndPurgesUnusedEntries)
     ASSERT_EQ(e.size(), 1u) << testfiles::read_file(list);
     EXPECT_EQ(ceph().parent("rbd2", name(a)), "rbd2/" + e[0] + "@rbdclone-cache");
     EXPECT_TRUE(ceph().contents("rbd2", name(a)) == testfiles::read_file(path("t1.qcow2.raw")));
+}
+
+TEST_F(ImageCache, OperatorToolKeepsANamedEntryWithClonesAndRefusesOtherImages)
+{
+    Pool &p = pool(kCacheOn);
+    ASSERT_TRUE(p.ok()) << last_error().message;
+    const std::string raw = random_bytes(4 * MiB, 15);
+    Vol a = disk_from(p, qcow2("k.qcow2", raw));
+    ASSERT_TRUE(a) << last_error().message;
+    auto e = entries("rbd2");
+    ASSERT_EQ(e.size(), 1u);
+    const std::string tool = RBDCLONE_CACHE_TOOL;
+    const std::string out = dir_.file("out.txt");
+    // Named, with a clone: kept (not an error: the operator asked, the cache said no).
+    ASSERT_EQ(system((tool + " purge rbd2 " + e[0] + " >'" + out + "' 2>&1").c_str()), 0)
+        << testfiles::read_file(out);
+    EXPECT_NE(testfiles::read_file(out).find(e[0] + ": kept, it has 1 clone(s)"), std::string::npos)
+        << testfiles::read_file(out);
+    EXPECT_TRUE(ceph().exists("rbd2", e[0]));
+    EXPECT_EQ(ceph().parent("rbd2", name(a)), "rbd2/" + e[0] + "@rbdclone-cache");
+    EXPECT_TRUE(ceph().contents("rbd2", name(a)) == raw);
+    // The list counts that clone: ENTRY SIZE STORED CLONES ...
+    ASSERT_EQ(system((tool + " list rbd2 >'" + out + "' 2>&1").c_str()), 0) << testfiles::read_file(out);
+    const std::string listed = testfiles::read_file(out);
+    const size_t at = listed.find("\n" + e[0] + " ");
+    ASSERT_NE(at, std::string::npos) << listed;
+    std::istringstream line(listed.substr(at + 1, listed.find('\n', at + 1) - at - 1));
+    std::string entry, size, stored, clones;
+    line >> entry >> size >> stored >> clones;
+    EXPECT_EQ(size, std::to_string(4 * MiB)) << listed;
+    EXPECT_EQ(clones, "1") << listed;
+    // A disk is not an entry: never touched, and the exit status says so.
+    EXPECT_NE(system((tool + " purge rbd2 '" + name(a) + "' >'" + out + "' 2>&1").c_str()), 0);
+    EXPECT_NE(testfiles::read_file(out).find("not an image cache entry"), std::string::npos)
+        << testfiles::read_file(out);
+    EXPECT_TRUE(ceph().exists("rbd2", name(a)));
+    // Its clone gone, the entry goes.
+    a.reset();
+    ceph().remove("rbd2", disks_.back());
+    ASSERT_EQ(system((tool + " purge rbd2 " + e[0] + " >'" + out + "' 2>&1").c_str()), 0)
+        << testfiles::read_file(out);
+    EXPECT_NE(testfiles::read_file(out).find(e[0] + ": purged"), std::string::npos) << testfiles::read_file(out);
+    EXPECT_FALSE(ceph().exists("rbd2", e[0]));
 }
 
 TEST_F(ImageCache, FirstRequestsFromTwoDaemonsConvertOnce)
