@@ -15,13 +15,7 @@ set -uo pipefail
 . "$(dirname "$0")/common.sh"
 
 RESULTS=$BUILD/test-results
-LABS=()
-cleanup() {
-    for l in "${LABS[@]}"; do
-        "$REPO/tests/lab/lab.sh" stop "$l" >/dev/null 2>&1 || echo "warning: could not stop lab $l" >&2
-    done
-}
-trap cleanup EXIT
+trap stop_labs EXIT
 trap 'exit 130' INT TERM
 
 say "dependencies"
@@ -108,15 +102,13 @@ run_program unit 600 "$BUILD/tests/unit/unit-tests"
 # run_lab NAME BACKEND_DIR GTEST_FILTER: one lab, one run of the integration tests.
 run_lab() {
     local name=$1 backends=$2 filter=$3 dir
-    dir=$(mktemp -d "/tmp/rbdclone-lab-$name.XXXXXX")
-    rmdir "$dir"
-    LABS+=("$dir")
-    say "integration tests against the $name module (lab $dir)"
-    if ! "$REPO/tests/lab/lab.sh" start "$dir" "$backends"; then
+    say "integration tests against the $name module"
+    if ! start_lab "lab-$name" "$backends"; then
         echo "lab failed to start" >&2
         echo '<testsuites tests="1" failures="1" errors="0" skipped="0"/>' >"$RESULTS/lab-$name.xml"
         return
     fi
+    dir=$LAB
     local pid start
     pid=$(. "$dir/lab.env" && echo "$LIBVIRTD_PID")
     start=$(process_start "$pid")
@@ -131,7 +123,7 @@ run_lab() {
         . "$dir/lab.env" && tail -40 "$LIBVIRTD_LOG" 2>/dev/null | grep -v '^$' | tail -25
     ) # a subshell: the lab's environment must not leak into the next lab
     daemon_check "$name" "$dir" "$pid" "$start"
-    "$REPO/tests/lab/lab.sh" stop "$dir" || echo "warning: lab $dir did not stop cleanly" >&2
+    stop_lab "$dir" || echo "warning: lab $dir did not stop cleanly" >&2
 }
 
 # Generous limits: a hang is caught, a slow shared machine is not failed.
