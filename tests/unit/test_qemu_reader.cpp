@@ -42,6 +42,21 @@ class QemuReader : public ::testing::Test {
         std::ofstream(dir_->file("base.raw"), std::ios::binary) << raw;
     }
     int sh(const std::string &cmd) { return system(cmd.c_str()); }
+    // The reader of qcow2 file `name` of the test's directory (null, and the test failed, if none).
+    std::unique_ptr<ByteSource> qcow2_reader(const std::string &name)
+    {
+        auto img = QemuImage::file(path(name), "qcow2");
+        if (!img) {
+            ADD_FAILURE() << img.error().message;
+            return nullptr;
+        }
+        auto src = QemuImage::reader(std::move(*img));
+        if (!src) {
+            ADD_FAILURE() << src.error().message;
+            return nullptr;
+        }
+        return std::move(*src);
+    }
     std::string path(const std::string &n) { return dir_->file(n); }
 
     std::unique_ptr<WorkDir> dir_;
@@ -135,33 +150,29 @@ TEST_F(QemuReader, ABackingFileIsNeverRead)
     // An overlay with nothing of its own: through the reader it is all
     // zeros, never the bytes of the file it names ("backing": null).
     ASSERT_EQ(sh("qemu-img create -q -f qcow2 -b '" + path("base.raw") + "' -F raw '" + path("o.qcow2") + "'"), 0);
-    auto img = QemuImage::file(path("o.qcow2"), "qcow2");
-    ASSERT_TRUE(img.ok()) << img.error().message;
-    auto src = QemuImage::reader(std::move(*img));
-    ASSERT_TRUE(src.ok()) << src.error().message;
-    ASSERT_EQ((*src)->size(), raw_.size());
+    auto src = qcow2_reader("o.qcow2");
+    ASSERT_TRUE(src);
+    ASSERT_EQ(src->size(), raw_.size());
     std::string got(raw_.size(), 'x');
-    ASSERT_TRUE((*src)->read_exact(0, got.data(), got.size()).ok());
+    ASSERT_TRUE(src->read_exact(0, got.data(), got.size()).ok());
     EXPECT_TRUE(got == std::string(raw_.size(), '\0'));
 }
 
 TEST_F(QemuReader, AQemuNbdThatDiesIsAnErrorNotAHang)
 {
     ASSERT_EQ(sh("qemu-img convert -f raw -O qcow2 '" + path("base.raw") + "' '" + path("k.qcow2") + "'"), 0);
-    auto img = QemuImage::file(path("k.qcow2"), "qcow2");
-    ASSERT_TRUE(img.ok()) << img.error().message;
-    auto src = QemuImage::reader(std::move(*img));
-    ASSERT_TRUE(src.ok()) << src.error().message;
+    auto src = qcow2_reader("k.qcow2");
+    ASSERT_TRUE(src);
     const pid_t pid = qemu_nbd_serving(path("k.qcow2"));
     ASSERT_GT(pid, 0);
     ASSERT_EQ(kill(pid, SIGKILL), 0);
     std::string buf(1 << 20, '\0');
     const auto t0 = std::chrono::steady_clock::now();
-    auto st = (*src)->read_exact(0, buf.data(), buf.size());
+    auto st = src->read_exact(0, buf.data(), buf.size());
     ASSERT_FALSE(st.ok());
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
     EXPECT_NE(st.error().message.find("qemu-nbd"), std::string::npos) << st.error().message;
     // Every connection is dead: the next read fails at once too.
     for (int i = 0; i < 4; i++)
-        EXPECT_FALSE((*src)->read_exact(0, buf.data(), buf.size()).ok());
+        EXPECT_FALSE(src->read_exact(0, buf.data(), buf.size()).ok());
 }
