@@ -9,13 +9,12 @@
 # shellcheck source=../tests/lab/lab-common.sh
 . "$REPO/tests/lab/lab-common.sh"   # lab_pool_xml
 
-LAB_SH=$REPO/tests/lab/lab.sh
 RESULTS=$BUILD/bench-results
 BENCH_T0=$SECONDS
 LAB='' WORK=''
 
 bench_cleanup() {
-    [ -n "$LAB" ] && { "$LAB_SH" stop "$LAB" >/dev/null 2>&1 || echo "warning: could not stop lab $LAB" >&2; }
+    stop_labs
     [ -n "$WORK" ] && rm -rf "$WORK"
     echo "total run time: $((SECONDS - BENCH_T0)) s"
 }
@@ -27,8 +26,7 @@ bench_lab() {
     say "build"
     build_all || exit 1
     say "lab: Ceph (memstore sized for the images) + libvirtd with our module"
-    LAB=$(mktemp -d "/tmp/rbdclone-$name.XXXXXX") && rmdir "$LAB" || exit 1
-    CEPH_LAB_MEM_BYTES=$mem "$LAB_SH" start "$LAB" "$(ours_backend_dir)" || exit 1
+    CEPH_LAB_MEM_BYTES=$mem start_lab "$name" "$(ours_backend_dir)" || exit 1
     . "$LAB/lab.env"
     # Files on disk, not in /tmp (often a tmpfs): the sources are read as a host would.
     WORK=$(mktemp -d "/var/tmp/rbdclone-$name-files.XXXXXX") || exit 1

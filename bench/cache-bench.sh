@@ -49,7 +49,7 @@ $V vol-clone golden warm --pool plain >/dev/null && $V vol-delete warm --pool pl
 
 # A memstore OSD writes faster into memory it just freed than into new memory: every timed
 # request starts from the same state, with what the previous one wrote deleted.
-CACHE_TOOL="$REPO/tools/rbdclone-cache -c $CEPH_CONF --id admin"
+CACHE_TOOL="$BUILD/tools/rbdclone-cache -c $CEPH_CONF --id admin"
 forget() { # POOL DISK: delete the disk, then the cache entries nothing uses any more
     $V vol-delete "$2" --pool "$1" >/dev/null || exit 1
     $CACHE_TOOL purge rbd >/dev/null || exit 1

@@ -10,11 +10,10 @@
 set -uo pipefail
 . "$(dirname "$0")/../tests/common.sh"
 
-LAB_SH=$REPO/tests/lab/lab.sh
 LIBVIRTD_SH=$REPO/tests/lab/libvirtd-lab.sh
 RESULTS=$BUILD/bench-results
 T0=$SECONDS
-LAB='' STOCK='' BENCH_PID=''
+STOCK='' BENCH_PID=''
 
 cleanup() {
     # The benchmark first (it runs in the background so that a signal is handled at once).
@@ -26,9 +25,7 @@ cleanup() {
     if [ -n "$STOCK" ]; then
         "$LIBVIRTD_SH" stop "$STOCK" >/dev/null 2>&1 || echo "warning: could not stop libvirtd $STOCK" >&2
     fi
-    if [ -n "$LAB" ]; then
-        "$LAB_SH" stop "$LAB" >/dev/null 2>&1 || echo "warning: could not stop lab $LAB" >&2
-    fi
+    stop_labs
     echo "total run time: $((SECONDS - T0)) s"
 }
 trap cleanup EXIT
@@ -43,8 +40,7 @@ build_all || exit 1
 [ -x "$BUILD/bench/clone-bench" ] || { echo "no $BUILD/bench/clone-bench (is subdir('bench') in meson.build?)" >&2; exit 1; }
 
 say "lab: Ceph + libvirtd with our module"
-LAB=$(mktemp -d /tmp/rbdclone-bench.XXXXXX) && rmdir "$LAB" || exit 1
-"$LAB_SH" start "$LAB" "$(ours_backend_dir)" || exit 1
+start_lab bench "$(ours_backend_dir)" || exit 1
 
 say "second libvirtd with the stock module, same Ceph"
 STOCK=$(mktemp -d /tmp/rbdclone-bench-stock.XXXXXX) && rmdir "$STOCK" || exit 1

@@ -5,10 +5,38 @@
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD_DIR:-$REPO/build}
 # shellcheck source=lab/lab-common.sh
-. "$REPO/tests/lab/lab-common.sh"   # RBDCLONE_MULTIARCH, LIBVIRT_LIB_DIR
-STOCK_BACKENDS=$LIBVIRT_LIB_DIR/storage-backend
+. "$REPO/tests/lab/lab-common.sh"   # RBDCLONE_MULTIARCH, LIBVIRT_LIB_DIR, STOCK_BACKENDS
 
 say() { printf '\n=== %s\n' "$*"; }
+
+# Labs (tests/lab/lab.sh) started by this script.  A script that starts one
+# calls stop_labs from its EXIT trap (with whatever else it cleans up), so
+# every lab is stopped on exit, also on failure or a signal.
+LABS=()
+# start_lab NAME [BACKEND_DIR]: a new lab in a fresh /tmp/rbdclone-NAME.XXXXXX
+# (its path in LAB), recorded before it starts, so that a start cut short is
+# stopped too.  BACKEND_DIR as for lab.sh ("-": libvirt's own directory).
+start_lab() {
+    local name=$1 backends=${2:-}
+    LAB=$(mktemp -d "/tmp/rbdclone-$name.XXXXXX") && rmdir "$LAB" || return 1
+    LABS+=("$LAB")
+    "$REPO/tests/lab/lab.sh" start "$LAB" ${backends:+"$backends"}
+}
+# stop_lab DIR: stops that lab now (stop_labs forgets it).
+stop_lab() {
+    local dir=$1 l keep=()
+    for l in "${LABS[@]}"; do [ "$l" = "$dir" ] || keep+=("$l"); done
+    LABS=(${keep[@]+"${keep[@]}"})
+    "$REPO/tests/lab/lab.sh" stop "$dir"
+}
+# stop_labs: every lab still running, quietly; a warning for each that does not stop.
+stop_labs() {
+    local l
+    for l in "${LABS[@]}"; do
+        "$REPO/tests/lab/lab.sh" stop "$l" >/dev/null 2>&1 || echo "warning: could not stop lab $l" >&2
+    done
+    LABS=()
+}
 
 # Configures (once) and builds the module and the tests.
 build_all() {

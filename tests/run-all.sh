@@ -15,13 +15,7 @@ set -uo pipefail
 . "$(dirname "$0")/common.sh"
 
 RESULTS=$BUILD/test-results
-LABS=()
-cleanup() {
-    for l in "${LABS[@]}"; do
-        "$REPO/tests/lab/lab.sh" stop "$l" >/dev/null 2>&1 || echo "warning: could not stop lab $l" >&2
-    done
-}
-trap cleanup EXIT
+trap stop_labs EXIT
 trap 'exit 130' INT TERM
 
 say "dependencies"
@@ -47,11 +41,36 @@ run_program() {
 # When PID started (field 22 of /proc/PID/stat), empty once it is gone.
 process_start() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
 
+# The lines of a libvirtd's stderr (FILE) that are not Ceph's: librados
+# prints its own errors (e.g. a refused key while hunting for a monitor) to
+# the process's stderr whatever its settings say ("2026-11-25T18:02:11.123+0000
+# 7f... -1 ...", then an empty line); anything else there would be ours.
+stray_stderr() {
+    awk 'length($0) == 0 { next }
+         !(length($0) >= 30 && substr($0, 5, 1) == "-" && substr($0, 11, 1) == "T" && index($0, " -1 ") &&
+           !index($0, "is using msgr V1 protocol"))' "$1"
+}
+
 # daemon_check NAME LAB_DIR PID START: the lab's libvirtd is still the
 # process that started the suite; if not, its last words and its core.
+# With our module (NAME ours), also: its stderr holds nothing of ours (a
+# module inside libvirtd must never write there).
 daemon_check() {
-    local name=$1 dir=$2 pid=$3 start=$4 lvd core
+    local name=$1 dir=$2 pid=$3 start=$4 lvd core stray
     lvd=$dir/libvirtd
+    if [ "$name" = ours ]; then
+        if [ ! -r "$lvd/libvirtd.stderr" ]; then
+            stray="(no $lvd/libvirtd.stderr to read)"
+        else
+            stray=$(stray_stderr "$lvd/libvirtd.stderr")
+        fi
+        python3 "$REPO/tests/results.py" check "stderr-$name" "$([ -z "$stray" ] && echo 1 || echo 0)" \
+            "the stderr of the $name lab's libvirtd holds nothing of ours" "$RESULTS/stderr-$name.xml"
+        if [ -n "$stray" ]; then
+            echo "FAILED: the stderr of the $name lab's libvirtd holds lines that are not Ceph's:"
+            printf '%s\n' "$stray" | head -n 20
+        fi
+    fi
     if [ -n "$start" ] && [ "$(process_start "$pid")" = "$start" ]; then
         python3 "$REPO/tests/results.py" check "daemon-$name" 1 \
             "libvirtd of the $name lab (pid $pid) lived through the suite" "$RESULTS/daemon-$name.xml"
@@ -83,15 +102,13 @@ run_program unit 600 "$BUILD/tests/unit/unit-tests"
 # run_lab NAME BACKEND_DIR GTEST_FILTER: one lab, one run of the integration tests.
 run_lab() {
     local name=$1 backends=$2 filter=$3 dir
-    dir=$(mktemp -d "/tmp/rbdclone-lab-$name.XXXXXX")
-    rmdir "$dir"
-    LABS+=("$dir")
-    say "integration tests against the $name module (lab $dir)"
-    if ! "$REPO/tests/lab/lab.sh" start "$dir" "$backends"; then
+    say "integration tests against the $name module"
+    if ! start_lab "lab-$name" "$backends"; then
         echo "lab failed to start" >&2
         echo '<testsuites tests="1" failures="1" errors="0" skipped="0"/>' >"$RESULTS/lab-$name.xml"
         return
     fi
+    dir=$LAB
     local pid start
     pid=$(. "$dir/lab.env" && echo "$LIBVIRTD_PID")
     start=$(process_start "$pid")
@@ -106,7 +123,7 @@ run_lab() {
         . "$dir/lab.env" && tail -40 "$LIBVIRTD_LOG" 2>/dev/null | grep -v '^$' | tail -25
     ) # a subshell: the lab's environment must not leak into the next lab
     daemon_check "$name" "$dir" "$pid" "$start"
-    "$REPO/tests/lab/lab.sh" stop "$dir" || echo "warning: lab $dir did not stop cleanly" >&2
+    stop_lab "$dir" || echo "warning: lab $dir did not stop cleanly" >&2
 }
 
 # Generous limits: a hang is caught, a slow shared machine is not failed.

@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
     build-essential meson ninja-build pkg-config dpkg-dev debhelper
     libvirt-dev libvirt-daemon libvirt-daemon-driver-storage-rbd libvirt-clients
-    librbd-dev librados-dev libglib2.0-dev libjson-glib-dev libxml2-dev libgtest-dev
+    librbd-dev librados-dev libglib2.0-dev libjson-glib-dev libxml2-dev libnbd-dev libgtest-dev
     ceph-mon ceph-osd ceph-common
     qemu-utils qemu-block-extra
     python3 util-linux procps iproute2

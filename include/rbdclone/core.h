@@ -91,8 +91,6 @@ rbdc_pool *rbdc_pool_lookup(const char *uuid);
 void rbdc_pool_unref(rbdc_pool *pool);
 /* Drops the registration (pool stopped); open references stay valid. */
 void rbdc_pool_forget(const char *uuid);
-/* The cluster fsid of a pool ("" when unknown). */
-const char *rbdc_pool_fsid(const rbdc_pool *pool);
 
 typedef struct {
     uint64_t capacity;   /* cluster raw size */

@@ -172,11 +172,6 @@ void rbdc_pool_forget(const char *uuid)
     }
 }
 
-const char *rbdc_pool_fsid(const rbdc_pool *pool)
-{
-    return pool ? pool->pool->cluster().fsid().c_str() : "";
-}
-
 int rbdc_pool_stat(rbdc_pool *pool, rbdc_pool_usage *out, rbdc_status *st)
 {
     return guarded(st, [&]() -> int {

@@ -131,7 +131,7 @@ Result<std::shared_ptr<Cluster>> connect_cluster(const ClusterParams &p)
         return ceph_error(r, "failed to read the Ceph cluster's fsid");
 
     log_debug("connected to Ceph cluster ", fsid, " (", p.describe(), ")");
-    return std::make_shared<Cluster>(std::move(h), fsid, p.mon_host);
+    return std::make_shared<Cluster>(std::move(h), fsid);
 }
 
 Result<std::shared_ptr<Cluster>> ConnectionCache::get(const ClusterParams &p)
@@ -156,12 +156,6 @@ Result<std::shared_ptr<Cluster>> ConnectionCache::get(const ClusterParams &p)
         return existing; // another thread connected first; ours is dropped
     slot = res.value();
     return res;
-}
-
-void ConnectionCache::invalidate(const ClusterParams &p)
-{
-    std::lock_guard lk(mu_);
-    entries_.erase(p.cache_key());
 }
 
 size_t ConnectionCache::live_connections()

@@ -36,11 +36,9 @@ connection_settings(const ClusterParams &p);
 
 class Cluster {
   public:
-    Cluster(RadosHandle h, std::string fsid, std::string mon_host)
-        : rados_(std::move(h)), fsid_(std::move(fsid)), mon_host_(std::move(mon_host)) {}
+    Cluster(RadosHandle h, std::string fsid) : rados_(std::move(h)), fsid_(std::move(fsid)) {}
     rados_t get() const { return rados_.get(); }
     const std::string &fsid() const { return fsid_; }
-    const std::string &mon_host() const { return mon_host_; }
 
     // Runs a monitor command (JSON) and returns its output buffer.
     Result<std::string> mon_command(const std::string &json) const;
@@ -55,7 +53,6 @@ class Cluster {
     std::map<std::string, std::pair<std::string, std::chrono::steady_clock::time_point>> memo_;
     RadosHandle rados_;
     std::string fsid_;
-    std::string mon_host_;
 };
 
 using Connector = std::function<Result<std::shared_ptr<Cluster>>(const ClusterParams &)>;
@@ -68,8 +65,6 @@ class ConnectionCache {
   public:
     explicit ConnectionCache(Connector c) : connect_(std::move(c)) {}
     Result<std::shared_ptr<Cluster>> get(const ClusterParams &p);
-    // Drops a connection that turned out to be dead (e.g. blocklisted).
-    void invalidate(const ClusterParams &p);
     size_t live_connections();
 
   private:

@@ -1,6 +1,8 @@
-// Streams a source's guest-visible bytes into an RBD image: reads in the
-// calling thread while up to `in_flight` librbd aio writes run, so memory
-// stays at in_flight * chunk whatever the image size.  Ranges the source
+// Streams a source's guest-visible bytes into an RBD image: the calling
+// thread walks the source's data extents and queues chunk-sized pieces,
+// `readers` threads read them into the writer's buffers, and up to
+// `in_flight` librbd aio writes run, so memory stays at in_flight * chunk
+// whatever the image size.  Ranges the source
 // reports as holes are never read; all-zero blocks in the data are not
 // written (the destination is a fresh, zero-filled image) or are written as
 // zeroes (overwriting an existing image).

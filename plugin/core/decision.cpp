@@ -39,7 +39,7 @@ Decision decide_clone(const CloneFacts &f)
         return {Method::Copy, src + " is an RBD image format 1, which cannot be layered"};
     if (!f.has_layering)
         return {Method::Copy, src + " lacks the RBD 'layering' feature"};
-    if (!f.snapshot_given && !f.may_snapshot && !f.reusable_snapshot)
+    if (!f.snapshot_given && !f.may_snapshot)
         return {Method::Copy, "the Ceph user may not create a snapshot of " + src +
                                   " and none of ours can be reused"};
     std::string why = "same cluster " + f.dest_fsid + ", " +

@@ -18,8 +18,8 @@ struct CloneFacts {
     bool image_format_1 = false;       // old RBD image format
     bool has_layering = true;          // layering feature on the source
     bool snapshot_given = false;       // the request names a snapshot
-    bool may_snapshot = true;          // caller may create a snapshot
-    bool reusable_snapshot = false;    // ...or one of ours can be reused
+    bool may_snapshot = true;          // caller may create a snapshot (a snapshot of
+                                       // ours that can be reused is, before one is made)
 };
 
 enum class Method { Clone, Copy, CopyConvert };

@@ -389,7 +389,7 @@ Result<std::vector<CacheEntry>> list_cache(Pool &pool)
     return out;
 }
 
-static Status remove_entry(Pool &pool, const CacheEntry &e)
+Status remove_cache_entry(Pool &pool, const CacheEntry &e)
 {
     {
         ImageHandle img;
@@ -445,9 +445,9 @@ void evict_cache(Pool &pool)
         for (const auto &e : *entries) {
             if (total <= limit)
                 break;
-            const bool unused = e.clones == 0 && e.clones_known;
+            const bool unused = e.unused();
             if (pass == 0 && unused) {
-                if (auto st = remove_entry(pool, e); !st) {
+                if (auto st = remove_cache_entry(pool, e); !st) {
                     log_warn("image cache: could not evict ", pool.image_label(e.name), ": ", st.error().message);
                     continue;
                 }

@@ -14,8 +14,9 @@
 //
 // Concurrency: one conversion per entry across daemons, under a RADOS lock
 // on an object of the destination pool; the others wait for the entry.
-// Eviction: past max_size (sum of entry sizes), least recently used entries
-// without clones are removed; entries with clones never are (with the
+// Eviction: past max_size (what the entries store: their allocated objects,
+// from fast-diff where an entry has it, else its virtual size), least
+// recently used entries without clones are removed; entries with clones never are (with the
 // deferred delete policy they go to the trash until their last clone).
 #pragma once
 
@@ -71,12 +72,23 @@ struct CacheEntry {
     size_t clones = 0;
     int64_t last_used = 0;  // unix time
     bool clones_known = true;
+
+    // No clone depends on it: it may be removed.
+    bool unused() const { return clones_known && clones == 0; }
 };
 
 // Threads that list the cache's entries at once.
 inline constexpr size_t kCacheListWidth = 8;
 
+// The entries of the pool's image cache, with what each stores and its
+// clones (those of every snapshot, trashed clones included).
 Result<std::vector<CacheEntry>> list_cache(Pool &pool);
+
+// Removes an unused entry: its snapshots, the image and its lock object.
+// Refused (-EBUSY) while a clone of it is under way; a snapshot that gained
+// a clone since the entry was listed refuses to be unprotected, so a clone
+// never loses its parent.
+Status remove_cache_entry(Pool &pool, const CacheEntry &e);
 
 // Evicts least recently used entries without clones while the entries
 // store more than the pool's max_size (allocated objects, from fast-diff

@@ -127,18 +127,4 @@ Result<PoolPolicy> parse_pool_policy(const std::vector<PolicyAttribute> &attrs)
     return p;
 }
 
-std::string describe_policy(const PoolPolicy &p)
-{
-    static const char *const formats[] = {"auto", "1", "2"};
-    static const char *const flattens[] = {"never", "depth", "always"};
-    std::string s = cat("format=", formats[static_cast<int>(p.clone_format)], " flatten=",
-                        flattens[static_cast<int>(p.flatten)]);
-    if (p.flatten == FlattenPolicy::Depth)
-        s += cat(" max_depth=", p.max_depth);
-    s += p.on_delete == DeletePolicy::Deferred ? " delete=deferred" : " delete=refuse";
-    if (p.cache_enabled)
-        s += cat(" image_cache max_size=", p.cache_max_size);
-    return s;
-}
-
 } // namespace rbdclone

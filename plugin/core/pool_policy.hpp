@@ -31,7 +31,8 @@ struct PoolPolicy {
     unsigned max_depth = kDefaultMaxDepth; // used when flatten == Depth
     DeletePolicy on_delete = DeletePolicy::Refuse;
     bool cache_enabled = false;   // convert once, clone forever (image_cache.hpp)
-    uint64_t cache_max_size = 0;  // bytes of cache entries (virtual sizes); 0 = no limit
+    uint64_t cache_max_size = 0;  // bytes the cache entries store (allocated objects, from
+                                  // fast-diff where an entry has it); 0 = no limit
 };
 
 struct PolicyAttribute {
@@ -46,8 +47,5 @@ struct PolicyAttribute {
 // flatten='depth'; flatten='depth' alone uses max_depth 5.  max_size is
 // bytes or a number with a binary unit (K, M, G, T, with or without "iB").
 Result<PoolPolicy> parse_pool_policy(const std::vector<PolicyAttribute> &attrs);
-
-// "format=auto max_depth=5 flatten=depth delete=refuse", for logs.
-std::string describe_policy(const PoolPolicy &p);
 
 } // namespace rbdclone

@@ -1,10 +1,7 @@
 #include "qemu_reader.hpp"
 
-#include <arpa/inet.h>
-#include <poll.h>
-#include <sys/socket.h>
+#include <libnbd.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -28,84 +25,77 @@ constexpr int kIoTimeoutMs = 120 * 1000;   // one NBD request
 constexpr int kStartTimeoutMs = 30 * 1000; // qemu-nbd opening the image
 constexpr int kCheckTimeoutMs = 600 * 1000;
 
-uint64_t get_be(const unsigned char *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-void put_be(unsigned char *p, uint64_t v, int n)
-{
-    for (int i = n - 1; i >= 0; i--, v >>= 8)
-        p[i] = static_cast<unsigned char>(v & 0xff);
-}
-
-// One NBD client connection (fixed newstyle, simple replies).
+// One libnbd connection to the qemu-nbd we started (libnbd negotiates and
+// keeps the protocol in step; a failed request leaves it usable).  Requests
+// are asynchronous underneath so that a qemu-nbd that stops answering is a
+// timeout, not a reader blocked forever.
 class NbdConnection {
   public:
-    NbdConnection(int fd, const std::string &label) : fd_(fd), label_(label) {}
+    explicit NbdConnection(const std::string &label) : h_(nbd_create()), label_(label)
+    {
+        // libnbd prints debug output to stderr when LIBNBD_DEBUG=1 is in the
+        // environment: nothing may reach libvirtd's stderr.
+        if (h_)
+            nbd_set_debug(h_, false);
+    }
     NbdConnection(const NbdConnection &) = delete;
     NbdConnection &operator=(const NbdConnection &) = delete;
     ~NbdConnection()
     {
-        unsigned char req[28] = {};
-        put_be(req, 0x25609513, 4);
-        put_be(req + 6, 2, 2); // NBD_CMD_DISC
-        (void)!::send(fd_, req, sizeof(req), MSG_NOSIGNAL);
-        ::close(fd_);
+        // A polite NBD_CMD_DISC, without waiting for qemu-nbd (it may hang);
+        // never with a request in flight, whose reply would land in a
+        // buffer that is gone.
+        if (h_ && usable())
+            (void)nbd_aio_disconnect(h_, 0);
+        nbd_close(h_);
     }
 
-    // Negotiates the default export; its size.
-    Result<uint64_t> handshake()
+    // Connects to the socket and negotiates the default export (false, and
+    // a fresh handle needed, while nobody listens there yet).
+    Status connect(const std::string &socket)
     {
-        unsigned char hello[18];
-        if (auto st = recv_all(hello, sizeof(hello)); !st)
-            return st.error();
-        if (memcmp(hello, "NBDMAGIC", 8) != 0 || get_be(hello + 8, 8) != 0x49484156454F5054ull)
-            return fail(-EPROTO, "not an NBD newstyle server");
-        const bool no_zeroes = get_be(hello + 16, 2) & 2;
-        unsigned char cflags[4];
-        put_be(cflags, 1u | (no_zeroes ? 2u : 0u), 4);
-        unsigned char opt[16];
-        put_be(opt, 0x49484156454F5054ull, 8);
-        put_be(opt + 8, 1, 4); // NBD_OPT_EXPORT_NAME, empty name
-        put_be(opt + 12, 0, 4);
-        if (auto st = send_all(cflags, 4); !st)
-            return st.error();
-        if (auto st = send_all(opt, sizeof(opt)); !st)
-            return st.error();
-        unsigned char info[10 + 124];
-        if (auto st = recv_all(info, no_zeroes ? 10 : sizeof(info)); !st)
-            return st.error();
-        return get_be(info, 8);
+        if (!h_)
+            return fail(-ENOMEM, nbd_get_error());
+        if (nbd_connect_unix(h_, socket.c_str()) < 0)
+            return fail(-nbd_errno(), nbd_get_error());
+        return {};
     }
+
+    Result<uint64_t> size()
+    {
+        int64_t s = nbd_get_size(h_);
+        if (s < 0)
+            return fail(-nbd_errno(), nbd_get_error());
+        return static_cast<uint64_t>(s);
+    }
+
+    // A connection that is dead or has a request still in flight (timed
+    // out) must not serve again.
+    bool usable() const { return nbd_aio_is_ready(h_) > 0 && nbd_aio_in_flight(h_) == 0; }
 
     Status read(uint64_t off, char *buf, size_t len)
     {
-        constexpr size_t kMaxRequest = 16u << 20;
+        constexpr size_t kMaxRequest = 16u << 20; // qemu-nbd serves up to 32 MiB
         while (len > 0) {
             size_t n = std::min(len, kMaxRequest);
-            unsigned char req[28] = {};
-            put_be(req, 0x25609513, 4); // request magic
-            put_be(req + 6, 0, 2);      // NBD_CMD_READ
-            put_be(req + 8, ++cookie_, 8);
-            put_be(req + 16, off, 8);
-            put_be(req + 24, n, 4);
-            if (auto st = send_all(req, sizeof(req)); !st)
-                return st;
-            unsigned char rep[16];
-            if (auto st = recv_all(rep, sizeof(rep)); !st)
-                return st;
-            if (get_be(rep, 4) != 0x67446698 || get_be(rep + 8, 8) != cookie_)
-                return fail(-EPROTO, "unexpected reply from qemu-nbd");
-            if (uint32_t e = static_cast<uint32_t>(get_be(rep + 4, 4)); e != 0)
-                return plain_error(RBDC_ERR_SYSTEM, -static_cast<int>(e),
-                                   cat("qemu failed to read ", label_, " at offset ", off, ": ",
-                                       strerror(static_cast<int>(e))));
-            if (auto st = recv_all(buf, n); !st)
-                return st;
+            int64_t cookie = nbd_aio_pread(h_, buf, n, off, NBD_NULL_COMPLETION, 0);
+            if (cookie < 0) // refused before it was sent (e.g. past the end)
+                return fail(-nbd_errno(), nbd_get_error());
+            for (;;) {
+                int done = nbd_aio_command_completed(h_, static_cast<uint64_t>(cookie));
+                if (done > 0)
+                    break;
+                if (done < 0)
+                    return nbd_aio_is_dead(h_) > 0 ? fail(-EPIPE, "qemu-nbd closed the connection")
+                                                   : read_failed(off);
+                int r = nbd_poll(h_, kIoTimeoutMs);
+                if (r == 0)
+                    return plain_error(RBDC_ERR_TIMEOUT, -ETIMEDOUT,
+                                       "qemu-nbd did not answer within " + std::to_string(kIoTimeoutMs / 1000) +
+                                           " s while reading " + label_);
+                if (r < 0)
+                    return fail(-nbd_errno(), nbd_get_error());
+            }
             buf += n;
             off += n;
             len -= n;
@@ -114,66 +104,28 @@ class NbdConnection {
     }
 
   private:
-    Error fail(int rc, const std::string &what)
+    static int nbd_errno()
     {
-        return plain_error(RBDC_ERR_SYSTEM, rc, "reading " + label_ + " through qemu-nbd failed: " + what);
+        int e = nbd_get_errno();
+        return e > 0 ? e : EIO;
     }
 
-    Status wait_fd(short events)
+    Error fail(int rc, const char *what)
     {
-        pollfd p{fd_, events, 0};
-        for (;;) {
-            int r = poll(&p, 1, kIoTimeoutMs);
-            if (r > 0)
-                return {};
-            if (r == 0)
-                return plain_error(RBDC_ERR_TIMEOUT, -ETIMEDOUT,
-                                   "qemu-nbd did not answer within " + std::to_string(kIoTimeoutMs / 1000) +
-                                       " s while reading " + label_);
-            if (errno != EINTR)
-                return fail(-errno, strerror(errno));
-        }
+        return plain_error(RBDC_ERR_SYSTEM, rc,
+                           "reading " + label_ + " through qemu-nbd failed: " + (what ? what : strerror(-rc)));
     }
 
-    Status send_all(const void *data, size_t len)
+    // qemu's own error for a request (EIO, EINVAL past the end, ...).
+    Error read_failed(uint64_t off)
     {
-        auto *p = static_cast<const char *>(data);
-        while (len > 0) {
-            if (auto st = wait_fd(POLLOUT); !st)
-                return st;
-            ssize_t r = ::send(fd_, p, len, MSG_NOSIGNAL);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r < 0)
-                return fail(-errno, strerror(errno));
-            p += r;
-            len -= static_cast<size_t>(r);
-        }
-        return {};
+        int e = nbd_errno();
+        return plain_error(RBDC_ERR_SYSTEM, -e,
+                           cat("qemu failed to read ", label_, " at offset ", off, ": ", strerror(e)));
     }
 
-    Status recv_all(void *data, size_t len)
-    {
-        auto *p = static_cast<char *>(data);
-        while (len > 0) {
-            if (auto st = wait_fd(POLLIN); !st)
-                return st;
-            ssize_t r = ::recv(fd_, p, len, 0);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r < 0)
-                return fail(-errno, strerror(errno));
-            if (r == 0)
-                return fail(-EPIPE, "qemu-nbd closed the connection");
-            p += r;
-            len -= static_cast<size_t>(r);
-        }
-        return {};
-    }
-
-    int fd_;
+    nbd_handle *h_;
     const std::string &label_;
-    uint64_t cookie_ = 0;
 };
 
 // A qemu-nbd we started, with one connection per reader thread; the
@@ -212,8 +164,9 @@ class QemuSource final : public ByteSource {
                                        (why.empty() ? "qemu-nbd exited with status " + std::to_string(status)
                                                     : why));
             }
-            int fd = connect_socket(sock);
-            if (fd < 0) {
+            auto c = std::make_unique<NbdConnection>(label_);
+            if (auto st = c->connect(sock); !st) {
+                // Not listening yet (qemu-nbd opens the image first).
                 if (std::chrono::steady_clock::now() > deadline)
                     return plain_error(RBDC_ERR_TIMEOUT, -ETIMEDOUT,
                                        "qemu-nbd did not open " + label_ + " within " +
@@ -221,8 +174,7 @@ class QemuSource final : public ByteSource {
                 std::this_thread::sleep_for(std::chrono::milliseconds(5));
                 continue;
             }
-            auto c = std::make_unique<NbdConnection>(fd, label_);
-            auto size = c->handshake();
+            auto size = c->size();
             if (!size)
                 return size.error();
             size_ = *size;
@@ -253,11 +205,12 @@ class QemuSource final : public ByteSource {
                 st = e;
             }
         }
-        // A connection that failed mid-request is out of step: never reused.
+        // A connection that died or still has a request in flight is never
+        // reused; one whose request qemu refused still serves.
         {
             std::lock_guard lk(mu_);
             in_use_--;
-            if (st)
+            if (c->usable())
                 free_.push_back(c);
         }
         cv_.notify_all();
@@ -265,21 +218,6 @@ class QemuSource final : public ByteSource {
     }
 
   private:
-    static int connect_socket(const std::string &path)
-    {
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            return -1;
-        sockaddr_un sa{};
-        sa.sun_family = AF_UNIX;
-        strncpy(sa.sun_path, path.c_str(), sizeof(sa.sun_path) - 1);
-        if (connect(fd, reinterpret_cast<sockaddr *>(&sa), sizeof(sa)) < 0) {
-            ::close(fd);
-            return -1;
-        }
-        return fd;
-    }
-
     WorkDir dir_;
     std::string label_;
     std::string format_;

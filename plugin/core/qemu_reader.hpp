@@ -1,7 +1,7 @@
 // Reading the guest-visible bytes of a container image (qcow2, vmdk, ...)
 // through qemu's own block layer: qemu-nbd serves the image read-only on a
-// private UNIX socket and we read it with a minimal NBD client, straight
-// into the copy pipeline (no temporary copy on local disk).
+// private UNIX socket and we read it with libnbd (one connection per reader
+// thread), straight into the copy pipeline (no temporary copy on local disk).
 //
 // The format is always given (never probed) and the image is opened with
 // "backing": null, so a backing file is never opened; images whose header

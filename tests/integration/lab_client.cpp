@@ -419,6 +419,34 @@ CephSecret::~CephSecret()
     }
 }
 
+TempDir::TempDir(const std::string &prefix)
+{
+    std::string tmpl = "/tmp/rbdclone-" + prefix + "-XXXXXX";
+    if (mkdtemp(tmpl.data()))
+        path_ = tmpl;
+}
+
+TempDir::~TempDir()
+{
+    if (!path_.empty())
+        (void)!system(("rm -rf '" + path_ + "'").c_str());
+}
+
+DirPool::DirPool(const std::string &dir, virConnectPtr conn)
+{
+    const std::string xml =
+        "<pool type='dir'><name>" + unique("files") + "</name><target><path>" + dir + "</path></target></pool>";
+    pool_ = virStoragePoolCreateXML(conn ? conn : storage(), xml.c_str(), 0);
+}
+
+DirPool::~DirPool()
+{
+    if (pool_) {
+        virStoragePoolDestroy(pool_);
+        virStoragePoolFree(pool_);
+    }
+}
+
 std::string vol_xml(const std::string &name, uint64_t capacity, const std::string &extra)
 {
     return "<volume><name>" + name + "</name><capacity unit='bytes'>" + std::to_string(capacity) +

@@ -121,6 +121,39 @@ class Pool {
     std::string name_;
 };
 
+// A directory of the test's own, /tmp/rbdclone-PREFIX-XXXXXX, removed with
+// everything in it when this object goes away.
+class TempDir {
+  public:
+    explicit TempDir(const std::string &prefix);
+    ~TempDir();
+    TempDir(const TempDir &) = delete;
+    TempDir &operator=(const TempDir &) = delete;
+    bool ok() const { return !path_.empty(); }
+    const std::string &path() const { return path_; }
+    std::string file(const std::string &name) const { return path_ + "/" + name; }
+
+  private:
+    std::string path_;
+};
+
+// A transient dir pool (libvirt's fs backend) on an existing directory, in
+// the lab's libvirtd or the one `conn` reaches: its files are the pool's
+// volumes (file sources for vol-create-from).  Destroyed when this object
+// goes away; the directory stays.
+class DirPool {
+  public:
+    explicit DirPool(const std::string &dir, virConnectPtr conn = nullptr);
+    ~DirPool();
+    DirPool(const DirPool &) = delete;
+    DirPool &operator=(const DirPool &) = delete;
+    virStoragePoolPtr get() const { return pool_; }
+    bool ok() const { return pool_ != nullptr; }
+
+  private:
+    virStoragePoolPtr pool_ = nullptr;
+};
+
 std::string vol_xml(const std::string &name, uint64_t capacity, const std::string &extra = "");
 
 constexpr uint64_t MiB = 1024 * 1024;

@@ -13,6 +13,7 @@
 #include <functional>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "lab_client.hpp"
@@ -36,9 +37,7 @@ class ImageCache : public ::testing::Test {
     void SetUp() override
     {
         BEYOND_STOCK();
-        char tmpl[] = "/tmp/rbdclone-cachetest-XXXXXX";
-        ASSERT_NE(mkdtemp(tmpl), nullptr);
-        dir_ = tmpl;
+        ASSERT_TRUE(dir_.ok());
         // Entries live in the destination Ceph pool: rbd2 is used by this
         // suite only, so entries can be counted there.
         for (const auto &e : entries("rbd2"))
@@ -51,8 +50,6 @@ class ImageCache : public ::testing::Test {
             ceph().remove("rbd2", *it);
         for (const auto &e : entries("rbd2"))
             purge(e);
-        if (!dir_.empty())
-            (void)!system(("rm -rf '" + dir_ + "'").c_str());
     }
     static void purge(const std::string &entry)
     {
@@ -66,7 +63,7 @@ class ImageCache : public ::testing::Test {
         pools_.push_back(std::make_unique<Pool>(s));
         return *pools_.back();
     }
-    std::string path(const std::string &name) const { return dir_ + "/" + name; }
+    std::string path(const std::string &name) const { return dir_.file(name); }
     // A qcow2 file holding `raw` (kept next to it as NAME.raw).
     std::string qcow2(const std::string &name, const std::string &raw)
     {
@@ -127,7 +124,7 @@ class ImageCache : public ::testing::Test {
     }
     size_t log_size() const { return testfiles::read_file(env("LIBVIRTD_LOG")).size(); }
 
-    std::string dir_;
+    TempDir dir_{"cachetest"};
     std::vector<std::unique_ptr<Pool>> pools_;
     std::vector<std::string> disks_;
 };
@@ -295,11 +292,9 @@ TEST_F(ImageCache, ReflinkIsServedByAHitAndRefusedOnAMiss)
     ASSERT_TRUE(p.ok()) << last_error().message;
     const std::string file = qcow2("r.qcow2", random_bytes(4 * MiB, 9));
     // --reflink exists for vol-create-from / vol-clone: the file as a volume of a dir pool.
-    const std::string px = "<pool type='dir'><name>" + unique("files") + "</name><target><path>" + dir_ +
-                           "</path></target></pool>";
-    virStoragePoolPtr files = virStoragePoolCreateXML(storage(), px.c_str(), 0);
-    ASSERT_TRUE(files) << last_error().message;
-    Vol src(virStorageVolLookupByName(files, "r.qcow2"));
+    DirPool files(dir_.path());
+    ASSERT_TRUE(files.ok()) << last_error().message;
+    Vol src(virStorageVolLookupByName(files.get(), "r.qcow2"));
     ASSERT_TRUE(src) << last_error().message;
     auto create_from = [&](unsigned flags) {
         const std::string nm = unique("disk");
@@ -318,9 +313,6 @@ TEST_F(ImageCache, ReflinkIsServedByAHitAndRefusedOnAMiss)
     Vol hit = create_from(VIR_STORAGE_VOL_CREATE_REFLINK);
     ASSERT_TRUE(hit) << last_error().message;
     EXPECT_EQ(ceph().parent("rbd2", name(hit)), ceph().parent("rbd2", name(fill)));
-    src.reset();
-    virStoragePoolDestroy(files);
-    virStoragePoolFree(files);
 }
 
 TEST_F(ImageCache, OperatorToolListsAndPurgesUnusedEntries)
@@ -332,8 +324,8 @@ TEST_F(ImageCache, OperatorToolListsAndPurgesUnusedEntries)
     Vol b = disk_from(p, qcow2("t2.qcow2", random_bytes(4 * MiB, 11)));
     ASSERT_TRUE(a && b) << last_error().message;
     ASSERT_EQ(virStorageVolDelete(b.get(), 0), 0) << last_error().message;
-    const std::string tool = std::string(RBDCLONE_SOURCE_DIR) + "/tools/rbdclone-cache";
-    const std::string list = dir_ + "/list.txt";
+    const std::string tool = RBDCLONE_CACHE_TOOL;
+    const std::string list = dir_.file("list.txt");
     ASSERT_EQ(system((tool + " list rbd2 >'" + list + "' 2>&1").c_str()), 0);
     const std::string out = testfiles::read_file(list);
     EXPECT_NE(out.find("t1.qcow2"), std::string::npos) << out;
@@ -346,6 +338,49 @@ TEST_F(ImageCache, OperatorToolListsAndPurgesUnusedEntries)
     ASSERT_EQ(e.size(), 1u) << testfiles::read_file(list);
     EXPECT_EQ(ceph().parent("rbd2", name(a)), "rbd2/" + e[0] + "@rbdclone-cache");
     EXPECT_TRUE(ceph().contents("rbd2", name(a)) == testfiles::read_file(path("t1.qcow2.raw")));
+}
+
+TEST_F(ImageCache, OperatorToolKeepsANamedEntryWithClonesAndRefusesOtherImages)
+{
+    Pool &p = pool(kCacheOn);
+    ASSERT_TRUE(p.ok()) << last_error().message;
+    const std::string raw = random_bytes(4 * MiB, 15);
+    Vol a = disk_from(p, qcow2("k.qcow2", raw));
+    ASSERT_TRUE(a) << last_error().message;
+    auto e = entries("rbd2");
+    ASSERT_EQ(e.size(), 1u);
+    const std::string tool = RBDCLONE_CACHE_TOOL;
+    const std::string out = dir_.file("out.txt");
+    // Named, with a clone: kept (not an error: the operator asked, the cache said no).
+    ASSERT_EQ(system((tool + " purge rbd2 " + e[0] + " >'" + out + "' 2>&1").c_str()), 0)
+        << testfiles::read_file(out);
+    EXPECT_NE(testfiles::read_file(out).find(e[0] + ": kept, it has 1 clone(s)"), std::string::npos)
+        << testfiles::read_file(out);
+    EXPECT_TRUE(ceph().exists("rbd2", e[0]));
+    EXPECT_EQ(ceph().parent("rbd2", name(a)), "rbd2/" + e[0] + "@rbdclone-cache");
+    EXPECT_TRUE(ceph().contents("rbd2", name(a)) == raw);
+    // The list counts that clone: ENTRY SIZE STORED CLONES ...
+    ASSERT_EQ(system((tool + " list rbd2 >'" + out + "' 2>&1").c_str()), 0) << testfiles::read_file(out);
+    const std::string listed = testfiles::read_file(out);
+    const size_t at = listed.find("\n" + e[0] + " ");
+    ASSERT_NE(at, std::string::npos) << listed;
+    std::istringstream line(listed.substr(at + 1, listed.find('\n', at + 1) - at - 1));
+    std::string entry, size, stored, clones;
+    line >> entry >> size >> stored >> clones;
+    EXPECT_EQ(size, std::to_string(4 * MiB)) << listed;
+    EXPECT_EQ(clones, "1") << listed;
+    // A disk is not an entry: never touched, and the exit status says so.
+    EXPECT_NE(system((tool + " purge rbd2 '" + name(a) + "' >'" + out + "' 2>&1").c_str()), 0);
+    EXPECT_NE(testfiles::read_file(out).find("not an image cache entry"), std::string::npos)
+        << testfiles::read_file(out);
+    EXPECT_TRUE(ceph().exists("rbd2", name(a)));
+    // Its clone gone, the entry goes.
+    a.reset();
+    ceph().remove("rbd2", disks_.back());
+    ASSERT_EQ(system((tool + " purge rbd2 " + e[0] + " >'" + out + "' 2>&1").c_str()), 0)
+        << testfiles::read_file(out);
+    EXPECT_NE(testfiles::read_file(out).find(e[0] + ": purged"), std::string::npos) << testfiles::read_file(out);
+    EXPECT_FALSE(ceph().exists("rbd2", e[0]));
 }
 
 TEST_F(ImageCache, FirstRequestsFromTwoDaemonsConvertOnce)

@@ -144,31 +144,24 @@ TEST_F(Clone, ImageWithoutLayeringIsNotCloned)
 
 TEST_F(Clone, FileVolumeOfADirPoolIsNotClonedAndItsRefreshDoesNotFail)
 {
-    char tmpl[] = "/tmp/rbdclone-dirpool-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    std::string dir = tmpl;
+    TempDir dir("dirpool");
+    ASSERT_TRUE(dir.ok());
     {
-        std::ofstream f(dir + "/base.img", std::ios::binary);
+        std::ofstream f(dir.file("base.img"), std::ios::binary);
         f << std::string(1 * MiB, 'r');
     }
-    std::string px = "<pool type='dir'><name>" + unique("dir") + "</name><target><path>" + dir +
-                     "</path></target></pool>";
-    virStoragePoolPtr dp = virStoragePoolCreateXML(storage(), px.c_str(), 0);
-    ASSERT_NE(dp, nullptr) << last_error().message;
-    Vol src(virStorageVolLookupByName(dp, "base.img"));
+    DirPool dp(dir.path());
+    ASSERT_TRUE(dp.ok()) << last_error().message;
+    Vol src(virStorageVolLookupByName(dp.get(), "base.img"));
     ASSERT_TRUE(src) << last_error().message;
     const std::string disk = track("rbd2", unique("disk"));
     Vol v = create_from(*vms_, disk, src.get(), VIR_STORAGE_VOL_CREATE_REFLINK, 1 * MiB);
     EXPECT_FALSE(v);
     auto e = last_error();
     EXPECT_EQ(e.code, VIR_ERR_OPERATION_UNSUPPORTED) << e.message;
-    EXPECT_NE(e.message.find("'" + dir + "/base.img' is a file volume, not an RBD image"), std::string::npos)
+    EXPECT_NE(e.message.find("'" + dir.file("base.img") + "' is a file volume, not an RBD image"), std::string::npos)
         << e.message;
     EXPECT_FALSE(ceph().exists("rbd2", disk));
-    virStoragePoolDestroy(dp);
-    virStoragePoolFree(dp);
-    unlink((dir + "/base.img").c_str());
-    rmdir(dir.c_str());
 }
 
 TEST_F(Clone, MissingSourceImageIsNoStorageVol)

@@ -42,13 +42,9 @@ class Copy : public ::testing::Test {
     {
         if (testing_stock())
             GTEST_SKIP() << "the stock backend cannot copy into RBD";
-        char tmpl[] = "/tmp/rbdclone-copytest-XXXXXX";
-        ASSERT_NE(mkdtemp(tmpl), nullptr);
-        dir_ = tmpl;
-        std::string px = "<pool type='dir'><name>" + unique("files") + "</name><target><path>" + dir_ +
-                         "</path></target></pool>";
-        files_ = virStoragePoolCreateXML(storage(), px.c_str(), 0);
-        ASSERT_NE(files_, nullptr) << last_error().message;
+        ASSERT_TRUE(dir_.ok());
+        files_ = std::make_unique<DirPool>(dir_.path());
+        ASSERT_TRUE(files_->ok()) << last_error().message;
         PoolSpec vms{unique("vms")};
         vms.ceph_pool = "rbd2";
         vms.user = "libvirt";
@@ -59,23 +55,18 @@ class Copy : public ::testing::Test {
     }
     void TearDown() override
     {
-        if (files_) {
-            virStoragePoolDestroy(files_);
-            virStoragePoolFree(files_);
-        }
+        files_.reset();
         vms_.reset();
         images_.reset();
         for (auto &[pool, name] : created_)
             ceph().remove(pool, name);
-        if (!dir_.empty())
-            sh("rm -rf '" + dir_ + "'");
     }
     static void sh(const std::string &cmd)
     {
         int rc = system(cmd.c_str());
         ASSERT_EQ(rc, 0) << cmd;
     }
-    std::string path(const std::string &name) const { return dir_ + "/" + name; }
+    std::string path(const std::string &name) const { return dir_.file(name); }
     void write_file(const std::string &name, const std::string &data, uint64_t offset = 0)
     {
         std::fstream f(path(name), std::ios::binary | std::ios::in | std::ios::out);
@@ -95,8 +86,8 @@ class Copy : public ::testing::Test {
     }
     Vol file_vol(const std::string &name)
     {
-        virStoragePoolRefresh(files_, 0);
-        return Vol(virStorageVolLookupByName(files_, name.c_str()));
+        virStoragePoolRefresh(files_->get(), 0);
+        return Vol(virStorageVolLookupByName(files_->get(), name.c_str()));
     }
     std::string track(const std::string &pool, const std::string &name)
     {
@@ -141,8 +132,8 @@ class Copy : public ::testing::Test {
         EXPECT_FALSE(has_partial("rbd2"));
     }
 
-    std::string dir_;
-    virStoragePoolPtr files_ = nullptr;
+    TempDir dir_{"copytest"};
+    std::unique_ptr<DirPool> files_;
     std::unique_ptr<Pool> vms_, images_;
     std::vector<std::pair<std::string, std::string>> created_;
 };
@@ -672,9 +663,9 @@ TEST_F(Transfer, SparseStreamsPastTheEndAreRefused)
 TEST_F(Transfer, VirshSparseUploadAndDownloadKeepHolesAsHoles)
 {
     // A 16 MiB disk file with 1 MiB of data at 1 MiB and at 13 MiB.
-    char tmpl[] = "/tmp/rbdclone-sparse-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    const std::string dir = tmpl, in = dir + "/disk.img", out = dir + "/back.img";
+    TempDir dir("sparse");
+    ASSERT_TRUE(dir.ok());
+    const std::string in = dir.file("disk.img"), out = dir.file("back.img");
     std::string disk(16 * MiB, '\0');
     disk.replace(1 * MiB, 1 * MiB, random_bytes(1 * MiB, 26));
     disk.replace(13 * MiB, 1 * MiB, random_bytes(1 * MiB, 27));
@@ -705,7 +696,6 @@ TEST_F(Transfer, VirshSparseUploadAndDownloadKeepHolesAsHoles)
                          .c_str()),
               0);
     EXPECT_TRUE(read_file(out) == disk.substr(12 * MiB, 2 * MiB));
-    EXPECT_EQ(system(("rm -rf '" + dir + "'").c_str()), 0);
 }
 
 TEST_F(Transfer, AbortedTransfersLeaveTheVolumeUsable)

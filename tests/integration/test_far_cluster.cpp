@@ -28,12 +28,11 @@ class SecondCluster {
   public:
     SecondCluster()
     {
-        char tmpl[] = "/tmp/rbdclone-far-XXXXXX";
-        if (!mkdtemp(tmpl))
+        if (!top_.ok())
             return;
-        dir_ = std::string(tmpl) + "/ceph";
+        dir_ = top_.file("ceph");
         const std::string cmd = "CEPH_LAB_MEM_BYTES=1073741824 '" + env("LAB_TOOLS_DIR") + "/ceph-lab.sh' start '" +
-                                dir_ + "' >'" + tmpl + "/start.log' 2>&1";
+                                dir_ + "' >'" + top_.file("start.log") + "' 2>&1";
         if (system(cmd.c_str()) != 0)
             return;
         env_ = read_env_file(dir_ + "/ceph.env");
@@ -52,12 +51,8 @@ class SecondCluster {
             rados_ioctx_destroy(io_);
         if (cluster_)
             rados_shutdown(cluster_);
-        if (!dir_.empty()) {
-            std::string parent = dir_.substr(0, dir_.rfind('/'));
-            (void)!system(("'" + env("LAB_TOOLS_DIR") + "/ceph-lab.sh' stop '" + dir_ + "' >/dev/null 2>&1; rm -rf '" +
-                           parent + "'")
-                              .c_str());
-        }
+        if (!dir_.empty()) // then top_ goes, with the cluster's directory
+            (void)!system(("'" + env("LAB_TOOLS_DIR") + "/ceph-lab.sh' stop '" + dir_ + "' >/dev/null 2>&1").c_str());
     }
     bool ok() const { return ok_; }
     std::string get(const std::string &k) const
@@ -76,6 +71,7 @@ class SecondCluster {
     }
 
   private:
+    TempDir top_{"far"};
     std::string dir_;
     std::map<std::string, std::string> env_;
     rados_t cluster_ = nullptr;
@@ -305,9 +301,9 @@ std::vector<std::string> far_partials(rados_ioctx_t io)
 // cluster slow for a while after it resumes; this one is thrown away.
 TEST_F(FarCluster, ZOsdStoppedMidCopyFailsInBoundedTimeAndLeavesNothingUsable)
 {
-    char tmpl[] = "/tmp/rbdclone-midcopy-XXXXXX";
-    ASSERT_TRUE(mkdtemp(tmpl));
-    const std::string file = std::string(tmpl) + "/big.img";
+    TempDir tmp("midcopy");
+    ASSERT_TRUE(tmp.ok());
+    const std::string file = tmp.file("big.img");
     {
         std::string block(1 * MiB, '\0');
         for (size_t i = 0; i < block.size(); i++)
@@ -357,7 +353,6 @@ TEST_F(FarCluster, ZOsdStoppedMidCopyFailsInBoundedTimeAndLeavesNothingUsable)
     if (frozen)
         kill(osd, SIGCONT);
     copier.join();
-    (void)!system(("rm -rf '" + std::string(tmpl) + "'").c_str());
     ASSERT_TRUE(frozen) << "the copy finished before the OSD could be stopped";
     EXPECT_FALSE(created);
     // librbd's aio writes ignore rados_osd_op_timeout: the copy engine's own

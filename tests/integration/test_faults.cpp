@@ -246,29 +246,26 @@ class OsdDown : public ::testing::Test {
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
         // Other pools are served, on another connection, while op waits
         // (libvirt holds the busy pool's own lock meanwhile).
-        char tmpl[] = "/tmp/rbdclone-dirpool-XXXXXX";
-        EXPECT_TRUE(mkdtemp(tmpl));
+        TempDir tmp("dirpool");
+        EXPECT_TRUE(tmp.ok());
         virConnectPtr c = virConnectOpen(env("LIBVIRT_STORAGE_URI").c_str());
-        const std::string xml = "<pool type='dir'><name>" + unique("dir") + "</name><target><path>" +
-                                std::string(tmpl) + "</path></target></pool>";
         auto t1 = std::chrono::steady_clock::now();
-        virStoragePoolPtr dir = virStoragePoolCreateXML(c, xml.c_str(), 0);
-        EXPECT_TRUE(dir) << last_error().message;
-        if (dir) {
-            EXPECT_EQ(virStoragePoolRefresh(dir, 0), 0);
-            virStorageVolPtr v = virStorageVolCreateXML(dir, vol_xml("f.img", 1 * MiB).c_str(), 0);
-            EXPECT_TRUE(v) << last_error().message;
-            if (v) {
-                virStorageVolDelete(v, 0);
-                virStorageVolFree(v);
+        {
+            DirPool dir(tmp.path(), c);
+            EXPECT_TRUE(dir.ok()) << last_error().message;
+            if (dir.ok()) {
+                EXPECT_EQ(virStoragePoolRefresh(dir.get(), 0), 0);
+                virStorageVolPtr v = virStorageVolCreateXML(dir.get(), vol_xml("f.img", 1 * MiB).c_str(), 0);
+                EXPECT_TRUE(v) << last_error().message;
+                if (v) {
+                    virStorageVolDelete(v, 0);
+                    virStorageVolFree(v);
+                }
             }
-            virStoragePoolDestroy(dir);
-            virStoragePoolFree(dir);
         }
         EXPECT_LT(std::chrono::steady_clock::now() - t1, std::chrono::seconds(2)) << "the daemon stalled";
         EXPECT_FALSE(done) << "op ended before the other pool was used; the check proved nothing";
         virConnectClose(c);
-        rmdir(tmpl);
         // Bounded: thaw after 60 s whatever happens, so a failure cannot hang the suite.
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
         while (!done && std::chrono::steady_clock::now() < deadline)

@@ -109,9 +109,7 @@ class Soak : public ::testing::Test {
     void SetUp() override
     {
         BEYOND_STOCK();
-        char tmpl[] = "/tmp/rbdclone-soak-XXXXXX";
-        ASSERT_NE(mkdtemp(tmpl), nullptr);
-        dir_ = tmpl;
+        ASSERT_TRUE(dir_.ok());
     }
     void TearDown() override
     {
@@ -121,10 +119,9 @@ class Soak : public ::testing::Test {
             ceph().remove("rbd2", e);
         if (!golden_.empty())
             ceph().remove("rbd", golden_);
-        if (!dir_.empty())
-            (void)!system(("rm -rf '" + dir_ + "'").c_str());
     }
-    std::string dir_, golden_;
+    TempDir dir_{"soak"};
+    std::string golden_;
     std::vector<std::pair<std::string, std::string>> disks_; // (ceph pool, image)
     std::set<std::string> entries_;
 };
@@ -186,7 +183,7 @@ TEST_F(Soak, TwoDaemonsUnderLoadServeEveryConcurrentRequestAndStayUp)
         }
     } pools_gone{pools};
 
-    const std::string raw_file = dir_ + "/plain.raw";
+    const std::string raw_file = dir_.file("plain.raw");
     std::ofstream(raw_file, std::ios::binary) << random_bytes(6 * MiB, 78);
 
     std::vector<size_t> log_mark;
@@ -201,7 +198,7 @@ TEST_F(Soak, TwoDaemonsUnderLoadServeEveryConcurrentRequestAndStayUp)
     int requests = 0, failures = 0;
     for (int round = 0; round < rounds; round++) {
         const std::string raw = random_bytes(12 * MiB, 100 + round);
-        const std::string file = dir_ + "/r" + std::to_string(round) + ".qcow2";
+        const std::string file = dir_.file("r" + std::to_string(round) + ".qcow2");
         std::ofstream(file + ".raw", std::ios::binary) << raw;
         ASSERT_EQ(system(("qemu-img convert -f raw -O qcow2 '" + file + ".raw' '" + file + "'").c_str()), 0);
         files.push_back(file);

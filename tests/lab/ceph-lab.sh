@@ -33,12 +33,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cmd_stop() {
     local dir rc=0
     dir=$(realpath -m -- "$1")
-    [[ -d $dir ]] || { log "$dir does not exist; nothing to stop"; return 0; }
-    if [[ ! -e $dir/$MARKER ]]; then
-        # Not ours (or start died before writing the marker into an empty dir).
-        rmdir -- "$dir" 2>/dev/null && return 0
-        die "$dir is not a ceph lab directory (no $MARKER); refusing to delete it"
-    fi
+    stop_begin "$dir" "$MARKER" "ceph lab" || return 0
     # A start still running (e.g. its caller was killed) would start daemons after us.
     abort_start "$dir" ceph-lab.sh
     # OSD first (it would otherwise keep trying to reach the monitor), then the monitor.
@@ -52,12 +47,7 @@ cmd_stop() {
         # shellcheck disable=SC2086
         stop_pids 5 "-c $dir/ceph.conf " $left || rc=1
     fi
-    if ((rc)); then
-        log "ERROR: some processes did not exit; leaving $dir in place"
-        return 1
-    fi
-    rm -rf -- "$dir"
-    log "stopped, removed $dir"
+    stop_end "$dir" "$rc" "some processes did not exit"
 }
 
 # ---------------------------------------------------------------------------------------------

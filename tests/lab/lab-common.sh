@@ -25,6 +25,7 @@ if [[ -z ${RBDCLONE_MULTIARCH:-} ]]; then
 fi
 export RBDCLONE_MULTIARCH
 LIBVIRT_LIB_DIR=/usr/lib/$RBDCLONE_MULTIARCH/libvirt          # connection-driver/, storage-backend/
+STOCK_BACKENDS=$LIBVIRT_LIB_DIR/storage-backend                # libvirt's own storage backend modules
 RADOS_CLASS_DIR=/usr/lib/$RBDCLONE_MULTIARCH/rados-classes
 
 # One "export NAME='value'" line, single-quoted so any reader (shell or not) gets it verbatim.
@@ -108,6 +109,30 @@ abort_start() {
         wait_gone 5 "$script start " "$pid" || true
     fi
     rm -f "$pidfile"
+}
+
+# The stop of a lab directory (ceph-lab.sh, libvirtd-lab.sh, lab.sh), in two halves around
+# stopping its processes:
+#   stop_begin DIR MARKER WHAT   true when DIR is a WHAT directory to stop (it holds MARKER);
+#                                false when there is nothing to stop (DIR missing, or an empty
+#                                directory a start left before writing MARKER: removed); dies
+#                                when DIR is not ours (no MARKER), which is never deleted
+#   stop_end DIR RC WHY          RC 0: removes DIR; else says WHY it stays in place, and fails
+stop_begin() {
+    local dir=$1 marker=$2 what=$3
+    [[ -d $dir ]] || { log "$dir does not exist; nothing to stop"; return 1; }
+    [[ -e $dir/$marker ]] && return 0
+    rmdir -- "$dir" 2>/dev/null && return 1
+    die "$dir is not a $what directory (no $marker); refusing to delete it"
+}
+stop_end() {
+    local dir=$1 rc=$2 why=$3
+    if ((rc)); then
+        log "ERROR: $why; leaving $dir in place"
+        return 1
+    fi
+    rm -rf -- "$dir"
+    log "stopped, removed $dir"
 }
 
 # check_empty_dir DIR: DIR must be missing or an empty directory.

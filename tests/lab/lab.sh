@@ -23,26 +23,16 @@ usage() { echo "usage: $0 start DIR [BACKEND_DIR] | stop DIR" >&2; exit 2; }
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lab-common.sh
 . "$HERE/lab-common.sh"
-STOCK_BACKEND_DIR=$LIBVIRT_LIB_DIR/storage-backend
 
 cmd_stop() {
     local dir rc=0
     dir=$(realpath -m -- "$1")
-    [[ -d $dir ]] || { log "$dir does not exist; nothing to stop"; return 0; }
-    if [[ ! -e $dir/$MARKER ]]; then
-        rmdir -- "$dir" 2>/dev/null && return 0
-        die "$dir is not a lab directory (no $MARKER); refusing to delete it"
-    fi
+    stop_begin "$dir" "$MARKER" lab || return 0
     abort_start "$dir" lab.sh
     # Each part is stopped even if the other fails.
     "$HERE/libvirtd-lab.sh" stop "$dir/libvirtd" || rc=1
     "$HERE/ceph-lab.sh" stop "$dir/ceph" || rc=1
-    if ((rc)); then
-        log "ERROR: something did not stop; leaving $dir in place"
-        return 1
-    fi
-    rm -rf -- "$dir"
-    log "stopped, removed $dir"
+    stop_end "$dir" "$rc" "something did not stop"
 }
 
 on_start_exit() {
@@ -57,7 +47,7 @@ on_start_exit() {
 cmd_start() {
     local backend t0=$SECONDS
     DIR=$(realpath -m -- "$1")
-    backend=${2:-$STOCK_BACKEND_DIR}
+    backend=${2:-$STOCK_BACKENDS}
     if [[ $backend != - ]]; then   # "-": libvirt's own module directory, no override
         [[ -d $backend ]] || die "backend dir $backend does not exist"
         backend=$(realpath -- "$backend")

@@ -32,7 +32,6 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lab-common.sh
 . "$HERE/lab-common.sh"
 DRIVER_SRC=$LIBVIRT_LIB_DIR/connection-driver
-DEFAULT_BACKEND_DIR=$LIBVIRT_LIB_DIR/storage-backend
 
 # What the daemon's command line contains (the config path is unique to the lab).
 daemon_needle() { echo "libvirtd -f $1/libvirtd.conf "; }
@@ -40,11 +39,7 @@ daemon_needle() { echo "libvirtd -f $1/libvirtd.conf "; }
 cmd_stop() {
     local dir rc=0 needle left
     dir=$(realpath -m -- "$1")
-    [[ -d $dir ]] || { log "$dir does not exist; nothing to stop"; return 0; }
-    if [[ ! -e $dir/$MARKER ]]; then
-        rmdir -- "$dir" 2>/dev/null && return 0
-        die "$dir is not a libvirtd lab directory (no $MARKER); refusing to delete it"
-    fi
+    stop_begin "$dir" "$MARKER" "libvirtd lab" || return 0
     needle=$(daemon_needle "$dir")
     abort_start "$dir" libvirtd-lab.sh
     stop_pidfile "$TERM_GRACE" "$needle" "$dir/libvirtd.pid" || rc=1
@@ -54,12 +49,7 @@ cmd_stop() {
         # shellcheck disable=SC2086
         stop_pids "$TERM_GRACE" "$needle" $left || rc=1
     fi
-    if ((rc)); then
-        log "ERROR: libvirtd did not exit; leaving $dir in place"
-        return 1
-    fi
-    rm -rf -- "$dir"
-    log "stopped, removed $dir"
+    stop_end "$dir" "$rc" "libvirtd did not exit"
 }
 
 # Is PATH equal to or below one of the directories hidden inside the namespace?
@@ -77,7 +67,7 @@ cmd_start() {
     # "-": libvirt's own module directory (what an installed package provides).
     local arg=-
     if [[ $2 == - ]]; then
-        backend=$DEFAULT_BACKEND_DIR
+        backend=$STOCK_BACKENDS
     else
         [[ -d $2 ]] || die "backend dir $2 does not exist"
         backend=$(realpath -- "$2")
@@ -124,7 +114,7 @@ launch() {
     local arg backend_env=(-u LIBVIRT_STORAGE_BACKEND_DIR)
     arg=$(<"$dir/backend.arg")
     if [[ $arg == - ]]; then
-        backend=$DEFAULT_BACKEND_DIR
+        backend=$STOCK_BACKENDS
     else
         backend=$arg
         backend_env=(LIBVIRT_STORAGE_BACKEND_DIR="$backend")

@@ -19,11 +19,11 @@ PROG=package-test
 MODULE=$STOCK_BACKENDS/libvirt_storage_backend_rbd.so
 RESULT_XML=${1:-}
 WORK=$(mktemp -d /tmp/rbdclone-pkg.XXXXXX) || exit 1
-LAB='' INSTALLED=0
+INSTALLED=0
 CASES=() FAILS=()
 
 cleanup() {
-    [ -n "$LAB" ] && "$REPO/tests/lab/lab.sh" stop "$LAB" >/dev/null 2>&1
+    stop_labs
     if ((INSTALLED)); then
         dpkg --purge rbdclone >/dev/null 2>&1 || echo "warning: could not remove the rbdclone package" >&2
     fi
@@ -78,8 +78,7 @@ diverted_to_stock() {
 module_is_ours() { grep -q 'rbdclone' "$MODULE"; }
 
 clone_through_system_libvirtd() {
-    LAB=$WORK/lab
-    "$REPO/tests/lab/lab.sh" start "$LAB" - || return 1
+    start_lab pkg-lab - || return 1
     (
         set -e
         . "$LAB/lab.env"
@@ -97,8 +96,7 @@ clone_through_system_libvirtd() {
         /usr/sbin/rbdclone-cache -c "$CEPH_CONF" list rbd | head -n1 | grep -q '^ENTRY'
     )
     local rc=$?
-    "$REPO/tests/lab/lab.sh" stop "$LAB" >/dev/null 2>&1
-    LAB=''
+    stop_lab "$LAB" >/dev/null 2>&1
     return $rc
 }
 

@@ -28,7 +28,7 @@ struct FakeConnector {
             calls++;
             if (p.mon_host == "unreachable")
                 return plain_error(RBDC_ERR_TIMEOUT, -ETIMEDOUT, "no monitor");
-            return std::make_shared<Cluster>(RadosHandle(), "fsid-" + p.mon_host, p.mon_host);
+            return std::make_shared<Cluster>(RadosHandle(), "fsid-" + p.mon_host);
         };
     }
 };
@@ -117,17 +117,6 @@ TEST(ConnectionCache, FailureIsReturnedAndNotCached)
     auto b = cache.get(params("unreachable", "admin", "K"));
     EXPECT_FALSE(b.ok());
     EXPECT_EQ(fc.calls.load(), 2);
-}
-
-TEST(ConnectionCache, InvalidateForcesReconnect)
-{
-    FakeConnector fc;
-    ConnectionCache cache(fc.fn());
-    auto a = cache.get(params("m:1", "admin", "K"));
-    cache.invalidate(params("m:1", "admin", "K"));
-    auto b = cache.get(params("m:1", "admin", "K"));
-    ASSERT_TRUE(a.ok() && b.ok());
-    EXPECT_NE(a.value().get(), b.value().get());
 }
 
 TEST(ConnectionCache, ConcurrentGetsEndWithOneSharedConnection)

@@ -62,8 +62,6 @@ INSTANTIATE_TEST_SUITE_P(
         Row{"no layering", [](CloneFacts &f) { f.has_layering = false; }, Method::Copy, "'layering'"},
         Row{"no snapshot permission", [](CloneFacts &f) { f.may_snapshot = false; }, Method::Copy,
             "may not create a snapshot"},
-        Row{"no permission but reusable snapshot",
-            [](CloneFacts &f) { f.may_snapshot = false; f.reusable_snapshot = true; }, Method::Clone, "same cluster"},
         Row{"no permission but snapshot given",
             [](CloneFacts &f) { f.may_snapshot = false; f.snapshot_given = true; }, Method::Clone, "same cluster"},
         Row{"other cluster wins over format", [](CloneFacts &f) { f.source_fsid = "b"; f.sniffed_format = "qcow2"; },

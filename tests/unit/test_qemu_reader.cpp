@@ -1,8 +1,13 @@
-// Reading containers through qemu-nbd and the NBD client, without Ceph: the
-// path the copy engine takes when qemu-img has no rbd driver.  Needs
-// qemu-utils (qemu-img, qemu-nbd), as the module does.
+// Reading containers through qemu-nbd and libnbd, without Ceph: the path the
+// copy engine takes when qemu-img has no rbd driver (and for an image cache
+// entry filled from a container in RBD).  Needs qemu-utils (qemu-img,
+// qemu-nbd), as the module does.
 #include <gtest/gtest.h>
 
+#include <dirent.h>
+#include <signal.h>
+
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -37,11 +42,44 @@ class QemuReader : public ::testing::Test {
         std::ofstream(dir_->file("base.raw"), std::ios::binary) << raw;
     }
     int sh(const std::string &cmd) { return system(cmd.c_str()); }
+    // The reader of qcow2 file `name` of the test's directory (null, and the test failed, if none).
+    std::unique_ptr<ByteSource> qcow2_reader(const std::string &name)
+    {
+        auto img = QemuImage::file(path(name), "qcow2");
+        if (!img) {
+            ADD_FAILURE() << img.error().message;
+            return nullptr;
+        }
+        auto src = QemuImage::reader(std::move(*img));
+        if (!src) {
+            ADD_FAILURE() << src.error().message;
+            return nullptr;
+        }
+        return std::move(*src);
+    }
     std::string path(const std::string &n) { return dir_->file(n); }
 
     std::unique_ptr<WorkDir> dir_;
     std::string raw_;
 };
+
+// The pid of the qemu-nbd serving `image` (its command line names it), 0 if none.
+pid_t qemu_nbd_serving(const std::string &image)
+{
+    pid_t found = 0;
+    DIR *d = opendir("/proc");
+    while (dirent *e = d ? readdir(d) : nullptr) {
+        const pid_t pid = atoi(e->d_name);
+        if (pid <= 0)
+            continue;
+        std::string cmd = read_file("/proc/" + std::string(e->d_name) + "/cmdline");
+        if (cmd.rfind("qemu-nbd", 0) == 0 && cmd.find(image) != std::string::npos)
+            found = pid;
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
 
 } // namespace
 
@@ -102,7 +140,39 @@ TEST_F(QemuReader, ReadingPastTheEndIsAnError)
     ASSERT_TRUE(src.ok()) << src.error().message;
     std::string buf(4096, '\0');
     EXPECT_FALSE((*src)->read_exact(raw_.size(), buf.data(), buf.size()).ok());
-    // The failed connection is dropped; the others still serve.
+    // A request qemu refuses leaves the connections serving.
     EXPECT_TRUE((*src)->read_exact(0, buf.data(), buf.size()).ok());
     EXPECT_EQ(buf, raw_.substr(0, 4096));
+}
+
+TEST_F(QemuReader, ABackingFileIsNeverRead)
+{
+    // An overlay with nothing of its own: through the reader it is all
+    // zeros, never the bytes of the file it names ("backing": null).
+    ASSERT_EQ(sh("qemu-img create -q -f qcow2 -b '" + path("base.raw") + "' -F raw '" + path("o.qcow2") + "'"), 0);
+    auto src = qcow2_reader("o.qcow2");
+    ASSERT_TRUE(src);
+    ASSERT_EQ(src->size(), raw_.size());
+    std::string got(raw_.size(), 'x');
+    ASSERT_TRUE(src->read_exact(0, got.data(), got.size()).ok());
+    EXPECT_TRUE(got == std::string(raw_.size(), '\0'));
+}
+
+TEST_F(QemuReader, AQemuNbdThatDiesIsAnErrorNotAHang)
+{
+    ASSERT_EQ(sh("qemu-img convert -f raw -O qcow2 '" + path("base.raw") + "' '" + path("k.qcow2") + "'"), 0);
+    auto src = qcow2_reader("k.qcow2");
+    ASSERT_TRUE(src);
+    const pid_t pid = qemu_nbd_serving(path("k.qcow2"));
+    ASSERT_GT(pid, 0);
+    ASSERT_EQ(kill(pid, SIGKILL), 0);
+    std::string buf(1 << 20, '\0');
+    const auto t0 = std::chrono::steady_clock::now();
+    auto st = src->read_exact(0, buf.data(), buf.size());
+    ASSERT_FALSE(st.ok());
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+    EXPECT_NE(st.error().message.find("qemu-nbd"), std::string::npos) << st.error().message;
+    // Every connection is dead: the next read fails at once too.
+    for (int i = 0; i < 4; i++)
+        EXPECT_FALSE(src->read_exact(0, buf.data(), buf.size()).ok());
 }
