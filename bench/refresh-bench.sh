@@ -12,22 +12,12 @@
 set -uo pipefail
 PROG=refresh-bench
 . "$(dirname "$0")/bench-lab.sh"
-LIBVIRTD_SH=$REPO/tests/lab/libvirtd-lab.sh
-STOCK=''
-refresh_cleanup() {
-    [ -n "$STOCK" ] && { "$LIBVIRTD_SH" stop "$STOCK" >/dev/null 2>&1 || echo "warning: could not stop $STOCK" >&2; }
-    bench_cleanup
-}
 bench_lab refreshbench $((4 * 1024 * 1024 * 1024))
-trap refresh_cleanup EXIT
 
 say "second libvirtd with the stock module, same Ceph"
-STOCK=$(mktemp -d /tmp/rbdclone-refresh-stock.XXXXXX) && rmdir "$STOCK" || exit 1
-"$LIBVIRTD_SH" start "$STOCK" "$STOCK_BACKENDS" || exit 1
+start_stock_daemon refresh || exit 1
 STOCK_URI=$(. "$STOCK/libvirtd.env" && echo "$LIBVIRT_STORAGE_URI")
 STOCK_PID=$(. "$STOCK/libvirtd.env" && echo "$LIBVIRTD_PID")
-(. "$STOCK/libvirtd.env" && define_secret "$LIBVIRT_SECRET_URI" "$LAB_SECRET_ADMIN_UUID" "client.admin secret" "$CEPH_ADMIN_KEY") ||
-    { echo "$PROG: defining the ceph secret in the stock libvirtd failed" >&2; exit 1; }
 
 say "benchmark"
 BENCH_STOCK_URI=$STOCK_URI BENCH_STOCK_PID=$STOCK_PID \

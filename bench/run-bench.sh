@@ -10,7 +10,6 @@
 set -uo pipefail
 . "$(dirname "$0")/../tests/common.sh"
 
-LIBVIRTD_SH=$REPO/tests/lab/libvirtd-lab.sh
 RESULTS=$BUILD/bench-results
 T0=$SECONDS
 STOCK='' BENCH_PID=''
@@ -22,9 +21,6 @@ cleanup() {
         wait "$BENCH_PID" 2>/dev/null
     fi
     # Then the stock libvirtd (a client of the lab's Ceph), then the lab.
-    if [ -n "$STOCK" ]; then
-        "$LIBVIRTD_SH" stop "$STOCK" >/dev/null 2>&1 || echo "warning: could not stop libvirtd $STOCK" >&2
-    fi
     stop_labs
     echo "total run time: $((SECONDS - T0)) s"
 }
@@ -32,8 +28,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 PROG=run-bench
-# shellcheck source=../tests/lab/lab-common.sh
-. "$REPO/tests/lab/lab-common.sh"   # define_secret
 
 say "build"
 build_all || exit 1
@@ -43,15 +37,7 @@ say "lab: Ceph + libvirtd with our module"
 start_lab bench "$(ours_backend_dir)" || exit 1
 
 say "second libvirtd with the stock module, same Ceph"
-STOCK=$(mktemp -d /tmp/rbdclone-bench-stock.XXXXXX) && rmdir "$STOCK" || exit 1
-"$LIBVIRTD_SH" start "$STOCK" "$STOCK_BACKENDS" || exit 1
-(
-    set -e
-    . "$LAB/lab.env"
-    . "$STOCK/libvirtd.env"     # its LIBVIRT_SECRET_URI is the stock daemon's
-    define_secret "$LIBVIRT_SECRET_URI" "$LAB_SECRET_ADMIN_UUID" "client.admin secret" "$CEPH_ADMIN_KEY"
-    define_secret "$LIBVIRT_SECRET_URI" "$LAB_SECRET_LIBVIRT_UUID" "client.libvirt secret" "$CEPH_LIBVIRT_KEY"
-) || { echo "defining the ceph secrets in the stock libvirtd failed" >&2; exit 1; }
+start_stock_daemon bench || exit 1
 
 say "benchmark"
 mkdir -p "$RESULTS"

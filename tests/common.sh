@@ -29,9 +29,30 @@ stop_lab() {
     LABS=(${keep[@]+"${keep[@]}"})
     "$REPO/tests/lab/lab.sh" stop "$dir"
 }
-# stop_labs: every lab still running, quietly; a warning for each that does not stop.
+# start_stock_daemon NAME: a second libvirtd, with libvirt's stock rbd module, on the cluster
+# of the lab in $LAB, with the lab's client.admin and client.libvirt secrets defined; its
+# directory in STOCK.  stop_labs stops it (before the labs).
+STOCK_DAEMONS=()
+start_stock_daemon() {
+    STOCK=$(mktemp -d "/tmp/rbdclone-$1-stock.XXXXXX") && rmdir "$STOCK" || return 1
+    STOCK_DAEMONS+=("$STOCK")
+    "$REPO/tests/lab/libvirtd-lab.sh" start "$STOCK" "$STOCK_BACKENDS" || return 1
+    (
+        set -e
+        . "$LAB/lab.env"
+        . "$STOCK/libvirtd.env"     # its LIBVIRT_SECRET_URI is the stock daemon's
+        define_secret "$LIBVIRT_SECRET_URI" "$LAB_SECRET_ADMIN_UUID" "client.admin secret" "$CEPH_ADMIN_KEY"
+        define_secret "$LIBVIRT_SECRET_URI" "$LAB_SECRET_LIBVIRT_UUID" "client.libvirt secret" "$CEPH_LIBVIRT_KEY"
+    ) || { echo "defining the ceph secrets in the stock libvirtd $STOCK failed" >&2; return 1; }
+}
+# stop_labs: every stock daemon and lab still running, quietly; a warning for each that does
+# not stop.
 stop_labs() {
     local l
+    for l in "${STOCK_DAEMONS[@]}"; do
+        "$REPO/tests/lab/libvirtd-lab.sh" stop "$l" >/dev/null 2>&1 || echo "warning: could not stop libvirtd $l" >&2
+    done
+    STOCK_DAEMONS=()
     for l in "${LABS[@]}"; do
         "$REPO/tests/lab/lab.sh" stop "$l" >/dev/null 2>&1 || echo "warning: could not stop lab $l" >&2
     done
