@@ -15,6 +15,7 @@
 #include "names.hpp"
 #include "log.hpp"
 #include "pool.hpp"
+#include "pool_refresh.hpp"
 #include "transfer.hpp"
 #include "volume_ops.hpp"
 
@@ -189,8 +190,7 @@ int rbdc_pool_list_volumes(rbdc_pool *pool, rbdc_alloc_mode mode, rbdc_volume_cb
                            rbdc_status *st)
 {
     return guarded(st, [&]() -> int {
-        resume_pending_flattens(pool->pool);
-        auto s = list_volumes(*pool->pool, alloc_mode(mode),
+        auto s = refresh_pool(pool->pool, alloc_mode(mode),
                               [&](const std::string &name, const VolumeInfo &v) {
                                   rbdc_volume_info ci{v.capacity, v.allocation};
                                   return cb(name.c_str(), &ci, opaque) == 0;

@@ -1,13 +1,15 @@
 #include "pool_tidy.hpp"
 
 #include "deferred_delete.hpp"
+#include "flatten.hpp"
 #include "image_import.hpp"
 #include "parallel.hpp"
 
 namespace rbdclone {
 
-void tidy_pool(Pool &pool, const std::vector<ListedImage> &images)
+void tidy_pool(const std::shared_ptr<Pool> &shared, const std::vector<ListedImage> &images)
 {
+    Pool &pool = *shared;
     std::vector<std::string> partials;
     for (const auto &ref : images)
         if (is_partial_name(ref.name))
@@ -19,6 +21,8 @@ void tidy_pool(Pool &pool, const std::vector<ListedImage> &images)
     const auto trashed = deferred_candidates(pool);
     for_each_bounded(trashed.size(), kTidyWidth, "purging deferred deletes",
                      [&](size_t i) { purge_if_unused(pool.io(), pool.id().ceph_pool, trashed[i]); });
+
+    resume_pending_flattens(shared);
 }
 
 } // namespace rbdclone

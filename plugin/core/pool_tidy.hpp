@@ -1,10 +1,12 @@
 // The housekeeping of a pool, done once per refresh: partial images left by
-// copies that died (image_import.hpp) are removed, and images deleted with
-// the deferred policy whose last clone is gone are purged from the trash
-// (deferred_delete.hpp).  Best effort: what fails is logged and tried again
+// copies that died (image_import.hpp) are removed, images deleted with the
+// deferred policy whose last clone is gone are purged from the trash
+// (deferred_delete.hpp), and flattens cut short by a stop or a crash are
+// resumed (flatten.hpp).  Best effort: what fails is logged and tried again
 // at the next refresh.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "image_info.hpp"
@@ -16,6 +18,6 @@ namespace rbdclone {
 inline constexpr size_t kTidyWidth = 8;
 
 // `images`: the pool's images, as just listed.
-void tidy_pool(Pool &pool, const std::vector<ListedImage> &images);
+void tidy_pool(const std::shared_ptr<Pool> &pool, const std::vector<ListedImage> &images);
 
 } // namespace rbdclone

@@ -4,7 +4,6 @@
 #include <vector>
 
 #include "deferred_delete.hpp"
-#include "pool_tidy.hpp"
 #include "image_cache.hpp"
 #include "image_children.hpp"
 #include "image_import.hpp"
@@ -68,46 +67,6 @@ Result<std::vector<std::string>> image_names(Pool &pool)
     for (auto &ref : *refs)
         names.push_back(std::move(ref.name));
     return names;
-}
-
-Status list_volumes(Pool &pool, AllocMode mode,
-                    const std::function<bool(const std::string &, const VolumeInfo &)> &cb)
-{
-    auto all = image_refs(pool);
-    if (!all)
-        return all.error();
-    tidy_pool(pool, *all);
-    std::vector<ListedImage> volumes;
-    volumes.reserve(all->size());
-    for (auto &ref : *all)
-        if (!is_partial_name(ref.name) && !is_cache_entry(ref.name)) // the image cache's, never volumes
-            volumes.push_back(std::move(ref));
-    all->clear();
-    all->shrink_to_fit();
-
-    std::optional<Error> failed;
-    bool aborted = false;
-    scan_images(pool, volumes, mode, [&](size_t i, const Result<VolumeInfo> &info) {
-        const std::string &name = volumes[i].name;
-        if (!info) {
-            // Expected race: an image may be deleted between list and read;
-            // an image whose header PG is unavailable times out.  Skip both.
-            int rc = info.error().rc;
-            if (rc == -ENOENT || rc == -ETIMEDOUT) {
-                log_debug("skipping ", pool.image_label(name), ": ", info.error().message);
-                return true;
-            }
-            failed = info.error();
-            return false;
-        }
-        aborted = !cb(name, info.value());
-        return !aborted;
-    });
-    if (failed)
-        return *failed;
-    if (aborted)
-        return plain_error(RBDC_ERR_INTERNAL, -ECANCELED, "volume listing aborted");
-    return {};
 }
 
 Status create_volume(Pool &pool, const std::string &name, uint64_t capacity)

@@ -25,13 +25,6 @@ Result<VolumeInfo> volume_info(Pool &pool, const std::string &name, AllocMode mo
 // The names of every image of the pool (hidden ones included).
 Result<std::vector<std::string>> image_names(Pool &pool);
 
-// Calls cb for every image that is a volume (not a partial copy, not an
-// image cache entry), in rbd_list2's order, from the calling thread; images
-// that vanish mid-listing or whose header times out are skipped.  Reads the
-// images in parallel (scan_images); tidies the pool first (pool_tidy.hpp).
-Status list_volumes(Pool &pool, AllocMode mode,
-                    const std::function<bool(const std::string &, const VolumeInfo &)> &cb);
-
 Status create_volume(Pool &pool, const std::string &name, uint64_t capacity);
 
 // Returns true when the image was removed, false when it did not exist.
