@@ -11,6 +11,7 @@
 #include "virfile.h"
 #include "virthread.h"
 
+#include "rbd_report.h"
 #include "rbd_stream.h"
 
 #define VIR_FROM_THIS VIR_FROM_STORAGE

@@ -14,5 +14,3 @@
  * otherwise read from (recv, in_data, send_hole to skip a hole). */
 int rbdGlueStreamOpen(virStreamPtr st, rbdc_stream *core, bool upload);
 
-/* Reports a core failure as a libvirt error (rbd_backend.c). */
-void rbdGlueReport(const rbdc_status *st);
