@@ -65,7 +65,9 @@ cmd_stop() {
     fi
     needle=$(daemon_needle "$dir")
     abort_start "$dir" libvirtd-lab.sh
+    stop_guests_through_daemon "$dir"
     stop_pidfile "$TERM_GRACE" "$needle" "$dir/libvirtd.pid" || rc=1
+    stop_guest_processes "$dir" || rc=1
     left=$(pids_matching "$needle" "$dir/libvirtd.conf")
     if [[ -n $left ]]; then
         log "stopping leftover libvirtd of this lab: ${left//$'\n'/ }"
@@ -102,6 +104,31 @@ masked_index() {
     local i
     for i in "${!MASKED_DIRS[@]}"; do [[ ${MASKED_DIRS[$i]} == "$1" ]] && { echo "$i"; return; }; done
     die "$1 is not a masked directory"
+}
+
+# Guests outlive their libvirtd (as on any host): a lab with the qemu driver destroys them
+# while its daemon still answers, then kills what is left by the pid files the driver keeps
+# (/run/libvirt/qemu/NAME.pid inside the namespace).
+stop_guests_through_daemon() {
+    local dir=$1 uri name
+    [[ -e $dir/drivers/libvirt_driver_qemu.so && -S $dir/sock/libvirt-sock ]] || return 0
+    uri="qemu:///system?socket=$dir/sock/libvirt-sock"
+    for name in $(timeout 30 virsh -q -c "$uri" list --name 2>/dev/null); do
+        timeout 30 virsh -q -c "$uri" destroy "$name" >/dev/null 2>&1 || log "could not destroy guest $name"
+    done
+}
+stop_guest_processes() {
+    local dir=$1 f name rc=0
+    for f in "$dir/state/$(masked_index /run/libvirt)"/qemu/*.pid; do
+        [[ -f $f ]] || continue
+        name=${f##*/}
+        name=${name%.pid}
+        if pid_is_ours "$(<"$f")" "guest=$name,"; then
+            log "stopping guest $name (pid $(<"$f")) left running"
+            stop_pids 5 "guest=$name," "$(<"$f")" || rc=1
+        fi
+    done
+    return $rc
 }
 
 # Is PATH equal to or below one of the directories hidden inside the namespace?
