@@ -83,8 +83,9 @@ cmd_stop() {
 }
 
 # libvirt's qemu driver (9.0 and 11.3) looks up its build-time default user and group,
-# libvirt-qemu (created by libvirt-daemon-system), before it reads qemu.conf, and fails to
-# start without them whatever qemu.conf says. On a host without them, DIR/etc/passwd and
+# libvirt-qemu, before it reads qemu.conf, and fails to start without them whatever qemu.conf
+# says (Debian 13's libvirt-daemon-driver-qemu creates them; on Debian 12 only
+# libvirt-daemon-system does, which a lab host need not have). On a host without them, DIR/etc/passwd and
 # DIR/etc/group are the host's files plus that user and group, mounted over the host's inside
 # the namespace only (the guests still run as root: QEMU_CONF).
 qemu_user_files() {
