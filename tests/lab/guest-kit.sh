@@ -54,8 +54,10 @@ trap 'rm -rf -- "$work"' EXIT
 log "downloading $kpkg $kver"
 # apt drops privileges to _apt for downloads: the directory must be writable by it.
 chmod 777 "$work"
-(cd "$work" && timeout 600 apt-get download -q "$kpkg=$kver" >"$work/apt.log" 2>&1) ||
-    { cat "$work/apt.log" >&2; die "apt-get download $kpkg failed"; }
+download() { (cd "$work" && timeout 600 apt-get download -q "$kpkg=$kver" >>"$work/apt.log" 2>&1); }
+# Stale package lists name a version the archive no longer serves: update them once.
+download || { timeout 600 apt-get update -q >>"$work/apt.log" 2>&1 && download; } ||
+    { cat "$work/apt.log" >&2; die "apt-get download $kpkg=$kver failed"; }
 dpkg-deb -x "$work"/linux-image-*.deb "$work/k"
 shopt -s nullglob
 found=("$work"/k/boot/vmlinuz-*)
