@@ -33,14 +33,18 @@ command -v apt-get dpkg-deb >/dev/null || die "needs apt-get and dpkg-deb"
 dpkg-query -W -f='${db:Status-Abbrev}' busybox-static 2>/dev/null | grep -q '^ii' ||
     die "busybox-static is not installed (tools/install-deps.sh installs it)"
 
-# The versioned kernel package of the running release, e.g. linux-image-6.1.0-57-amd64.
+# The versioned kernel package of the running release (e.g. linux-image-6.1.0-57-amd64) and
+# its version: sets kpkg, kver and id (what the cached kit is made of).
 arch=$(dpkg --print-architecture)
-kpkg=$(apt-cache depends "linux-image-$arch" 2>/dev/null |
-    sed -n "s/^ *Depends: \(linux-image-[0-9][^ ]*-$arch\)$/\1/p" | head -1)
-[[ -n $kpkg ]] || die "apt-cache knows no linux-image-$arch (run apt-get update)"
-kver=$(apt-cache policy "$kpkg" | sed -n 's/^ *Candidate: //p')
 bver=$(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null || echo unknown)
-id="$kpkg $kver busybox $bver $(sha256sum <"${BASH_SOURCE[0]}" | cut -c1-16)"
+pick_kernel() {
+    kpkg=$(apt-cache depends "linux-image-$arch" 2>/dev/null |
+        sed -n "s/^ *Depends: \(linux-image-[0-9][^ ]*-$arch\)$/\1/p" | head -1)
+    kver=$(apt-cache policy "$kpkg" 2>/dev/null | sed -n 's/^ *Candidate: //p')
+    id="$kpkg $kver busybox $bver $(sha256sum <"${BASH_SOURCE[0]}" | cut -c1-16)"
+    [[ -n $kpkg && -n $kver && $kver != "(none)" ]]
+}
+pick_kernel || die "apt-cache knows no linux-image-$arch (run apt-get update)"
 
 if [[ -s $CACHE/vmlinuz && -s $CACHE/initrd.img && $(cat "$CACHE/kit.id" 2>/dev/null) == "$id" ]]; then
     echo "KERNEL=$CACHE/vmlinuz"
@@ -56,7 +60,7 @@ log "downloading $kpkg $kver"
 chmod 777 "$work"
 download() { (cd "$work" && timeout 600 apt-get download -q "$kpkg=$kver" >>"$work/apt.log" 2>&1); }
 # Stale package lists name a version the archive no longer serves: update them once.
-download || { timeout 600 apt-get update -q >>"$work/apt.log" 2>&1 && download; } ||
+download || { timeout 600 apt-get update -q >>"$work/apt.log" 2>&1 && pick_kernel && download; } ||
     { cat "$work/apt.log" >&2; die "apt-get download $kpkg=$kver failed"; }
 dpkg-deb -x "$work"/linux-image-*.deb "$work/k"
 shopt -s nullglob
