@@ -410,7 +410,7 @@ echo "vm.xml ($WORK/vm.xml):"
 indent <"$WORK/vm.xml"
 # shellcheck disable=SC2016  # shown literally, as the user types it
 printf '  [ours ] $ virsh -c $OURS_QEMU create vm.xml\n'
-VM_LINE= VM_OK=0
+VM_LINE='' VM_OK=0
 if timeout --foreground 120 virsh -c "$OURS_QEMU" create "$WORK/vm.xml" 2>&1 | grep -v '^$' | indent; then
     for ((i = 0; i < 600; i++)); do
         grep -q 'VMTEST done' "$VM_CONSOLE" 2>/dev/null && break
