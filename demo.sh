@@ -1,5 +1,5 @@
 #!/bin/bash
-# The demo, from a fresh Debian 12 machine (as root):  bash demo.sh
+# The demo, from a fresh Debian 12 or 13 machine (as root):  bash demo.sh [--keep]
 #
 # Installs the dependencies, builds the module, starts ONE throwaway Ceph
 # cluster and TWO private libvirtds side by side against it -- one with
@@ -7,8 +7,11 @@
 # user does: define RBD pools, create a "golden image", and make VM disks from
 # it three ways, against both daemons.  Every request is timed and checked in
 # Ceph (clone or copy? bytes written? same data as the golden image?), and a
-# table compares the two at the end.  Everything started here is stopped on
-# exit, also on failure or Ctrl-C.  Takes a minute or two.
+# table compares the two at the end.  Before it, a VM (TCG, libvirt's qemu driver in
+# our libvirtd) boots from one of the cloned disks; the checksum it prints of what it
+# read ends the output, under the table.  Everything started here is stopped on exit, also on failure or Ctrl-C;
+# with --keep the lab is left running (its virsh URIs and how to stop it are
+# printed at the end; Ctrl-C still stops it).  Takes a minute or two.
 #
 # Environment: BUILD_DIR (default: ./build, see tests/common.sh).
 set -uo pipefail
@@ -16,6 +19,13 @@ set -uo pipefail
 PROG=demo
 # shellcheck source=tests/lab/lab-common.sh
 . "$REPO/tests/lab/lab-common.sh"   # define_secret
+
+KEEP=0
+case ${1:-} in
+    --keep) KEEP=1 ;;
+    '') ;;
+    *) echo "usage: $0 [--keep]" >&2; exit 2 ;;
+esac
 
 LAB_SH=$REPO/tests/lab/lab.sh
 LIBVIRTD_LAB_SH=$REPO/tests/lab/libvirtd-lab.sh
@@ -31,6 +41,11 @@ cleanup() {
     trap '' INT TERM     # let the cleanup finish (children inherit "ignore")
     exec 1>&"$OUT" 2>&"$ERR"
     [ -n "$WORK" ] || exit "$rc"
+    if ((KEEP)) && [ -z "$INTERRUPTED" ] && [ -e "$WORK/lab/lab.env" ]; then
+        keep_message
+        echo "demo took $((SECONDS - T_START)) s"
+        exit "$rc"
+    fi
     say "stopping everything"
     cd / || true
     if [ -d "$WORK/stock-libvirtd" ]; then
@@ -48,15 +63,29 @@ cleanup() {
     echo "demo took $((SECONDS - T_START)) s"
     exit "$rc"
 }
+INTERRUPTED=
+# --keep: what is left running, and how to stop it.
+keep_message() {
+    say "left running (--keep)"
+    cat <<EOF
+Ceph:                    rbd -c $CEPH_CONF ls rbd2
+our libvirtd (+ qemu):   virsh -c '$OURS_QEMU' list --all
+                         virsh -c '$OURS' pool-list --all
+stock libvirtd:          virsh -c '${STOCK:-}' pool-list --all
+the guest's console:     $WORK/vm-console.log
+stop it all:             $LIBVIRTD_LAB_SH stop $WORK/stock-libvirtd && $LAB_SH stop $WORK/lab && rm -rf $WORK
+EOF
+    [ -n "${STOCK:-}" ] || echo "(the stock libvirtd did not start: stopping it is a no-op)"
+}
 trap cleanup EXIT
-trap 'echo; echo "interrupted" >&2; exit 130' INT TERM
+trap 'echo; echo "interrupted" >&2; INTERRUPTED=1; exit 130' INT TERM
 
 [ "$(id -u)" = 0 ] || { echo "demo: run as root (it installs packages and runs daemons)" >&2; exit 1; }
 
-say "1/6  dependencies (tools/install-deps.sh)"
+say "1/7  dependencies (tools/install-deps.sh)"
 "$REPO/tools/install-deps.sh" || exit 1
 
-say "2/6  build ($BUILD)"
+say "2/7  build ($BUILD)"
 build_log=$(mktemp /tmp/rbdclone-demo-build.XXXXXX.log)
 if ! build_all >"$build_log" 2>&1; then
     tail -30 "$build_log"
@@ -69,15 +98,17 @@ OURS_BACKENDS=$(ours_backend_dir)
 STOCK_VERSION=$(libvirtd --version | awk '{print $NF}')
 
 # ---------------------------------------------------------------------------------------------
-say "3/6  one Ceph cluster, two libvirtds (stock libvirt $STOCK_VERSION and this module)"
+say "3/7  one Ceph cluster, two libvirtds (stock libvirt $STOCK_VERSION and this module)"
 WORK=$(mktemp -d /tmp/rbdclone-demo.XXXXXX)
 echo "--- Ceph + libvirtd with OUR rbd module ($OURS_BACKENDS)"
 # setsid: the daemons get their own session, so a Ctrl-C reaches the demo (which then stops them
 # in order) rather than killing them in the middle of a request.
-setsid -w "$LAB_SH" start "$WORK/lab" "$OURS_BACKENDS" {OUT}>&- {ERR}>&- || { echo "demo: the lab did not start" >&2; exit 1; }
+# --qemu: this libvirtd also runs guests (libvirt's qemu driver), for the VM at the end.
+setsid -w "$LAB_SH" start "$WORK/lab" "$OURS_BACKENDS" --qemu {OUT}>&- {ERR}>&- || { echo "demo: the lab did not start" >&2; exit 1; }
 # shellcheck source=/dev/null
 . "$WORK/lab/lab.env"     # CEPH_CONF CEPH_MON_PORT CEPH_LIBVIRT_KEY LAB_SECRET_LIBVIRT_UUID ...
 OURS=$LIBVIRT_STORAGE_URI
+OURS_QEMU=$LIBVIRT_QEMU_URI
 
 echo "--- a second libvirtd with the STOCK rbd module ($STOCK_BACKENDS), same Ceph"
 setsid -w "$LIBVIRTD_LAB_SH" start "$WORK/stock-libvirtd" "$STOCK_BACKENDS" {OUT}>&- {ERR}>&- ||
@@ -251,7 +282,7 @@ setup() {
 }
 
 # ---------------------------------------------------------------------------------------------
-say "4/6  what a user does first: pools and a golden image"
+say "4/7  what a user does first: pools and a golden image"
 for p in images:rbd vms:rbd2; do
     # vms: our image cache on (the stock module ignores the element).
     cache=''
@@ -324,7 +355,7 @@ echo "disk2-ours.xml (the new volume for vol-create-from; the others differ only
 indent <"$WORK/disk2-ours.xml"
 
 # ---------------------------------------------------------------------------------------------
-say "5/6  making VM disks from the golden image, against both daemons"
+say "5/7  making VM disks from the golden image, against both daemons"
 request clone "vol-clone golden -> disk1 (same pool)" "rbd/disk1-%s" \
     vol-clone golden-%s disk1-%s --pool images
 request xpool "vol-create-from images/golden -> vms" "rbd2/disk2-%s" \
@@ -339,7 +370,59 @@ request upload "vol-upload --sparse golden.raw -> images" "rbd/uploaded-%s" \
     vol-upload --sparse uploaded-%s golden.raw --pool images
 
 # ---------------------------------------------------------------------------------------------
-say "6/6  result"
+say "6/7  a VM boots from disk2-ours (the clone in pool vms) and reads it"
+VM_DISK=rbd2/disk2-ours
+VM_CONSOLE=$WORK/vm-console.log
+if ! kit=$("$REPO/tests/lab/guest-kit.sh" "$BUILD/guest-kit"); then
+    echo "demo: could not make the guest's kernel and initramfs (tests/lab/guest-kit.sh)" >&2
+    exit 1
+fi
+KERNEL=$(sed -n 's/^KERNEL=//p' <<<"$kit") INITRD=$(sed -n 's/^INITRD=//p' <<<"$kit")
+GOLDEN_SHA=$(sha256sum <"$WORK/golden.raw" | cut -d' ' -f1)
+# A Debian kernel and a busybox initramfs whose /init prints the sha256 of the first
+# vmtest.mib MiB of each disk on the serial console (a file), then powers off.
+# libvirt's qemu driver takes an RBD disk as <disk type='network'> with the cephx secret
+# (it refuses <disk type='volume'> for rbd pools).
+cat >"$WORK/vm.xml" <<EOF
+<domain type='qemu'>
+  <name>demo-vm</name>
+  <memory unit='MiB'>256</memory>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>$KERNEL</kernel>
+    <initrd>$INITRD</initrd>
+    <cmdline>console=ttyS0 quiet panic=-1 vmtest.mib=$IMAGE_MIB</cmdline>
+  </os>
+  <features><acpi/></features>
+  <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot>
+  <devices>
+    <disk type='network' device='disk'>
+      <driver name='qemu' type='raw' cache='none'/>
+      <auth username='libvirt'><secret type='ceph' uuid='$LAB_SECRET_LIBVIRT_UUID'/></auth>
+      <source protocol='rbd' name='$VM_DISK'><host name='127.0.0.1' port='$CEPH_MON_V2_PORT'/></source>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <serial type='file'><source path='$VM_CONSOLE'/><target port='0'/></serial>
+  </devices>
+</domain>
+EOF
+echo "vm.xml ($WORK/vm.xml):"
+indent <"$WORK/vm.xml"
+# shellcheck disable=SC2016  # shown literally, as the user types it
+printf '  [ours ] $ virsh -c $OURS_QEMU create vm.xml\n'
+VM_LINE='' VM_OK=0
+if timeout --foreground 120 virsh -c "$OURS_QEMU" create "$WORK/vm.xml" 2>&1 | grep -v '^$' | indent; then
+    for ((i = 0; i < 600; i++)); do
+        grep -q 'VMTEST done' "$VM_CONSOLE" 2>/dev/null && break
+        timeout 10 virsh -c "$OURS_QEMU" domstate demo-vm >/dev/null 2>&1 || break   # powered off
+        sleep 0.2
+    done
+    VM_LINE=$(grep -a -m1 'VMTEST vda read 1 ' "$VM_CONSOLE" 2>/dev/null | tr -d '\r')
+    timeout 30 virsh -c "$OURS_QEMU" destroy demo-vm >/dev/null 2>&1   # if it is still running
+fi
+
+# ---------------------------------------------------------------------------------------------
+say "7/7  result"
 echo "clone = the new disk is a copy-on-write child of the golden image in Ceph (nothing copied);"
 echo "copy = a full image with the data written into it (holes and zero blocks are not written);"
 echo "FAILS = virsh's error message.  Our module's decisions, from its log:"
@@ -364,4 +447,19 @@ for i in "${!NOTES[@]}"; do
     printf '[%d] %s\n' $((i + 1)) "${NOTES[$i]}"
 done
 echo
+echo "and the VM on disk2-ours (vol-create-from images/golden-ours -> vms: a clone), in its own words:"
+if [ -n "$VM_LINE" ]; then
+    printf '  %s\n' "$VM_LINE"
+    if [ "${VM_LINE##*sha256=}" = "$GOLDEN_SHA" ]; then
+        echo "  = sha256 of golden.raw: the VM read the golden image's bytes through the clone"
+        VM_OK=1
+    else
+        echo "  DIFFERENT from golden.raw's sha256 ($GOLDEN_SHA)"
+    fi
+else
+    echo "  the guest printed no checksum within 2 minutes; its console ($VM_CONSOLE):"
+    indent <"$VM_CONSOLE" 2>/dev/null
+fi
+echo
+((VM_OK)) || { echo "demo: the VM did not read the golden image's bytes" >&2; exit 1; }
 exit 0

@@ -13,14 +13,14 @@ say() { printf '\n=== %s\n' "$*"; }
 # calls stop_labs from its EXIT trap (with whatever else it cleans up), so
 # every lab is stopped on exit, also on failure or a signal.
 LABS=()
-# start_lab NAME [BACKEND_DIR]: a new lab in a fresh /tmp/rbdclone-NAME.XXXXXX
+# start_lab NAME [BACKEND_DIR [--qemu]]: a new lab in a fresh /tmp/rbdclone-NAME.XXXXXX
 # (its path in LAB), recorded before it starts, so that a start cut short is
 # stopped too.  BACKEND_DIR as for lab.sh ("-": libvirt's own directory).
 start_lab() {
     local name=$1 backends=${2:-}
     LAB=$(mktemp -d "/tmp/rbdclone-$name.XXXXXX") && rmdir "$LAB" || return 1
     LABS+=("$LAB")
-    "$REPO/tests/lab/lab.sh" start "$LAB" ${backends:+"$backends"}
+    "$REPO/tests/lab/lab.sh" start "$LAB" ${backends:+"$backends"} "${@:3}"
 }
 # stop_lab DIR: stops that lab now (stop_labs forgets it).
 stop_lab() {

@@ -2,9 +2,14 @@
 # The whole test suite, from a fresh Debian 12 machine (as root):
 #   installs the dependencies, builds, runs the unit tests, starts a lab
 #   (throwaway Ceph + libvirtd with our module), runs the integration tests,
-#   runs the parity cases once more against libvirt's stock rbd module, builds
-#   and tests the Debian package (install, clone through the system libvirtd,
-#   remove), and stops every lab even on failure.  Ends with "N passed, N failed".
+#   runs the parity cases once more against libvirt's stock rbd module, boots
+#   TCG guests from disks our module made (a lab whose libvirtd also runs the
+#   qemu driver: tests/integration/test_vm.cpp), builds and tests the Debian
+#   package (install, clone through the system libvirtd, remove), and stops
+#   every lab even on failure.  Ends with "N passed, N failed".
+#
+# RBDCLONE_SUITES (default "unit ours stock guests package"): the parts to run,
+# for development (e.g. RBDCLONE_SUITES=guests).
 #
 # Nothing vanishes from the count: a test program that crashes, is killed,
 # hangs past its limit or writes no result counts as a failed test named
@@ -96,14 +101,21 @@ daemon_check() {
     done
 }
 
-say "unit tests"
-run_program unit 600 "$BUILD/tests/unit/unit-tests"
+SUITES=" ${RBDCLONE_SUITES:-unit ours stock guests package} "
+wanted() { [[ $SUITES == *" $1 "* ]]; }
 
-# run_lab NAME BACKEND_DIR GTEST_FILTER: one lab, one run of the integration tests.
+if wanted unit; then
+    say "unit tests"
+    run_program unit 600 "$BUILD/tests/unit/unit-tests"
+fi
+
+# run_lab NAME BACKEND_DIR GTEST_FILTER [PROGRAM [--qemu]]: one lab, one run of PROGRAM
+# (default integration-tests; its result is PROGRAM-minus-"-tests"-NAME); --qemu: the lab's
+# libvirtd also runs guests.
 run_lab() {
-    local name=$1 backends=$2 filter=$3 dir
-    say "integration tests against the $name module"
-    if ! start_lab "lab-$name" "$backends"; then
+    local name=$1 backends=$2 filter=$3 program=${4:-integration-tests} qemu=${5:-} dir
+    say "$program against the $name module"
+    if ! start_lab "lab-$name" "$backends" $qemu; then
         echo "lab failed to start" >&2
         echo '<testsuites tests="1" failures="1" errors="0" skipped="0"/>' >"$RESULTS/lab-$name.xml"
         return
@@ -116,8 +128,8 @@ run_lab() {
         set -a
         . "$dir/lab.env"
         set +a
-        LAB_BACKEND=$name run_program "integration-$name" "$INTEGRATION_LIMIT" \
-            "$BUILD/tests/integration/integration-tests" --gtest_filter="$filter"
+        LAB_BACKEND=$name run_program "${program%-tests}-$name" "$INTEGRATION_LIMIT" \
+            "$BUILD/tests/integration/$program" --gtest_filter="$filter"
     ) || (
         echo "--- last lines of $name libvirtd log"
         . "$dir/lab.env" && tail -40 "$LIBVIRTD_LOG" 2>/dev/null | grep -v '^$' | tail -25
@@ -128,12 +140,16 @@ run_lab() {
 
 # Generous limits: a hang is caught, a slow shared machine is not failed.
 INTEGRATION_LIMIT=${RBDCLONE_INTEGRATION_LIMIT:-1200}
-run_lab ours "$(ours_backend_dir)" '*'
-run_lab stock "$STOCK_BACKENDS" 'Parity.*'
+wanted ours && run_lab ours "$(ours_backend_dir)" '*'
+wanted stock && run_lab stock "$STOCK_BACKENDS" 'Parity.*'
+# Guests (libvirt's qemu driver, TCG) booted from disks our module made.
+wanted guests && run_lab guests "$(ours_backend_dir)" '*' vm-tests --qemu
 # Last: it replaces the system's stock module while it runs (and restores it).
-rm -f "$RESULTS/package.xml"
-timeout --kill-after=30 1200 "$REPO/tests/package/package-test.sh" "$RESULTS/package.xml"
-python3 "$REPO/tests/results.py" settle package $? "$RESULTS/package.xml" "" 1200
+if wanted package; then
+    rm -f "$RESULTS/package.xml"
+    timeout --kill-after=30 1200 "$REPO/tests/package/package-test.sh" "$RESULTS/package.xml"
+    python3 "$REPO/tests/results.py" settle package $? "$RESULTS/package.xml" "" 1200
+fi
 
 say "summary"
 python3 "$REPO/tests/results.py" summary "$RESULTS"

@@ -1,7 +1,8 @@
 #!/bin/bash
-# Installs what building and testing need on Debian 12, from Debian's own
-# packages, and enables deb-src (the build fetches libvirt's source package
-# for its internal headers).  Idempotent; needs root.
+# Installs what building and testing need on Debian 12 and 13, from Debian's own
+# packages (for the VM tests: libvirt's qemu driver, qemu-system-x86, virt-install and
+# busybox-static, the guests' initramfs), and enables deb-src (the build fetches
+# libvirt's source package for its internal headers).  Idempotent; needs root.
 set -euo pipefail
 
 PACKAGES=(
@@ -10,6 +11,7 @@ PACKAGES=(
     librbd-dev librados-dev libglib2.0-dev libjson-glib-dev libxml2-dev libnbd-dev libgtest-dev
     ceph-mon ceph-osd ceph-common
     qemu-utils qemu-block-extra
+    libvirt-daemon-driver-qemu qemu-system-x86 virtinst busybox-static
     python3 util-linux procps iproute2
 )
 

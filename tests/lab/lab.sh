@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # A complete test lab: throwaway Ceph (DIR/ceph) + private libvirtd (DIR/libvirtd) + ceph secrets.
 #
-#   lab.sh start DIR [BACKEND_DIR]   BACKEND_DIR: storage backend modules for libvirtd
+#   lab.sh start DIR [BACKEND_DIR] [--qemu]
+#                                    BACKEND_DIR: storage backend modules for libvirtd
 #                                    ("-": libvirt's own directory, as an installed package sees it)
-#                                    (default: the stock ones); writes DIR/lab.env
+#                                    (default: the stock ones); writes DIR/lab.env; --qemu: the
+#                                    libvirtd also runs guests (libvirtd-lab.sh)
 #   lab.sh stop DIR                  stop libvirtd, then Ceph; remove DIR (fine after a failed
 #                                    or interrupted start)
 #
@@ -18,7 +20,7 @@ MARKER=.lab
 SECRET_ADMIN_UUID=3c0c8d6e-7a1b-4f57-9d1e-0a11ad0c0001
 SECRET_LIBVIRT_UUID=3c0c8d6e-7a1b-4f57-9d1e-0a11ad0c0002
 
-usage() { echo "usage: $0 start DIR [BACKEND_DIR] | stop DIR" >&2; exit 2; }
+usage() { echo "usage: $0 start DIR [BACKEND_DIR] [--qemu] | stop DIR" >&2; exit 2; }
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lab-common.sh
@@ -45,9 +47,10 @@ on_start_exit() {
 }
 
 cmd_start() {
-    local backend t0=$SECONDS
+    local backend t0=$SECONDS qemu=()
     DIR=$(realpath -m -- "$1")
     backend=${2:-$STOCK_BACKENDS}
+    [[ ${3:-} == --qemu ]] && qemu=(--qemu)
     if [[ $backend != - ]]; then   # "-": libvirt's own module directory, no override
         [[ -d $backend ]] || die "backend dir $backend does not exist"
         backend=$(realpath -- "$backend")
@@ -60,7 +63,7 @@ cmd_start() {
     trap on_start_exit EXIT
 
     "$HERE/ceph-lab.sh" start "$DIR/ceph"
-    "$HERE/libvirtd-lab.sh" start "$DIR/libvirtd" "$backend"
+    "$HERE/libvirtd-lab.sh" start "$DIR/libvirtd" "$backend" "${qemu[@]}"
 
     # shellcheck source=/dev/null
     source "$DIR/ceph/ceph.env"
@@ -87,7 +90,7 @@ cmd_start() {
 }
 
 case ${1:-} in
-    start) [[ $# -eq 2 || $# -eq 3 ]] || usage; cmd_start "$2" "${3:-}" ;;
+    start) [[ $# -eq 2 || $# -eq 3 || ( $# -eq 4 && $4 == --qemu ) ]] || usage; cmd_start "$2" "${3:-}" "${4:-}" ;;
     stop) [[ $# -eq 2 ]] || usage; cmd_stop "$2" ;;
     *) usage ;;
 esac

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# A private libvirtd (storage + secret drivers only) living in DIR, in its own mount namespace.
+# A private libvirtd (storage + secret drivers, and with --qemu the qemu driver) living in DIR,
+# in its own mount namespace.
 #
-#   libvirtd-lab.sh start DIR BACKEND_DIR   start it with LIBVIRT_STORAGE_BACKEND_DIR=BACKEND_DIR
+#   libvirtd-lab.sh start DIR BACKEND_DIR [--qemu]
+#                                           start it with LIBVIRT_STORAGE_BACKEND_DIR=BACKEND_DIR
 #                                          ("-": none, libvirt's own module directory),
-#                                           write DIR/libvirtd.env
+#                                           write DIR/libvirtd.env; --qemu: also libvirt's qemu
+#                                           driver, for TCG guests run as root (see QEMU_CONF)
 #   libvirtd-lab.sh restart DIR [--kill]    stop the daemon (SIGTERM, or SIGKILL as a crash would)
 #                                           and start it again on the same state: persistent
 #                                           pools and secrets, and the state of active pools,
@@ -11,10 +14,12 @@
 #   libvirtd-lab.sh stop DIR                SIGTERM (SIGKILL after 10 s), remove DIR
 #
 # DIR/libvirtd.env exports LIBVIRT_STORAGE_URI LIBVIRT_SECRET_URI LIBVIRTD_PID LIBVIRTD_LOG
-# LIBVIRTD_SOCKET LIBVIRTD_BACKEND_DIR LIBVIRTD_LAB_DIR.
+# LIBVIRTD_SOCKET LIBVIRTD_BACKEND_DIR LIBVIRTD_LAB_DIR, and with --qemu LIBVIRT_QEMU_URI
+# (qemu:///system on the lab's socket; it reaches the storage and secret drivers too) and
+# LIBVIRTD_QEMU_LOG_DIR (the guests' qemu logs, /var/log/libvirt/qemu inside the namespace).
 #
 # Isolation: the daemon runs under `unshare -m` with DIR/state/* bind-mounted over /run/libvirt,
-# /etc/libvirt, /var/lib/libvirt and /var/cache/libvirt (so they outlive a restart), its sockets in DIR/sock and its pid file in DIR/run
+# /etc/libvirt, /var/lib/libvirt, /var/cache/libvirt and /var/log/libvirt (so they outlive a restart), its sockets in DIR/sock and its pid file in DIR/run
 # (libvirtd's default pid file is /run/libvirtd.pid, outside /run/libvirt), so several of these
 # (e.g. ours and the stock rbd module) run side by side and none touches the host's libvirt
 # state. No TCP listener (libvirtd listens on TCP only with --listen).
@@ -22,16 +27,29 @@ set -euo pipefail
 
 PROG=libvirtd-lab
 MARKER=.libvirtd-lab
-MASKED_DIRS=(/run/libvirt /etc/libvirt /var/lib/libvirt /var/cache/libvirt)
+MASKED_DIRS=(/run/libvirt /etc/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt)
 READY_TIMEOUT=30
 TERM_GRACE=10
 
-usage() { echo "usage: $0 start DIR BACKEND_DIR | restart DIR [--kill] | stop DIR" >&2; exit 2; }
+usage() { echo "usage: $0 start DIR BACKEND_DIR [--qemu] | restart DIR [--kill] | stop DIR" >&2; exit 2; }
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lab-common.sh
 . "$HERE/lab-common.sh"
 DRIVER_SRC=$LIBVIRT_LIB_DIR/connection-driver
+
+# The qemu driver's configuration (/etc/libvirt/qemu.conf inside the namespace) on a host
+# without libvirt-daemon-system (no libvirt-qemu user, no systemd, no virtlogd): guests run as
+# root, unconfined, in the daemon's own cgroup and mount namespace, their console and stdio
+# written to files by the daemon itself.
+QEMU_CONF='user = "root"
+group = "root"
+dynamic_ownership = 0
+remember_owner = 0
+security_driver = "none"
+namespaces = [ ]
+cgroup_controllers = [ ]
+stdio_handler = "file"'
 
 # What the daemon's command line contains (the config path is unique to the lab).
 daemon_needle() { echo "libvirtd -f $1/libvirtd.conf "; }
@@ -42,7 +60,9 @@ cmd_stop() {
     stop_begin "$dir" "$MARKER" "libvirtd lab" || return 0
     needle=$(daemon_needle "$dir")
     abort_start "$dir" libvirtd-lab.sh
+    stop_guests_through_daemon "$dir"
     stop_pidfile "$TERM_GRACE" "$needle" "$dir/libvirtd.pid" || rc=1
+    stop_guest_processes "$dir" || rc=1
     left=$(pids_matching "$needle" "$dir/libvirtd.conf")
     if [[ -n $left ]]; then
         log "stopping leftover libvirtd of this lab: ${left//$'\n'/ }"
@@ -50,6 +70,56 @@ cmd_stop() {
         stop_pids "$TERM_GRACE" "$needle" $left || rc=1
     fi
     stop_end "$dir" "$rc" "libvirtd did not exit"
+}
+
+# libvirt's qemu driver (9.0 and 11.3) looks up its build-time default user and group,
+# libvirt-qemu, before it reads qemu.conf, and fails to start without them whatever qemu.conf
+# says (Debian 13's libvirt-daemon-driver-qemu creates them; on Debian 12 only
+# libvirt-daemon-system does, which a lab host need not have). On a host without them, DIR/etc/passwd and
+# DIR/etc/group are the host's files plus that user and group, mounted over the host's inside
+# the namespace only (the guests still run as root: QEMU_CONF).
+qemu_user_files() {
+    local dir=$1 id=64055
+    getent passwd libvirt-qemu >/dev/null && getent group libvirt-qemu >/dev/null && return 0
+    while getent passwd "$id" >/dev/null || getent group "$id" >/dev/null; do id=$((id + 1)); done
+    mkdir -p "$dir/etc"
+    cp /etc/passwd "$dir/etc/passwd"
+    cp /etc/group "$dir/etc/group"
+    getent passwd libvirt-qemu >/dev/null ||
+        echo "libvirt-qemu:x:$id:$id:libvirt qemu (lab):/nonexistent:/usr/sbin/nologin" >>"$dir/etc/passwd"
+    getent group libvirt-qemu >/dev/null || echo "libvirt-qemu:x:$id:" >>"$dir/etc/group"
+}
+
+# The index of a masked directory: its state lives in DIR/state/INDEX.
+masked_index() {
+    local i
+    for i in "${!MASKED_DIRS[@]}"; do [[ ${MASKED_DIRS[$i]} == "$1" ]] && { echo "$i"; return; }; done
+    die "$1 is not a masked directory"
+}
+
+# Guests outlive their libvirtd (as on any host): a lab with the qemu driver destroys them
+# while its daemon still answers, then kills what is left by the pid files the driver keeps
+# (/run/libvirt/qemu/NAME.pid inside the namespace).
+stop_guests_through_daemon() {
+    local dir=$1 uri name
+    [[ -e $dir/drivers/libvirt_driver_qemu.so && -S $dir/sock/libvirt-sock ]] || return 0
+    uri="qemu:///system?socket=$dir/sock/libvirt-sock"
+    for name in $(timeout 30 virsh -q -c "$uri" list --name 2>/dev/null); do
+        timeout 30 virsh -q -c "$uri" destroy "$name" >/dev/null 2>&1 || log "could not destroy guest $name"
+    done
+}
+stop_guest_processes() {
+    local dir=$1 f name rc=0
+    for f in "$dir/state/$(masked_index /run/libvirt)"/qemu/*.pid; do
+        [[ -f $f ]] || continue
+        name=${f##*/}
+        name=${name%.pid}
+        if pid_is_ours "$(<"$f")" "guest=$name,"; then
+            log "stopping guest $name (pid $(<"$f")) left running"
+            stop_pids 5 "guest=$name," "$(<"$f")" || rc=1
+        fi
+    done
+    return $rc
 }
 
 # Is PATH equal to or below one of the directories hidden inside the namespace?
@@ -62,8 +132,9 @@ under_masked() {
 }
 
 cmd_start() {
-    local dir backend t0=$SECONDS m
+    local dir backend t0=$SECONDS m drivers=(storage secret)
     dir=$(realpath -m -- "$1")
+    [[ ${3:-} == --qemu ]] && drivers+=(qemu)
     # "-": libvirt's own module directory (what an installed package provides).
     local arg=-
     if [[ $2 == - ]]; then
@@ -76,9 +147,12 @@ cmd_start() {
     for m in libvirtd virsh unshare mount timeout; do
         command -v "$m" >/dev/null || die "missing $m"
     done
-    for m in storage secret; do
+    for m in "${drivers[@]}"; do
         [[ -e $DRIVER_SRC/libvirt_driver_$m.so ]] || die "missing $DRIVER_SRC/libvirt_driver_$m.so"
     done
+    if [[ ${3:-} == --qemu ]]; then
+        command -v qemu-system-x86_64 >/dev/null || die "missing qemu-system-x86_64 (qemu-system-x86)"
+    fi
     [[ -e $backend/libvirt_storage_backend_rbd.so ]] ||
         log "warning: $backend has no libvirt_storage_backend_rbd.so (rbd pools will not work)"
     # Paths under the masked dirs would be hidden from the daemon by the state mounts.
@@ -91,10 +165,15 @@ cmd_start() {
     mkdir -p "$dir"
     : >"$dir/$MARKER"
     mkdir -p "$dir/drivers" "$dir/sock" "$dir/run"
-    # Only these two connection drivers (libvirtd skips the missing ones silently).
-    for m in storage secret; do
+    # Only these connection drivers (libvirtd skips the missing ones silently).
+    for m in "${drivers[@]}"; do
         ln -s "$DRIVER_SRC/libvirt_driver_$m.so" "$dir/drivers/"
     done
+    if [[ ${3:-} == --qemu ]]; then
+        qemu_user_files "$dir"
+        mkdir -p "$dir/state/$(masked_index /etc/libvirt)"
+        printf '# Generated by %s.\n%s\n' "$PROG" "$QEMU_CONF" >"$dir/state/$(masked_index /etc/libvirt)/qemu.conf"
+    fi
     cat >"$dir/libvirtd.conf" <<EOF
 # Generated by $PROG.
 unix_sock_dir = "$dir/sock"
@@ -125,6 +204,10 @@ launch() {
         mkdir -p "$dir/state/$i"
         i=$((i + 1))
     done
+    # The qemu driver's own user and group, when the host lacks them (qemu_user_files).
+    for m in passwd group; do
+        [[ -e $dir/etc/$m ]] && states+=("$dir/etc/$m" "/etc/$m")
+    done
     echo $$ >"$dir/start.pid"   # lets "stop" abort an unfinished start
 
     # unshare (no --fork) execs sh, which bind-mounts the state dirs and execs libvirtd: $! is
@@ -137,7 +220,7 @@ launch() {
             set -e
             dir=$1; shift
             while [ $# -gt 0 ]; do
-                mkdir -p "$2"
+                [ -e "$2" ] || mkdir -p "$2"
                 mount --bind "$1" "$2"
                 shift 2
             done
@@ -154,14 +237,16 @@ launch() {
     local pid=$!
     echo "$pid" >"$dir/libvirtd.pid"
 
-    # Ready when both drivers answer on the socket.
-    local sock=$dir/sock/libvirt-sock needle
+    # Ready when the drivers answer on the socket.
+    local sock=$dir/sock/libvirt-sock needle qemu_uri=''
     local uri="storage:///system?socket=$sock" secret_uri="secret:///system?socket=$sock"
+    [[ -e $dir/drivers/libvirt_driver_qemu.so ]] && qemu_uri="qemu:///system?socket=$sock"
     local deadline=$((SECONDS + READY_TIMEOUT)) ok=0
     needle=$(daemon_needle "$dir")
     while ((SECONDS < deadline)); do
         if [[ -S $sock ]] && timeout 10 virsh -q -c "$uri" pool-list --all >/dev/null 2>&1 &&
-            timeout 10 virsh -q -c "$secret_uri" secret-list >/dev/null 2>&1; then
+            timeout 10 virsh -q -c "$secret_uri" secret-list >/dev/null 2>&1 &&
+            { [[ -z $qemu_uri ]] || timeout 10 virsh -q -c "$qemu_uri" list --all >/dev/null 2>&1; }; then
             ok=1
             break
         fi
@@ -194,6 +279,10 @@ launch() {
         env_line LIBVIRTD_PID "$pid"
         env_line LIBVIRTD_LOG "$dir/libvirtd.log"
         env_line LIBVIRTD_BACKEND_DIR "$backend"
+        if [[ -n $qemu_uri ]]; then
+            env_line LIBVIRT_QEMU_URI "$qemu_uri"
+            env_line LIBVIRTD_QEMU_LOG_DIR "$dir/state/$(masked_index /var/log/libvirt)/qemu"
+        fi
     } >"$dir/libvirtd.env.tmp"
     mv "$dir/libvirtd.env.tmp" "$dir/libvirtd.env"
     rm -f "$dir/start.pid"
@@ -225,7 +314,7 @@ cmd_restart() {
 }
 
 case ${1:-} in
-    start) [[ $# -eq 3 ]] || usage; cmd_start "$2" "$3" ;;
+    start) [[ $# -eq 3 || ( $# -eq 4 && $4 == --qemu ) ]] || usage; cmd_start "$2" "$3" "${4:-}" ;;
     restart) [[ $# -eq 2 || ( $# -eq 3 && $3 == --kill ) ]] || usage; cmd_restart "$2" "${3:-}" ;;
     stop) [[ $# -eq 2 ]] || usage; cmd_stop "$2" ;;
     *) usage ;;

@@ -29,6 +29,7 @@
 #   CHROOT_CACHE    for development only: a directory keeping the debootstrap result
 #                   (SUITE-minbase.tar) and the downloaded .debs between runs. Unset (CI):
 #                   everything from nothing.
+#   RBDCLONE_SUITES for development only: passed to run-all.sh (the parts of the suite to run)
 set -euo pipefail
 
 SUITE=${1:-trixie}
@@ -324,6 +325,7 @@ run_stage() {
     local inner=(chroot "$CHROOT" /usr/bin/env -i
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
         HOME=/root LANG=C.UTF-8 TERM=dumb TMPDIR=/tmp CI=true DEBIAN_FRONTEND=noninteractive
+        ${RBDCLONE_SUITES:+RBDCLONE_SUITES="$RBDCLONE_SUITES"}
         /bin/bash -c "cd /src/rbdclone && $cmd")
     if ((show)); then
         "${inner[@]}" </dev/null > >(tee "$OUT/$name.log" | sed -u "s/^/[$SUITE] /") 2>&1 &
