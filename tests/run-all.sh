@@ -9,7 +9,8 @@
 #   every lab even on failure.  Ends with "N passed, N failed".
 #
 # RBDCLONE_SUITES (default "unit ours stock guests package"): the parts to run,
-# for development (e.g. RBDCLONE_SUITES=guests).
+# for development (e.g. RBDCLONE_SUITES=guests). RBDCLONE_FILTER (default "*"): the
+# gtest filter of the integration tests against our module, for development too.
 #
 # Nothing vanishes from the count: a test program that crashes, is killed,
 # hangs past its limit or writes no result counts as a failed test named
@@ -140,7 +141,7 @@ run_lab() {
 
 # Generous limits: a hang is caught, a slow shared machine is not failed.
 INTEGRATION_LIMIT=${RBDCLONE_INTEGRATION_LIMIT:-1200}
-wanted ours && run_lab ours "$(ours_backend_dir)" '*'
+wanted ours && run_lab ours "$(ours_backend_dir)" "${RBDCLONE_FILTER:-*}"
 wanted stock && run_lab stock "$STOCK_BACKENDS" 'Parity.*'
 # Guests (libvirt's qemu driver, TCG) booted from disks our module made.
 wanted guests && run_lab guests "$(ours_backend_dir)" '*' vm-tests --qemu

@@ -22,9 +22,9 @@
 #include <string>
 #include <vector>
 
-#include "image_cache.hpp"
-#include "log.hpp"
-#include "pool.hpp"
+#include "base/log.hpp"
+#include "ceph/pool.hpp"
+#include "create/image_cache.hpp"
 
 using namespace rbdclone;
 

@@ -7,17 +7,17 @@
 #include <exception>
 #include <new>
 
-#include "clone.hpp"
-#include "create_from.hpp"
-#include "flatten.hpp"
-#include "image_activity.hpp"
-#include "location.hpp"
-#include "names.hpp"
-#include "log.hpp"
-#include "pool.hpp"
-#include "pool_refresh.hpp"
-#include "transfer.hpp"
-#include "volume_ops.hpp"
+#include "base/log.hpp"
+#include "ceph/location.hpp"
+#include "ceph/names.hpp"
+#include "ceph/pool.hpp"
+#include "create/clone.hpp"
+#include "create/create_from.hpp"
+#include "lifecycle/flatten.hpp"
+#include "lifecycle/image_activity.hpp"
+#include "lifecycle/volume_ops.hpp"
+#include "refresh/pool_refresh.hpp"
+#include "stream/transfer.hpp"
 
 using namespace rbdclone;
 

@@ -1,6 +1,6 @@
 #include "lab_client.hpp"
 
-#include "image_open.hpp"
+#include "ceph/image_open.hpp"
 
 #include <fstream>
 

@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "image_open.hpp"
+#include "ceph/image_open.hpp"
 #include "lab_client.hpp"
 
 using namespace lab;

@@ -30,6 +30,7 @@
 #                   (SUITE-minbase.tar) and the downloaded .debs between runs. Unset (CI):
 #                   everything from nothing.
 #   RBDCLONE_SUITES for development only: passed to run-all.sh (the parts of the suite to run)
+#   RBDCLONE_FILTER, GTEST_REPEAT  for development only: passed to run-all.sh too
 set -euo pipefail
 
 SUITE=${1:-trixie}
@@ -326,6 +327,8 @@ run_stage() {
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
         HOME=/root LANG=C.UTF-8 TERM=dumb TMPDIR=/tmp CI=true DEBIAN_FRONTEND=noninteractive
         ${RBDCLONE_SUITES:+RBDCLONE_SUITES="$RBDCLONE_SUITES"}
+        ${RBDCLONE_FILTER:+RBDCLONE_FILTER="$RBDCLONE_FILTER"}
+        ${GTEST_REPEAT:+GTEST_REPEAT="$GTEST_REPEAT"}
         /bin/bash -c "cd /src/rbdclone && $cmd")
     if ((show)); then
         "${inner[@]}" </dev/null > >(tee "$OUT/$name.log" | sed -u "s/^/[$SUITE] /") 2>&1 &

@@ -1,0 +1,48 @@
+// Copy-on-write clones (RBD layering) from a shared, reused snapshot.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "ceph/pool.hpp"
+
+namespace rbdclone {
+
+// Parses rbd_default_features: a number ("61") or names
+// ("layering,exclusive-lock").  Unknown names are an error.
+Result<uint64_t> parse_rbd_features(const std::string &text);
+
+// Clone format for a cluster whose require_min_compat_client is `release`
+// (e.g. "luminous"): 2 from mimic on, else 1.
+int clone_format_for_release(const std::string &release);
+
+// Extracts "require_min_compat_client" from `ceph osd dump -f json` output.
+std::string min_compat_client_from_osd_dump(const std::string &json);
+
+struct CloneOutcome {
+    std::string snapshot;
+    bool snapshot_created = false;
+    int clone_format = 2;
+};
+
+// An image to clone from: an I/O context on its Ceph pool (with the
+// identity allowed to snapshot it), and optionally a snapshot to use.
+struct ImageRef {
+    rados_ioctx_t io = nullptr;
+    std::string pool;  // Ceph pool name, for messages
+    std::string image;
+    std::string snap;  // empty: choose or create one of ours
+    std::string label() const { return "RBD image '" + pool + "/" + image + "'"; }
+};
+
+// Clones src into dst_pool/dst_name (same cluster).  `src_img` is the
+// source opened read-only (at src.snap when one is given), `size` its size;
+// the caller has checked it is a layerable format 2 image.  A read-write
+// handle is opened only when a snapshot must be created or protected.  A
+// capacity larger than the source grows the clone; smaller is an error
+// naming both sizes.  On any failure nothing new is left behind but a
+// (reusable) snapshot.
+Result<CloneOutcome> clone_image(const ImageRef &src, rbd_image_t src_img, uint64_t size, Pool &dst_pool,
+                                 const std::string &dst_name, uint64_t capacity);
+
+} // namespace rbdclone

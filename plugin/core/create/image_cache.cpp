@@ -1,0 +1,465 @@
+#include "create/image_cache.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <chrono>
+#include <ctime>
+#include <random>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "base/log.hpp"
+#include "base/parallel.hpp"
+#include "ceph/image_children.hpp"
+#include "ceph/image_open.hpp"
+#include "ceph/snapshot_lock.hpp"
+#include "ceph/snapshots.hpp"
+#include "create/clone.hpp"
+#include "lifecycle/deferred_delete.hpp"
+#include "lifecycle/volume_ops.hpp"
+
+namespace rbdclone {
+
+namespace {
+
+// A fill's lock lasts this long and is renewed every third of it while the
+// fill runs, so a daemon that dies holding it lets go within that time;
+// others wait for the entry at most kFillWaitSeconds.
+constexpr int kFillLockSeconds = 60;
+constexpr int kFillWaitSeconds = 1800;
+
+std::string hex64(uint64_t v)
+{
+    char b[17];
+    snprintf(b, sizeof(b), "%016llx", static_cast<unsigned long long>(v));
+    return b;
+}
+
+uint64_t fnv1a(const std::string &s, uint64_t basis)
+{
+    uint64_t h = basis;
+    for (unsigned char c : s) {
+        h ^= c;
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+// The RADOS object whose lock serialises the fill of an entry, and whose
+// xattr records its last use (cheaper than opening the image).
+std::string lock_object(const std::string &entry) { return cache_lock_object(entry); }
+
+std::string random_cookie()
+{
+    std::random_device rd;
+    return hex64((uint64_t(rd()) << 32) | rd());
+}
+
+std::string meta_get(rbd_image_t img, const char *key)
+{
+    char buf[4096];
+    size_t len = sizeof(buf);
+    if (rbd_metadata_get(img, key, buf, &len) < 0)
+        return "";
+    return std::string(buf, strnlen(buf, std::min(len, sizeof(buf))));
+}
+
+void touch(rados_ioctx_t io, const std::string &entry)
+{
+    const std::string now = std::to_string(static_cast<long long>(time(nullptr)));
+    (void)rados_setxattr(io, lock_object(entry).c_str(), kCacheLastUsedXattr, now.data(), now.size());
+}
+
+int64_t last_used(rados_ioctx_t io, const std::string &entry, int64_t fallback)
+{
+    char buf[32] = {0};
+    int r = rados_getxattr(io, lock_object(entry).c_str(), kCacheLastUsedXattr, buf, sizeof(buf) - 1);
+    return r > 0 ? atoll(buf) : fallback;
+}
+
+// The lock on an entry's lock object that makes one fill across daemons.
+// Held, it is renewed in the background until this object goes away (then
+// released), so it outlives a long conversion but not a dead daemon.
+class FillLock {
+  public:
+    FillLock(rados_ioctx_t io, std::string obj) : io_(io), obj_(std::move(obj)), cookie_(random_cookie()) {}
+    FillLock(const FillLock &) = delete;
+    FillLock &operator=(const FillLock &) = delete;
+    ~FillLock() { release(); }
+
+    // 0 (held, and renewed from now on), -EBUSY/-EEXIST (someone else's),
+    // or another error.
+    int try_lock()
+    {
+        int r = lock(0);
+        if (r == 0) {
+            try {
+                renewer_ = std::thread([this] { renew_until_released(); });
+            } catch (...) {
+                (void)rados_unlock(io_, obj_.c_str(), kCacheFillLock, cookie_.c_str());
+                throw;
+            }
+            held_ = true;
+        }
+        return r;
+    }
+    void release()
+    {
+        if (!held_)
+            return;
+        {
+            std::lock_guard lk(mu_);
+            stop_ = true;
+        }
+        cv_.notify_all();
+        if (renewer_.joinable())
+            renewer_.join();
+        (void)rados_unlock(io_, obj_.c_str(), kCacheFillLock, cookie_.c_str());
+        held_ = false;
+    }
+
+  private:
+    int lock(uint8_t flags)
+    {
+        timeval duration{kFillLockSeconds, 0};
+        return rados_lock_exclusive(io_, obj_.c_str(), kCacheFillLock, cookie_.c_str(), "rbdclone image cache fill",
+                                    &duration, flags);
+    }
+    void renew_until_released() noexcept
+    {
+        std::unique_lock lk(mu_);
+        while (!cv_.wait_for(lk, std::chrono::seconds(kFillLockSeconds / 3), [this] { return stop_; })) {
+            lk.unlock();
+            int r = lock(LIBRADOS_LOCK_FLAG_RENEW);
+            lk.lock();
+            if (r < 0)
+                log_warn("could not renew the image cache fill lock ", obj_, ": ", describe_rc(r));
+        }
+    }
+
+    rados_ioctx_t io_;
+    std::string obj_, cookie_;
+    bool held_ = false;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool stop_ = false;
+    std::thread renewer_;
+};
+
+// Ready: the entry exists, with its protected snapshot.  Both are made
+// while the entry is still the hidden partial image, before a rename gives
+// it its name, so one open sees either no entry or a sealed one.  (Opening
+// at the snapshot first and then without it, as this once did, took an
+// entry renamed between the two opens for one that lost its snapshot.)
+// A name whose identity differs (a hash collision) is an error.
+Result<bool> entry_ready(Pool &dst, const std::string &entry, const CacheIdentity &id)
+{
+    ImageHandle img;
+    int r = open_image_by_name(dst.io(), entry, nullptr, true, img);
+    if (r == -ENOENT)
+        return false;
+    if (r < 0)
+        return ceph_error(r, "failed to open the image cache entry " + dst.image_label(entry));
+    uint64_t snap_id = 0;
+    r = rbd_snap_get_id(img.get(), kCacheSnapshot, &snap_id);
+    if (r == -ENOENT)
+        return plain_error(RBDC_ERR_OPERATION_INVALID, -EEXIST,
+                           "image cache entry " + dst.image_label(entry) + " for " + id.description +
+                               " has lost its snapshot '" + kCacheSnapshot +
+                               "' (an interrupted eviction?); remove it with 'rbdclone-cache purge'");
+    if (r < 0)
+        return ceph_error(r, "failed to find the snapshot of the image cache entry " + dst.image_label(entry));
+    if (meta_get(img.get(), kCacheMetaIdentity) != id.key)
+        return plain_error(RBDC_ERR_INTERNAL, -EEXIST,
+                           "image cache entry " + dst.image_label(entry) + " holds another source than " +
+                               id.description + " (hash collision)");
+    return true;
+}
+
+} // namespace
+
+
+CacheIdentity file_cache_identity(const std::string &path, const std::string &format)
+{
+    CacheIdentity id;
+    struct stat st;
+    if (stat(path.c_str(), &st) < 0) {
+        id.why_not = "cannot stat '" + path + "'";
+        return id;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        id.why_not = "'" + path + "' is not a regular file (a device's contents change without a trace)";
+        return id;
+    }
+    id.key = cat("file dev=", st.st_dev, " ino=", st.st_ino, " size=", st.st_size, " mtime=", st.st_mtim.tv_sec, ".",
+                 st.st_mtim.tv_nsec, " ctime=", st.st_ctim.tv_sec, ".", st.st_ctim.tv_nsec, " format=", format);
+    id.description = cat("'", path, "' (", format, ", ", st.st_size, " bytes, modified ", st.st_mtim.tv_sec, ".",
+                         st.st_mtim.tv_nsec, ")");
+    return id;
+}
+
+CacheIdentity rbd_cache_identity(rbd_image_t src, const std::string &fsid, const std::string &ceph_pool,
+                                 const std::string &image, const std::string &snap, const std::string &format)
+{
+    CacheIdentity id;
+    if (snap.empty()) {
+        id.why_not = "an RBD image's head can change under the same name: name a snapshot (as Glance locations "
+                     "do) to cache it";
+        return id;
+    }
+    char image_id[64] = {0};
+    uint64_t snap_id = 0;
+    if (rbd_get_id(src, image_id, sizeof(image_id)) < 0 || rbd_snap_get_id(src, snap.c_str(), &snap_id) < 0) {
+        id.why_not = "cannot read the ids of the source image";
+        return id;
+    }
+    id.key = cat("rbd fsid=", fsid, " pool=", ceph_pool, " image_id=", image_id, " snap_id=", snap_id,
+                 " format=", format);
+    id.description = cat("RBD image '", ceph_pool, "/", image, "@", snap, "' of cluster ", fsid, " (", format, ")");
+    return id;
+}
+
+std::string cache_entry_name(const std::string &key)
+{
+    return kCachePrefix + hex64(fnv1a(key, 0xcbf29ce484222325ull)) + hex64(fnv1a(key, 0x84222325cbf29ce4ull));
+}
+
+Result<CacheOutcome> clone_through_cache(Pool &dst, const std::string &dst_name, uint64_t capacity,
+                                         const CacheIdentity &id, const EntryFiller &fill)
+{
+    CacheOutcome out;
+    out.entry = cache_entry_name(id.key);
+    const std::string entry_label = dst.image_label(out.entry);
+    auto ready = entry_ready(dst, out.entry, id);
+    if (!ready)
+        return ready.error();
+    out.hit = *ready;
+    if (!out.hit && !fill)
+        return plain_error(RBDC_ERR_NO_VOLUME, -ENOENT, id.description + " is not in the image cache");
+
+    if (!out.hit) {
+        FillLock lock(dst.io(), lock_object(out.entry));
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kFillWaitSeconds);
+        // Waiting is retrying the lock: no image is opened while another
+        // request fills the entry.  Whoever holds the lock next checks once
+        // whether the entry is there now (a hit), else fills it.
+        bool waited = false;
+        for (;;) {
+            int r = lock.try_lock();
+            if (r == 0)
+                break;
+            if (r != -EBUSY && r != -EEXIST)
+                return ceph_error(r, "failed to lock the image cache entry " + entry_label);
+            if (!waited)
+                log_info("waiting for another request filling the image cache entry ", entry_label, " from ",
+                         id.description);
+            waited = true;
+            if (std::chrono::steady_clock::now() > deadline)
+                return plain_error(RBDC_ERR_TIMEOUT, -ETIMEDOUT,
+                                   cat("waited ", kFillWaitSeconds, " s for the image cache entry ", entry_label,
+                                       " that another request fills from ", id.description));
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+        {
+            auto unlock = [&] { lock.release(); };
+            ready = entry_ready(dst, out.entry, id);
+            if (!ready || *ready) {
+                unlock();
+                if (!ready)
+                    return ready.error();
+                out.hit = true;
+            } else {
+                auto seal = [&](const std::string &partial, const CopyStats &stats) -> Status {
+                    ImageHandle img;
+                    int r = open_image_by_name(dst.io(), partial, nullptr, false, img);
+                    if (r < 0)
+                        return ceph_error(r, "failed to open " + dst.image_label(partial));
+                    const std::string created = std::to_string(static_cast<long long>(time(nullptr)));
+                    const std::pair<const char *, std::string> meta[] = {
+                        {kCacheMetaIdentity, id.key},
+                        {kCacheMetaSource, id.description},
+                        {kCacheMetaChecksum, hex64(stats.checksum)},
+                        {kCacheMetaChecksumOf, stats.checksum_of_stored ? "the source's bytes as stored"
+                                                                   : "the guest-visible bytes"},
+                        {kCacheMetaCreated, created}};
+                    for (const auto &[k, v] : meta)
+                        if ((r = rbd_metadata_set(img.get(), k, v.c_str())) < 0)
+                            return ceph_error(r, "failed to stamp the image cache entry " + entry_label);
+                    if ((r = rbd_snap_create(img.get(), kCacheSnapshot)) < 0)
+                        return ceph_error(r, "failed to snapshot the image cache entry " + entry_label);
+                    // Protected now (clone format 1 needs it, 2 does not mind):
+                    // once visible, an entry's header never changes again.
+                    if ((r = rbd_snap_protect(img.get(), kCacheSnapshot)) < 0)
+                        return ceph_error(r, "failed to protect the snapshot of the image cache entry " + entry_label);
+                    return {};
+                };
+                auto filled = fill(out.entry, seal);
+                unlock();
+                if (!filled)
+                    return filled.error();
+                out.copied = *filled;
+                log_info("image cache: stored ", id.description, " as ", entry_label, " (checksum ",
+                         hex64(filled->checksum), ")");
+            }
+        }
+    }
+
+    ImageHandle img;
+    int r = open_image_by_name(dst.io(), out.entry, kCacheSnapshot, true, img);
+    if (r < 0)
+        return ceph_error(r, "failed to open the image cache entry " + entry_label);
+    uint64_t size = 0;
+    if ((r = rbd_get_size(img.get(), &size)) < 0)
+        return ceph_error(r, "failed to get the size of " + entry_label);
+    ImageRef ref;
+    ref.io = dst.io();
+    ref.pool = dst.id().ceph_pool;
+    ref.image = out.entry;
+    ref.snap = kCacheSnapshot;
+    auto c = clone_image(ref, img.get(), size, dst, dst_name, capacity);
+    if (!c)
+        return c.error();
+    touch(dst.io(), out.entry);
+    if (!out.hit)
+        evict_cache(dst); // the new entry has a clone now: never evicted itself
+    return out;
+}
+
+Result<std::vector<CacheEntry>> list_cache(Pool &pool)
+{
+    auto all = image_names(pool);
+    if (!all)
+        return all.error();
+    std::vector<std::string> names;
+    for (const auto &name : *all)
+        if (is_cache_entry(name) && !is_partial_name(name))
+            names.push_back(name);
+
+    // Each entry is opened and asked several questions: on kCacheListWidth
+    // threads, so that a big cache does not cost one entry's round trips
+    // after the other.
+    std::vector<std::optional<CacheEntry>> found(names.size());
+    for_each_bounded(names.size(), kCacheListWidth, "listing the image cache", [&](size_t i) {
+        const std::string &name = names[i];
+        ImageHandle img;
+        if (open_image_by_name(pool.io(), name, nullptr, true, img) < 0)
+            return; // vanished meanwhile
+        CacheEntry e;
+        e.name = name;
+        auto info = info_of_open(pool, name, img.get(), AllocMode::FastDiff);
+        if (info) {
+            e.size = info->capacity;
+            e.stored = info->allocation;
+        } else {
+            rbd_get_size(img.get(), &e.size);
+            e.stored = e.size;
+        }
+        e.source = meta_get(img.get(), kCacheMetaSource);
+        e.last_used = last_used(pool.io(), name, atoll(meta_get(img.get(), kCacheMetaCreated).c_str()));
+        auto snaps = list_snapshots(img.get());
+        if (!snaps) {
+            e.clones_known = false;
+        } else {
+            for (const auto &s : snaps.value()) {
+                auto kids = children_of_snapshot(img.get(), s.id);
+                if (!kids)
+                    e.clones_known = false;
+                else
+                    e.clones += kids->size();
+            }
+        }
+        found[i] = std::move(e);
+    });
+    std::vector<CacheEntry> out;
+    for (auto &e : found)
+        if (e)
+            out.push_back(std::move(*e));
+    return out;
+}
+
+Status remove_cache_entry(Pool &pool, const CacheEntry &e)
+{
+    {
+        ImageHandle img;
+        int r = open_image_by_name(pool.io(), e.name, nullptr, false, img);
+        if (r < 0)
+            return ceph_error(r, "failed to open " + pool.image_label(e.name));
+        char id[64] = {0};
+        if ((r = rbd_get_id(img.get(), id, sizeof(id))) < 0)
+            return ceph_error(r, "failed to get the id of " + pool.image_label(e.name));
+        auto lock = SnapshotLock::take(pool.io(), id, SnapshotLock::Kind::Remove);
+        if (!lock)
+            return lock.error();
+        if (!lock->held())
+            return plain_error(RBDC_ERR_OPERATION_INVALID, -EBUSY,
+                               "a clone of " + pool.image_label(e.name) + " is under way");
+        auto snaps = list_snapshots(img.get());
+        if (!snaps)
+            return snaps.error();
+        for (const auto &s : snaps.value())
+            if (auto st = remove_snapshot(img.get(), "snapshot '" + s.name + "' of " + pool.image_label(e.name), s.name);
+                !st)
+                return st;
+    }
+    int r = rbd_remove(pool.io(), e.name.c_str());
+    if (r < 0)
+        return ceph_error(r, "failed to remove " + pool.image_label(e.name));
+    (void)rados_remove(pool.io(), lock_object(e.name).c_str());
+    return {};
+}
+
+void evict_cache(Pool &pool)
+{
+    const uint64_t limit = pool.policy().cache_max_size;
+    if (limit == 0)
+        return;
+    auto entries = list_cache(pool);
+    if (!entries) {
+        log_warn("image cache of Ceph pool '", pool.id().ceph_pool, "': ", entries.error().message);
+        return;
+    }
+    uint64_t total = 0;
+    for (const auto &e : *entries)
+        total += e.stored;
+    if (total <= limit)
+        return;
+    std::sort(entries->begin(), entries->end(),
+              [](const CacheEntry &a, const CacheEntry &b) { return a.last_used < b.last_used; });
+    // Unused entries first, least recently used first; then, with the
+    // deferred delete policy, entries with clones go to the trash.
+    for (int pass = 0; pass < 2 && total > limit; pass++) {
+        if (pass == 1 && pool.policy().on_delete != DeletePolicy::Deferred)
+            break;
+        for (const auto &e : *entries) {
+            if (total <= limit)
+                break;
+            const bool unused = e.unused();
+            if (pass == 0 && unused) {
+                if (auto st = remove_cache_entry(pool, e); !st) {
+                    log_warn("image cache: could not evict ", pool.image_label(e.name), ": ", st.error().message);
+                    continue;
+                }
+                log_info("image cache: evicted ", pool.image_label(e.name), " (", e.source, ", ", e.stored,
+                         " bytes stored, unused): the cache held ", total, " bytes, more than its max_size ", limit);
+                total -= e.stored;
+            } else if (pass == 1 && !unused) {
+                if (auto st = move_to_trash(pool, e.name); !st) {
+                    log_warn("image cache: could not move ", pool.image_label(e.name), " to the trash: ",
+                             st.error().message);
+                    continue;
+                }
+                (void)rados_remove(pool.io(), lock_object(e.name).c_str());
+                log_info("image cache: moved ", pool.image_label(e.name), " (", e.source, ", ", e.clones,
+                         " clones) to the trash until its last clone is gone: the cache was over its max_size ",
+                         limit);
+                total -= e.stored;
+            }
+        }
+    }
+}
+
+} // namespace rbdclone

@@ -1,0 +1,95 @@
+// Convert once, clone forever: with <rbd:image_cache enabled='yes'/> on the
+// destination pool, a source that cannot be cloned directly is copied (and
+// converted) once into a hidden raw "entry" image of the destination Ceph
+// pool, named rbdclone-cache-<hash of the source's identity>; every request
+// clones the entry's snapshot.  An entry is never listed as a volume.
+//
+// Identity: a file by device, inode, size, mtime and ctime (nanoseconds)
+// and the format read; an RBD image by cluster fsid, pool, image id and
+// snapshot id (an image head can change under the same identity, so only a
+// named snapshot is cached).  A changed source has another identity, hence
+// another entry: never stale bytes.  The identity is stored with the entry
+// (and compared on every hit), with a checksum of the bytes computed during
+// the one copy.
+//
+// Concurrency: one conversion per entry across daemons, under a RADOS lock
+// on an object of the destination pool; the others wait for the entry.
+// Eviction: past max_size (what the entries store: their allocated objects,
+// from fast-diff where an entry has it, else its virtual size), least
+// recently used entries without clones are removed; entries with clones never are (with the
+// deferred delete policy they go to the trash until their last clone).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ceph/names.hpp"
+#include "ceph/pool.hpp"
+#include "create/copy_engine.hpp"
+#include "create/image_import.hpp"
+
+namespace rbdclone {
+
+struct CacheIdentity {
+    std::string key;         // proves the bytes unchanged; "" = not cacheable
+    std::string description; // what the source is, for operators
+    std::string why_not;     // when key is empty
+};
+
+CacheIdentity file_cache_identity(const std::string &path, const std::string &format);
+// src opened at `snap` (may be empty: then not cacheable).
+CacheIdentity rbd_cache_identity(rbd_image_t src, const std::string &fsid, const std::string &ceph_pool,
+                                 const std::string &image, const std::string &snap, const std::string &format);
+
+std::string cache_entry_name(const std::string &key);
+
+// Fills the entry: must create image `entry` through import_with/import_image
+// with the given sealer (which stamps the identity and the snapshot before
+// the entry becomes visible) and CopyOptions::checksum set.
+using EntryFiller = std::function<Result<CopyStats>(const std::string &entry, const ImageSealer &seal)>;
+
+struct CacheOutcome {
+    bool hit = false;
+    std::string entry;
+    CopyStats copied; // the fill's (a miss), zero for a hit
+};
+
+// Clones dst_name from the entry of `id`, filling the entry first when it
+// does not exist (or waiting for another daemon filling it).
+Result<CacheOutcome> clone_through_cache(Pool &dst, const std::string &dst_name, uint64_t capacity,
+                                         const CacheIdentity &id, const EntryFiller &fill);
+
+struct CacheEntry {
+    std::string name;
+    std::string source;     // description
+    uint64_t size = 0;      // virtual
+    uint64_t stored = 0;    // bytes of its allocated objects (what max_size counts)
+    size_t clones = 0;
+    int64_t last_used = 0;  // unix time
+    bool clones_known = true;
+
+    // No clone depends on it: it may be removed.
+    bool unused() const { return clones_known && clones == 0; }
+};
+
+// Threads that list the cache's entries at once.
+inline constexpr size_t kCacheListWidth = 8;
+
+// The entries of the pool's image cache, with what each stores and its
+// clones (those of every snapshot, trashed clones included).
+Result<std::vector<CacheEntry>> list_cache(Pool &pool);
+
+// Removes an unused entry: its snapshots, the image and its lock object.
+// Refused (-EBUSY) while a clone of it is under way; a snapshot that gained
+// a clone since the entry was listed refuses to be unprotected, so a clone
+// never loses its parent.
+Status remove_cache_entry(Pool &pool, const CacheEntry &e);
+
+// Evicts least recently used entries without clones while the entries
+// store more than the pool's max_size (allocated objects, from fast-diff
+// where the entry has it, else its virtual size).
+void evict_cache(Pool &pool);
+
+} // namespace rbdclone

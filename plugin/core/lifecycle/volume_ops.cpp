@@ -1,0 +1,221 @@
+#include "lifecycle/volume_ops.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include "base/log.hpp"
+#include "ceph/image_children.hpp"
+#include "ceph/image_open.hpp"
+#include "ceph/snapshots.hpp"
+#include "lifecycle/deferred_delete.hpp"
+#include "lifecycle/image_activity.hpp"
+
+namespace rbdclone {
+
+Result<PoolUsage> pool_usage(Pool &pool)
+{
+    rados_cluster_stat_t cs;
+    int r = rados_cluster_stat(pool.cluster().get(), &cs);
+    if (r < 0)
+        return ceph_error(r, "failed to stat the Ceph cluster");
+    rados_pool_stat_t ps;
+    r = rados_ioctx_pool_stat(pool.io(), &ps);
+    if (r < 0)
+        return ceph_error(r, cat("failed to stat the Ceph pool '", pool.id().ceph_pool, "'"));
+    return PoolUsage{cs.kb * 1024, cs.kb_avail * 1024, ps.num_bytes};
+}
+
+Result<ImageHandle> open_image(Pool &pool, const std::string &name, bool read_only)
+{
+    ImageHandle img;
+    int r = open_image_by_name(pool.io(), name, nullptr, read_only, img);
+    if (r < 0) {
+        if (r == -ENOENT)
+            return plain_error(RBDC_ERR_NO_VOLUME, r, pool.image_label(name) + " does not exist");
+        return ceph_error(r, "failed to open " + pool.image_label(name));
+    }
+    return img;
+}
+
+Result<VolumeInfo> volume_info(Pool &pool, const std::string &name, AllocMode mode)
+{
+    auto img = open_image(pool, name, true);
+    if (!img && img.error().rc == -ENOENT) {
+        // A volume being copied in: its bytes are in the hidden partial
+        // image, whose allocation grows as the copy runs.
+        // Its allocation is what is stored so far, whatever the pool's
+        // allocation mode, so that a user can watch the copy progress.
+        if (auto partial = partial_of(pool, name)) {
+            auto p = open_image(pool, *partial, true);
+            if (p)
+                return info_of_open(pool, name, p->get(), AllocMode::FastDiff);
+        }
+    }
+    if (!img)
+        return img.error();
+    return info_of_open(pool, name, img->get(), mode);
+}
+
+Result<std::vector<std::string>> image_names(Pool &pool)
+{
+    auto refs = image_refs(pool);
+    if (!refs)
+        return refs.error();
+    std::vector<std::string> names;
+    names.reserve(refs->size());
+    for (auto &ref : *refs)
+        names.push_back(std::move(ref.name));
+    return names;
+}
+
+Status create_volume(Pool &pool, const std::string &name, uint64_t capacity)
+{
+    int order = 0; // librbd's default object size; features from rbd_default_features
+    int r = rbd_create(pool.io(), name.c_str(), capacity, &order);
+    if (r < 0) {
+        if (r == -EEXIST)
+            return plain_error(RBDC_ERR_EXISTS, r, pool.image_label(name) + " already exists");
+        if (r == -EINVAL && capacity >= (1ull << 40))
+            return plain_error(RBDC_ERR_INVALID_ARG, r,
+                               cat("cannot create ", pool.image_label(name), " of ", capacity,
+                                   " bytes: larger than RBD accepts (with the object-map feature an image holds "
+                                   "at most 256000000 objects, about 976 TiB with 4 MiB objects)"));
+        return ceph_error(r, "failed to create " + pool.image_label(name));
+    }
+    log_info("created ", pool.image_label(name), " of ", capacity, " bytes");
+    return {};
+}
+
+static std::string snapshot_label(const Pool &pool, const std::string &image, const std::string &snap)
+{
+    return cat("snapshot '", pool.id().ceph_pool, "/", image, "@", snap, "'");
+}
+
+Result<bool> delete_volume(Pool &pool, const std::string &name, bool delete_snapshots)
+{
+    const std::string label = pool.image_label(name);
+    std::optional<ParentRef> parent;
+    bool deferred = false;
+    {
+        auto img = open_image(pool, name, false);
+        if (!img) {
+            if (img.error().rc == -ENOENT)
+                return false;
+            return img.error();
+        }
+        auto snaps = list_snapshots(img->get());
+        if (!snaps)
+            return ceph_error(snaps.error().rc, "failed to list the snapshots of " + label);
+        // Never lose a clone's data: an image whose snapshots have clones
+        // stays, whatever the flags (moved to the trash with the deferred
+        // policy).
+        std::vector<ChildRef> clones;
+        std::vector<bool> has_clones;
+        bool clones_known = true; // a Ceph user limited to some pools may not list them
+        for (const auto &sn : snaps.value()) {
+            auto kids = children_of_snapshot(img->get(), sn.id);
+            if (!kids && (kids.error().rc == -EPERM || kids.error().rc == -EACCES)) {
+                log_debug("cannot list the clones of ", label, " (", kids.error().message,
+                          "): its snapshots are treated as a user's");
+                clones_known = false;
+                break;
+            }
+            if (!kids)
+                return ceph_error(kids.error().rc, "failed to list the clones of " + label);
+            has_clones.push_back(!kids->empty());
+            clones.insert(clones.end(), kids->begin(), kids->end());
+        }
+        deferred = !clones.empty() && pool.policy().on_delete == DeletePolicy::Deferred;
+        if (!clones.empty() && !deferred)
+            return plain_error(RBDC_ERR_OPERATION_INVALID, -EBUSY,
+                               cat("cannot delete ", label, ": it has ", clones.size(), " clone",
+                                   clones.size() == 1 ? "" : "s", " (", describe_children(clones),
+                                   "); delete or flatten ", clones.size() == 1 ? "it" : "them",
+                                   " first, or set <rbd:clone delete='deferred'/> on the pool"));
+        // Our own snapshots (clone parents nobody uses now) go with the
+        // image; a user's only when asked.
+        bool user_snapshots = false;
+        for (const auto &sn : snaps.value())
+            user_snapshots |= !is_our_snapshot(sn.name) || !clones_known;
+        if (user_snapshots && !delete_snapshots)
+            return plain_error(RBDC_ERR_OPERATION_INVALID, -ENOTEMPTY,
+                               "cannot delete " + label +
+                                   ": it has snapshots (delete them first, or use --delete-snapshots)");
+        for (size_t i = 0; i < snaps->size(); i++)
+            if (!deferred || !has_clones[i])
+                if (auto st = remove_snapshot(img->get(), snapshot_label(pool, name, snaps.value()[i].name),
+                                              snaps.value()[i].name);
+                    !st)
+                    return st.error();
+        auto p = parent_of(img->get());
+        if (!p)
+            return ceph_error(p.error().rc, "failed to get the parent of " + label);
+        parent = std::move(*p);
+    }
+    if (deferred) {
+        if (auto st = move_to_trash(pool, name); !st)
+            return st.error();
+        return true;
+    }
+    int r = rbd_remove(pool.io(), name.c_str());
+    if (r == -ENOENT)
+        return false;
+    if (r == -ENOTEMPTY)
+        return plain_error(RBDC_ERR_OPERATION_INVALID, r,
+                           "cannot delete " + label + ": it has snapshots (delete them first, or use --delete-snapshots)");
+    if (r == -EBUSY)
+        return plain_error(RBDC_ERR_OPERATION_INVALID, r,
+                           "cannot delete " + label + ": it is in use (watched by a running guest or client, or it has clones)");
+    if (r < 0)
+        return ceph_error(r, "failed to remove " + label);
+    log_info("removed ", label);
+    if (parent)
+        detach_from_parent(pool.cluster().get(), *parent);
+    return true;
+}
+
+// librbd calls the progress callback unconditionally: it must not be NULL.
+static int no_progress(uint64_t, uint64_t, void *) { return 0; }
+
+Status resize_volume(Pool &pool, const std::string &name, uint64_t capacity, bool allow_shrink)
+{
+    auto img = open_image(pool, name, false);
+    if (!img)
+        return img.error();
+    int r = rbd_resize2(img->get(), capacity, allow_shrink, no_progress, nullptr);
+    if (r == -EINVAL && !allow_shrink)
+        return plain_error(RBDC_ERR_INVALID_ARG, r,
+                           cat("cannot shrink ", pool.image_label(name), " to ", capacity,
+                               " bytes without the shrink flag"));
+    if (r < 0)
+        return ceph_error(r, cat("failed to resize ", pool.image_label(name), " to ", capacity, " bytes"));
+    log_info("resized ", pool.image_label(name), " to ", capacity, " bytes");
+    return {};
+}
+
+Status wipe_volume(Pool &pool, const std::string &name, WipeMode mode)
+{
+    auto img = open_image(pool, name, false);
+    if (!img)
+        return img.error();
+    rbd_image_info_t info;
+    int r = rbd_stat(img->get(), &info, sizeof(info));
+    if (r < 0)
+        return ceph_error(r, "failed to stat " + pool.image_label(name));
+    uint64_t stripe_count = 1;
+    if ((r = rbd_get_stripe_count(img->get(), &stripe_count)) < 0)
+        return ceph_error(r, "failed to get the stripe count of " + pool.image_label(name));
+    const uint64_t step = info.obj_size * std::max<uint64_t>(stripe_count, 1) * 16;
+    for (uint64_t off = 0; off < info.size; off += step) {
+        uint64_t len = std::min(step, info.size - off);
+        ssize_t w = mode == WipeMode::Zero ? rbd_write_zeroes(img->get(), off, len, 0, 0)
+                                           : rbd_discard(img->get(), off, len);
+        if (w < 0)
+            return ceph_error(static_cast<int>(w),
+                              cat("failed to wipe ", pool.image_label(name), " at offset ", off));
+    }
+    log_info("wiped ", pool.image_label(name), mode == WipeMode::Zero ? " with zeroes" : " by discard");
+    return {};
+}
+
+} // namespace rbdclone

@@ -1,0 +1,150 @@
+#include "stream/transfer.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "base/log.hpp"
+#include "create/copy_engine.hpp"
+#include "lifecycle/image_activity.hpp"
+#include "lifecycle/volume_ops.hpp"
+
+namespace rbdclone {
+
+namespace {
+
+constexpr int kWaitSeconds = 120;
+
+struct TransferPlan {
+    uint64_t offset = 0;
+    uint64_t length = 0;     // bytes the stream may carry
+    uint64_t image_size = 0;
+};
+
+Result<TransferPlan> plan(Pool &pool, const std::string &name, rbd_image_t img, uint64_t offset, uint64_t length,
+                          const char *verb)
+{
+    uint64_t size = 0;
+    int r = rbd_get_size(img, &size);
+    if (r < 0)
+        return ceph_error(r, "failed to get the size of " + pool.image_label(name));
+    if (offset > size || (offset == size && length > 0))
+        return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
+                           cat("cannot ", verb, " ", pool.image_label(name), " at offset ", offset, ": the image has ",
+                               size, " bytes"));
+    if (length > size - offset)
+        return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
+                           cat("cannot ", verb, " ", length, " bytes of ", pool.image_label(name), " at offset ",
+                               offset, ": that reaches past its end (", size, " bytes)"));
+    return TransferPlan{offset, length ? length : size - offset, size};
+}
+
+// An upload's bytes go through the copy engine's aio pipeline.
+class ImageSink final : public UploadSink {
+  public:
+    ImageSink(rbd_image_t img, const std::string &label, const CopyOptions &opts) : w_(img, label, opts) {}
+    Status write(uint64_t off, const char *data, size_t len) override
+    {
+        auto slot = w_.acquire();
+        if (!slot)
+            return slot.error();
+        memcpy(w_.data(*slot), data, len);
+        return w_.submit(*slot, off, len);
+    }
+    Status zero(uint64_t off, uint64_t len) override { return w_.zero(off, len); }
+    Status finish() override { return w_.finish(); }
+    CopyStats stats() const override { return w_.stats(); }
+
+  private:
+    ImageWriter w_;
+};
+
+void run_upload(std::shared_ptr<Pool> pool, std::string name, ImageHandle img, std::shared_ptr<UploadStream> stream,
+                TransferPlan p, std::unique_ptr<ActivityMark> mark)
+{
+    const std::string label = pool->image_label(name);
+    CopyOptions opts;
+    opts.zeros = ZeroPolicy::WriteZeroes;
+    opts.stall_timeout = stall_limit(pool->cluster().get());
+    Status st;
+    CopyStats stats;
+    {
+        ImageSink sink(img.get(), label, opts);
+        st = stream->run(sink);
+        stats = sink.stats();
+    }
+    const uint64_t got = stream->bytes_received();
+    if (!st)
+        log_message(st.error().rc == -EPIPE ? RBDC_LOG_WARN : RBDC_LOG_ERROR,
+                    cat("upload into ", label, " at offset ", p.offset, " ended after ", got,
+                        " bytes: ", st.error().message));
+    else
+        log_info("uploaded ", got, " bytes into ", label, " at offset ", p.offset, " (", stats.bytes_written,
+                 " bytes written, ", stats.bytes_skipped, " zero or hole bytes written as zeroes)");
+    if (!st && st.error().rc == -ETIMEDOUT)
+        close_in_background(std::move(img), pool->cluster_ptr()); // its writes may never complete
+    img.reset();
+    mark.reset();
+}
+
+// `keep`: the image's cluster connection outlives its handle.
+void run_download(std::shared_ptr<Pool> keep, std::unique_ptr<RbdSource> src, std::shared_ptr<DownloadStream> stream,
+                  TransferPlan p, bool sparse)
+{
+    Status st = stream->run(*src);
+    if (!st)
+        log_message(RBDC_LOG_ERROR, cat("download of ", src->label(), " failed: ", st.error().message));
+    else
+        log_info("downloaded ", src->label(), " from offset ", p.offset, ", ", p.length, " bytes",
+                 sparse ? " as a sparse stream" : "");
+    src.reset();
+    keep.reset();
+}
+
+} // namespace
+
+void wait_for_uploads(const Pool &pool, const std::string &name)
+{
+    wait_for_activity(pool, name, Activity::Upload, kWaitSeconds);
+}
+
+Result<std::unique_ptr<UploadIntake>> start_upload(std::shared_ptr<Pool> pool, const std::string &name,
+                                                   uint64_t offset, uint64_t length)
+{
+    auto img = open_image(*pool, name, false);
+    if (!img)
+        return img.error();
+    auto p = plan(*pool, name, img->get(), offset, length, "upload into");
+    if (!p)
+        return p.error();
+    auto stream = std::make_shared<UploadStream>(p->offset, p->length, pool->image_label(name));
+    if (stream->ready_fd() < 0)
+        return plain_error(RBDC_ERR_SYSTEM, -errno, "cannot create an eventfd for the upload stream");
+    auto mark = std::make_unique<ActivityMark>(*pool, name, Activity::Upload);
+    std::thread([pool, name, img = std::move(*img), stream, plan = *p, mark = std::move(mark)]() mutable {
+        thread_body("upload worker", [&] { run_upload(pool, name, std::move(img), stream, plan, std::move(mark)); });
+    }).detach();
+    return std::make_unique<UploadIntake>(std::move(stream));
+}
+
+Result<std::shared_ptr<DownloadStream>> start_download(std::shared_ptr<Pool> pool, const std::string &name,
+                                                       uint64_t offset, uint64_t length, bool sparse)
+{
+    wait_for_uploads(*pool, name);
+    auto img = open_image(*pool, name, true);
+    if (!img)
+        return img.error();
+    auto p = plan(*pool, name, img->get(), offset, length, "download");
+    if (!p)
+        return p.error();
+    auto src = std::make_unique<RbdSource>(std::move(*img), pool->image_label(name), p->image_size);
+    auto stream = std::make_shared<DownloadStream>(p->offset, p->length, sparse, pool->image_label(name));
+    if (stream->ready_fd() < 0)
+        return plain_error(RBDC_ERR_SYSTEM, -errno, "cannot create an eventfd for the download stream");
+    std::thread([pool, src = std::move(src), stream, plan = *p, sparse]() mutable {
+        thread_body("download worker", [&] { run_download(pool, std::move(src), stream, plan, sparse); });
+    }).detach();
+    return stream;
+}
+
+} // namespace rbdclone
