@@ -16,7 +16,7 @@
 #include <memory>
 #include <sstream>
 
-#include "image_open.hpp"
+#include "ceph/image_open.hpp"
 #include "lab_client.hpp"
 
 using namespace lab;
