@@ -10,7 +10,7 @@
 
 #include "ceph/pool.hpp"
 #include "create/copy_engine.hpp"
-#include "create/decision.hpp"
+#include "create/plan.hpp"
 
 namespace rbdclone {
 

@@ -9,7 +9,7 @@
 #include "ceph/image_children.hpp"
 #include "ceph/names.hpp"
 #include "create/copy_engine.hpp"
-#include "create/decision.hpp"
+#include "create/plan.hpp"
 #include "source/image_safety.hpp"
 #include "source/qemu_reader.hpp"
 

@@ -1,4 +1,6 @@
-#include "create/decision.hpp"
+#include "create/plan.hpp"
+
+#include <cerrno>
 
 #include "source/format_sniff.hpp"
 #include "source/image_safety.hpp"
@@ -65,6 +67,72 @@ CopyFormat copy_format(const std::string &declared, const std::string &sniffed)
     if (fmt == "luks")
         return {"", "it is a LUKS-encrypted image, which cannot be converted without its secret"};
     return {"", "its format " + fmt + " cannot be converted"};
+}
+
+Error reflink_refusal(const std::string &dst_label, const std::string &reason)
+{
+    return plain_error(RBDC_ERR_UNSUPPORTED, -ENOTSUP,
+                       "cannot create " + dst_label + " as a copy-on-write clone (reflink requested): " + reason);
+}
+
+namespace {
+
+Plan refuse(Plan p, const std::string &why, Error e)
+{
+    p.step = Step::Refuse;
+    p.format.clear(); // nothing is read
+    if (!why.empty())
+        p.reason += "; refused: " + why;
+    p.refusal = std::move(e);
+    return p;
+}
+
+} // namespace
+
+Plan plan_request(const RequestFacts &f)
+{
+    const std::string &src = f.clone.source_label;
+    const std::string &dst = f.dst_label;
+    const Decision d = decide_clone(f.clone);
+    Plan p;
+    p.method = d.method;
+    p.reason = d.reason;
+    if (!f.source_reachable) // nothing can read it: neither clone nor copy
+        return refuse(p, "", f.reflink ? reflink_refusal(dst, p.reason)
+                                       : plain_error(RBDC_ERR_NO_POOL, -ENOENT,
+                                                     "cannot copy " + src + " into " + dst + ": it is in Ceph cluster " +
+                                                         f.clone.source_fsid +
+                                                         ", which no active RBD pool of this daemon reaches"));
+    if (d.method == Method::Clone) {
+        p.step = Step::Clone;
+        return p;
+    }
+    if (f.copy.format.empty())
+        return refuse(p, f.copy.error,
+                      plain_error(RBDC_ERR_INVALID_ARG, -EINVAL, "cannot create " + dst + " from " + src + ": " + f.copy.error));
+    p.format = f.copy.format;
+    if (p.format != "raw" && p.method != Method::CopyConvert) {
+        p.method = Method::CopyConvert;
+        p.reason += "; it is a " + p.format + " image, converted to raw";
+    }
+    const Error unsafe = plain_error(RBDC_ERR_INVALID_ARG, -EPERM,
+                                     "refusing to convert " + src + " into " + dst + ": " + f.header_problem);
+    if (f.cache_enabled && f.cache.cacheable) {
+        // Converted once into the pool's image cache; a hit is a clone, so
+        // --reflink is served by a hit and refused on a miss.
+        if (!f.header_problem.empty() && !f.reflink)
+            return refuse(p, f.header_problem, unsafe);
+        p.step = Step::ViaCache;
+        p.fill_cache = !f.reflink;
+        return p;
+    }
+    p.reason += f.cache_enabled ? "; not cached: " + f.cache.why_not : std::string("; the pool's image cache is off");
+    if (f.reflink)
+        return refuse(p, "", reflink_refusal(dst, p.reason));
+    if (!f.header_problem.empty())
+        return refuse(p, f.header_problem, unsafe);
+    p.step = Step::Copy;
+    return p;
 }
 
 } // namespace rbdclone

@@ -1,0 +1,85 @@
+// The source of a request (vol-create-from, vol-clone, vol-create with a
+// <backingStore>): a file, a block device, or an RBD image of this or
+// another cluster, opened once.  It carries what the planner needs to know
+// (its label, what its first bytes are, how a copy would read it, whether
+// its header may be converted, its cache identity) and what the copy needs
+// to read it (its bytes as they are, or the container through qemu).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "ceph/cluster.hpp"
+#include "create/image_cache.hpp"
+#include "create/plan.hpp"
+#include "source/byte_source.hpp"
+#include "source/qemu_reader.hpp"
+
+namespace rbdclone {
+
+// Where an RBD source is read: an I/O context on its Ceph pool (held by a
+// pool of this daemon or by the caller), and how qemu reaches its cluster.
+struct RbdPlace {
+    rados_ioctx_t io = nullptr;
+    std::string ceph_pool;
+    std::string image;
+    std::string snap;           // "" = the head
+    std::string fsid;           // the source's cluster
+    const ClusterParams *params = nullptr; // for qemu (outlives the Source)
+};
+
+class Source {
+  public:
+    // A local file or block device; kind names it in messages ("file",
+    // "block device", ...).
+    static Result<std::unique_ptr<Source>> open_file(const std::string &path, const std::string &kind,
+                                                     const std::string &declared_format);
+    // An RBD image, at place.snap when one is given.
+    static Result<std::unique_ptr<Source>> open_rbd(const RbdPlace &place, const std::string &declared_format);
+
+    // "'<path>'", or "RBD image 'pool/image'" and " at snapshot 's'".
+    const std::string &label() const { return label_; }
+    // The facts the planner reads (CloneFacts' source part).
+    void describe(CloneFacts &f) const;
+    // How a copy reads it (copy_format of the declared and sniffed formats).
+    const CopyFormat &copy_format() const { return copy_; }
+    // Why its header must not be given to qemu ("" = it may).
+    std::string header_problem() const;
+    // Its identity in the image cache, in the copy's format.
+    CacheIdentity cache_identity() const;
+
+    // RBD only: the place, the read-only handle (at the snapshot) and size.
+    const RbdPlace &place() const { return place_; }
+    rbd_image_t image() const;
+    uint64_t size() const { return bytes_->size(); }
+
+    // Writes its guest-visible bytes into `image` of dst, a new image
+    // hidden until complete (import_with): raw bytes through the copy
+    // engine, containers through qemu (qemu-img into RBD when this host's
+    // qemu-img has the rbd driver, else read through qemu-nbd).  The header
+    // must have passed header_problem().  With checksum, stats carry the
+    // checksum of the guest-visible bytes (an image cache entry's).
+    Result<CopyStats> copy_into(Pool &dst, const std::string &image, uint64_t capacity, bool checksum,
+                                const ImageSealer &seal = nullptr);
+
+  private:
+    Source() = default;
+    Status sniff();
+    Result<std::unique_ptr<QemuImage>> container() const;
+    Result<CopyStats> convert_with_qemu_img(Pool &dst, const std::string &image, uint64_t capacity,
+                                            bool checksum, const ImageSealer &seal);
+
+    std::string label_;
+    std::string kind_;                // non-RBD
+    std::string path_;                // non-RBD
+    std::string declared_;
+    std::string head_, sniffed_;
+    CopyFormat copy_;
+    bool is_rbd_ = false;
+    bool format_1_ = false, layering_ = false;
+    RbdPlace place_;
+    std::unique_ptr<ByteSource> bytes_; // a FileSource or an RbdSource
+};
+
+} // namespace rbdclone
