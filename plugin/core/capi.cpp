@@ -8,15 +8,10 @@
 #include <new>
 
 #include "base/log.hpp"
-#include "ceph/location.hpp"
 #include "ceph/names.hpp"
 #include "ceph/pool.hpp"
-#include "create/clone.hpp"
-#include "create/create_from.hpp"
-#include "lifecycle/flatten.hpp"
-#include "lifecycle/image_activity.hpp"
-#include "lifecycle/volume_ops.hpp"
 #include "refresh/pool_refresh.hpp"
+#include "requests.hpp"
 #include "stream/transfer.hpp"
 
 using namespace rbdclone;
@@ -31,10 +26,6 @@ struct rbdc_stream {
 };
 
 namespace {
-
-// A flatten in the background holds an image for as long as copying its
-// parent's data takes; deleting the image waits that long at most.
-constexpr int kFlattenWaitSeconds = 600;
 
 void clear(rbdc_status *st)
 {
@@ -235,11 +226,7 @@ int rbdc_volume_create(rbdc_pool *pool, const char *name, uint64_t capacity, rbd
 int rbdc_volume_delete(rbdc_pool *pool, const char *name, int delete_snapshots, rbdc_status *st)
 {
     return guarded(st, [&]() -> int {
-        if (forget_failed_create(*pool->pool, name))
-            return 1; // libvirt undoing our failed create: nothing of ours is there
-        wait_for_uploads(*pool->pool, name);
-        wait_for_activity(*pool->pool, name, Activity::Flatten, kFlattenWaitSeconds);
-        auto s = delete_volume(*pool->pool, name, delete_snapshots != 0);
+        auto s = delete_request(*pool->pool, name, delete_snapshots != 0);
         if (!s)
             return fail(st, s.error());
         return s.value() ? 0 : 1;
@@ -250,8 +237,7 @@ int rbdc_volume_resize(rbdc_pool *pool, const char *name, uint64_t capacity, int
                        rbdc_status *st)
 {
     return guarded(st, [&]() -> int {
-        wait_for_uploads(*pool->pool, name);
-        auto s = resize_volume(*pool->pool, name, capacity, allow_shrink != 0);
+        auto s = resize_request(*pool->pool, name, capacity, allow_shrink != 0);
         return s ? 0 : fail(st, s.error());
     });
 }
@@ -259,22 +245,15 @@ int rbdc_volume_resize(rbdc_pool *pool, const char *name, uint64_t capacity, int
 int rbdc_volume_flatten(rbdc_pool *pool, const char *name, rbdc_status *st)
 {
     return guarded(st, [&]() -> int {
-        wait_for_uploads(*pool->pool, name);
-        wait_for_activity(*pool->pool, name, Activity::Flatten, kFlattenWaitSeconds);
-        auto s = flatten_volume(*pool->pool, name);
-        if (!s)
-            return fail(st, s.error());
-        if (!s.value())
-            log_info(pool->pool->image_label(name), " has no parent: nothing to flatten");
-        return 0;
+        auto s = flatten_request(*pool->pool, name);
+        return s ? 0 : fail(st, s.error());
     });
 }
 
 int rbdc_volume_wipe(rbdc_pool *pool, const char *name, rbdc_wipe_mode mode, rbdc_status *st)
 {
     return guarded(st, [&]() -> int {
-        wait_for_uploads(*pool->pool, name);
-        auto s = wipe_volume(*pool->pool, name, mode == RBDC_WIPE_TRIM ? WipeMode::Trim : WipeMode::Zero);
+        auto s = wipe_request(*pool->pool, name, mode == RBDC_WIPE_TRIM ? WipeMode::Trim : WipeMode::Zero);
         return s ? 0 : fail(st, s.error());
     });
 }
@@ -294,36 +273,19 @@ void rbdc_pool_foreach(const char *ceph_pool, rbdc_uuid_cb cb, void *opaque)
 int rbdc_volume_create_from(rbdc_pool *dst, const char *dst_name, uint64_t capacity,
                             const rbdc_source *src, int reflink, rbdc_status *st)
 {
-    int rc = guarded(st, [&]() -> int {
-        SourceSpec spec;
-        spec.is_rbd = src->is_rbd != 0;
-        spec.declared_format = str(src->declared_format);
-        if (!spec.is_rbd) {
-            spec.kind = str(src->kind);
-            spec.path = str(src->path);
-        } else if (src->pool) {
-            spec.pool = src->pool->pool;
-            spec.image = str(src->image);
-            wait_for_uploads(*spec.pool, spec.image);
-        } else {
-            auto loc = parse_rbd_location(str(src->location));
-            if (!loc)
-                return fail(st, loc.error());
-            spec.fsid = loc->fsid;
-            spec.ceph_pool = loc->pool;
-            spec.image = loc->image;
-            spec.snap = loc->snap;
-        }
-        auto r = create_volume_from(*dst->pool, str(dst_name), capacity, spec, reflink != 0);
-        if (!r)
-            return fail(st, r.error());
-        if (r->decision.method == Method::Clone)
-            apply_flatten_policy(dst->pool, str(dst_name));
-        return 0;
+    return guarded(st, [&]() -> int {
+        SourceRequest req;
+        req.is_rbd = src->is_rbd != 0;
+        req.declared_format = str(src->declared_format);
+        req.kind = str(src->kind);
+        req.path = str(src->path);
+        if (src->pool)
+            req.pool = src->pool->pool;
+        req.image = str(src->image);
+        req.location = str(src->location);
+        auto s = create_from_request(dst->pool, str(dst_name), capacity, req, reflink != 0);
+        return s ? 0 : fail(st, s.error());
     });
-    if (rc < 0)
-        remember_failed_create(*dst->pool, str(dst_name));
-    return rc;
 }
 
 int rbdc_volume_upload(rbdc_pool *pool, const char *name, uint64_t offset, uint64_t length, rbdc_stream **out,

@@ -451,11 +451,7 @@ rbdGlueBuildVol(virStoragePoolObj *obj, virStorageVolDef *vol, unsigned int flag
         return -1;
     rc = rbdc_volume_create(pool, vol->name, vol->target.capacity, &st);
     rbdc_pool_unref(pool);
-    if (rc < 0) {
-        rbdGlueReport(&st);
-        return -1;
-    }
-    return 0;
+    return rbdGlueCheck(rc, &st);
 }
 
 /* Pool unlocked (async job), and so is the source's pool.  The driver
@@ -525,10 +521,8 @@ rbdGlueRefreshVol(virStoragePoolObj *obj, virStorageVolDef *vol)
         return -1;
     rc = rbdc_volume_info_get(pool, vol->name, rbdGlueAllocMode(def), &info, &st);
     rbdc_pool_unref(pool);
-    if (rc < 0) {
-        rbdGlueReport(&st);
+    if (rbdGlueCheck(rc, &st) < 0)
         return -1;
-    }
     vol->target.capacity = info.capacity;
     vol->target.allocation = info.allocation;
     rbdGlueSetVolIdentity(def, vol);
@@ -555,11 +549,7 @@ rbdGlueDeleteVol(virStoragePoolObj *obj, virStorageVolDef *vol, unsigned int fla
     rc = rbdc_volume_delete(pool, vol->name,
                             !!(flags & VIR_STORAGE_VOL_DELETE_WITH_SNAPSHOTS), &st);
     rbdc_pool_unref(pool);
-    if (rc < 0) {
-        rbdGlueReport(&st);
-        return -1;
-    }
-    return 0;
+    return rbdGlueCheck(rc, &st);
 }
 
 /* Pool locked.  The driver has already applied DELTA and checked that a
@@ -595,11 +585,7 @@ rbdGlueResizeVol(virStoragePoolObj *obj, virStorageVolDef *vol,
         virStoragePoolObjDecrAsyncjobs(obj);
     }
     rbdc_pool_unref(pool);
-    if (rc < 0) {
-        rbdGlueReport(&st);
-        return -1;
-    }
-    return 0;
+    return rbdGlueCheck(rc, &st);
 }
 
 /* Pool unlocked (async job). */
@@ -639,11 +625,7 @@ rbdGlueWipeVol(virStoragePoolObj *obj, virStorageVolDef *vol,
         return -1;
     rc = rbdc_volume_wipe(pool, vol->name, mode, &st);
     rbdc_pool_unref(pool);
-    if (rc < 0) {
-        rbdGlueReport(&st);
-        return -1;
-    }
-    return 0;
+    return rbdGlueCheck(rc, &st);
 }
 
 /* ---- vol-upload / vol-download ------------------------------------------ */
@@ -652,22 +634,28 @@ rbdGlueWipeVol(virStoragePoolObj *obj, virStorageVolDef *vol,
  * needs a file descriptor, and a seekable one to carry holes. */
 static int
 rbdGlueTransfer(virStoragePoolObj *obj, virStorageVolDef *vol, virStreamPtr stream,
-                unsigned long long offset, unsigned long long len, bool sparse, bool upload)
+                unsigned long long offset, unsigned long long len, unsigned int flags, bool upload)
 {
+    bool sparse;
     rbdc_stream *core = NULL;
     rbdc_status st;
     rbdc_pool *pool;
     int rc;
 
+    if (upload) {
+        virCheckFlags(VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM, -1);
+        sparse = !!(flags & VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM);
+    } else {
+        virCheckFlags(VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM, -1);
+        sparse = !!(flags & VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM);
+    }
     if (!(pool = rbdGluePoolUnlocked(obj)))
         return -1;
     rc = upload ? rbdc_volume_upload(pool, vol->name, offset, len, &core, &st)
                 : rbdc_volume_download(pool, vol->name, offset, len, sparse, &core, &st);
     rbdc_pool_unref(pool);
-    if (rc < 0) {
-        rbdGlueReport(&st);
+    if (rbdGlueCheck(rc, &st) < 0)
         return -1;
-    }
     return rbdGlueStreamOpen(stream, core, upload);
 }
 
@@ -675,18 +663,14 @@ static int
 rbdGlueUploadVol(virStoragePoolObj *obj, virStorageVolDef *vol, virStreamPtr stream,
                  unsigned long long offset, unsigned long long len, unsigned int flags)
 {
-    virCheckFlags(VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM, -1);
-    return rbdGlueTransfer(obj, vol, stream, offset, len,
-                           !!(flags & VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM), true);
+    return rbdGlueTransfer(obj, vol, stream, offset, len, flags, true);
 }
 
 static int
 rbdGlueDownloadVol(virStoragePoolObj *obj, virStorageVolDef *vol, virStreamPtr stream,
                    unsigned long long offset, unsigned long long len, unsigned int flags)
 {
-    virCheckFlags(VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM, -1);
-    return rbdGlueTransfer(obj, vol, stream, offset, len,
-                           !!(flags & VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM), false);
+    return rbdGlueTransfer(obj, vol, stream, offset, len, flags, false);
 }
 
 /* ---- registration ----------------------------------------------------- */

@@ -48,3 +48,14 @@ rbdGlueReport(const rbdc_status *st)
     }
     virReportError(code, "%s", st->message);
 }
+
+/* The end of most glue callbacks: a failed core call (rc < 0) reported,
+ * -1; else 0. */
+int
+rbdGlueCheck(int rc, const rbdc_status *st)
+{
+    if (rc >= 0)
+        return 0;
+    rbdGlueReport(st);
+    return -1;
+}

@@ -5,3 +5,6 @@
 #include "rbdclone/core.h"
 
 void rbdGlueReport(const rbdc_status *st);
+
+/* rc < 0: reports st and returns -1; else returns 0. */
+int rbdGlueCheck(int rc, const rbdc_status *st);

@@ -221,24 +221,35 @@ rbdGlueStreamAddCallback(virStreamPtr st, int events, virStreamEventCallback cb,
     return ret;
 }
 
+/* The stream locked, if a callback is registered on it; else NULL and an
+ * error. */
+static rbdGlueStream *
+rbdGlueStreamLockWatched(virStreamPtr st)
+{
+    rbdGlueStream *gs = rbdGlueStreamGet(st);
+
+    if (!gs)
+        return NULL;
+    virMutexLock(&gs->lock);
+    if (gs->watch == 0) {
+        virMutexUnlock(&gs->lock);
+        virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
+                       _("stream does not have a callback registered"));
+        return NULL;
+    }
+    return gs;
+}
+
 static int
 rbdGlueStreamUpdateCallback(virStreamPtr st, int events)
 {
-    rbdGlueStream *gs = rbdGlueStreamGet(st);
-    int ret = -1;
+    rbdGlueStream *gs = rbdGlueStreamLockWatched(st);
 
     if (!gs)
         return -1;
-    virMutexLock(&gs->lock);
-    if (gs->watch == 0) {
-        virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
-                       _("stream does not have a callback registered"));
-    } else {
-        rbdGlueStreamWatchEvents(gs, events);
-        ret = 0;
-    }
+    rbdGlueStreamWatchEvents(gs, events);
     virMutexUnlock(&gs->lock);
-    return ret;
+    return 0;
 }
 
 /* Caller holds gs->lock. */
@@ -264,21 +275,13 @@ rbdGlueStreamRemoveWatchLocked(rbdGlueStream *gs)
 static int
 rbdGlueStreamRemoveCallback(virStreamPtr st)
 {
-    rbdGlueStream *gs = rbdGlueStreamGet(st);
-    int ret = -1;
+    rbdGlueStream *gs = rbdGlueStreamLockWatched(st);
 
     if (!gs)
         return -1;
-    virMutexLock(&gs->lock);
-    if (gs->watch == 0) {
-        virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
-                       _("stream does not have a callback registered"));
-    } else {
-        rbdGlueStreamRemoveWatchLocked(gs);
-        ret = 0;
-    }
+    rbdGlueStreamRemoveWatchLocked(gs);
     virMutexUnlock(&gs->lock);
-    return ret;
+    return 0;
 }
 
 static int
@@ -365,12 +368,9 @@ rbdGlueStreamRecv(virStreamPtr st, char *data, size_t nbytes)
 {
     rbdGlueStream *gs = rbdGlueStreamGet(st);
     rbdc_status status;
-    int rc;
+    int rc = gs ? rbdc_stream_recv(gs->core, data, nbytes, rbdGlueStreamBlocking(st), &status) : -1;
 
-    if (!gs)
-        return -1;
-    rc = rbdc_stream_recv(gs->core, data, nbytes, rbdGlueStreamBlocking(st), &status);
-    if (rc == -1)
+    if (gs && rc == -1)
         rbdGlueReport(&status);
     return rc;
 }

@@ -183,12 +183,17 @@ class ImageRead {
 
     void on_header(int rc)
     {
-        if (rc < 0)
-            return fail(rc);
+        // Decoded, then the replies freed, whatever comes next.
         auto size = wire::decode_size(size_.p, size_.len);
         auto features = wire::decode_u64(features_.p, features_.len);
         auto flags = wire::decode_u64(flags_.p, flags_.len);
-        if (!size || !features || !flags || size_.rv < 0 || features_.rv < 0 || flags_.rv < 0) {
+        auto stripe = wire::decode_stripe(stripe_.p, stripe_.len);
+        const bool answered = size_.rv >= 0 && features_.rv >= 0 && flags_.rv >= 0;
+        const bool striped = stripe_.rv >= 0 && stripe;
+        size_.reset(), features_.reset(), flags_.reset(), stripe_.reset();
+        if (rc < 0)
+            return fail(rc);
+        if (!size || !features || !flags || !answered) {
             phase_ = Phase::AskLibrbd;
             return;
         }
@@ -196,15 +201,13 @@ class ImageRead {
         object_size_ = uint64_t{1} << size->order;
         uint64_t unit = object_size_, count = 1;
         if (*features & RBD_FEATURE_STRIPINGV2) {
-            auto stripe = wire::decode_stripe(stripe_.p, stripe_.len);
-            if (!stripe || stripe_.rv < 0) {
+            if (!striped) {
                 phase_ = Phase::AskLibrbd;
                 return;
             }
             unit = stripe->unit;
             count = stripe->count;
         }
-        size_.reset(), features_.reset(), flags_.reset(), stripe_.reset();
         objects_ = wire::object_count(size_bytes_, object_size_, unit, count);
         result_ = VolumeInfo{size_bytes_, object_size_ * objects_};
         const bool fast_diff = (*features & RBD_FEATURE_FAST_DIFF) && !(*flags & RBD_FLAG_FAST_DIFF_INVALID);
@@ -283,16 +286,18 @@ class ImageRead {
     int piece_rv_ = 0;
 };
 
-Result<VolumeInfo> ask_librbd(Pool &pool, const std::string &name, AllocMode mode)
+} // namespace
+
+Result<VolumeInfo> info_by_name(Pool &pool, const std::string &name, AllocMode mode)
 {
     ImageHandle img;
     int r = open_image_by_name(pool.io(), name, nullptr, true, img);
+    if (r == -ENOENT)
+        return plain_error(RBDC_ERR_NO_VOLUME, r, pool.image_label(name) + " does not exist");
     if (r < 0)
         return ceph_error(r, "failed to open " + pool.image_label(name));
     return info_of_open(pool, name, img.get(), mode);
 }
-
-} // namespace
 
 void scan_images(Pool &pool, const std::vector<ListedImage> &images, AllocMode mode,
                  const std::function<bool(size_t, const Result<VolumeInfo> &)> &each)
@@ -317,7 +322,7 @@ void scan_images(Pool &pool, const std::vector<ListedImage> &images, AllocMode m
         const size_t index = next - window.size();
         Result<VolumeInfo> info = first.result();
         if (first.phase() == ImageRead::Phase::AskLibrbd)
-            info = ask_librbd(pool, first.ref().name, mode);
+            info = info_by_name(pool, first.ref().name, mode);
         else if (first.error() < 0)
             info = ceph_error(first.error(), "failed to read the header of " + pool.image_label(first.ref().name));
         window.pop_front();

@@ -24,6 +24,8 @@ enum class AllocMode { FromObjects, FastDiff };
 
 // An image open in librbd (`name` only labels errors).
 Result<VolumeInfo> info_of_open(Pool &pool, const std::string &name, rbd_image_t img, AllocMode mode);
+// The same, opening the image read-only (-ENOENT: it does not exist).
+Result<VolumeInfo> info_by_name(Pool &pool, const std::string &name, AllocMode mode);
 
 struct ListedImage {
     std::string name;

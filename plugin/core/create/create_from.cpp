@@ -107,14 +107,39 @@ Result<CreateOutcome> via_cache(Pool &dst, const std::string &dst_name, uint64_t
     return CreateOutcome{Decision{Method::Clone, plan.reason}, out->copied};
 }
 
-ImageRef clone_ref(const RbdPlace &p)
+// The source, opened once; null when no pool of this daemon reaches its
+// cluster (the planner refuses that).
+Result<std::unique_ptr<Source>> open_source(Pool &dst, const SourceSpec &spec, Located &where)
+{
+    if (!spec.is_rbd)
+        return Source::open_file(spec.path, spec.kind, spec.declared_format);
+    if (auto st = locate(dst, spec, where); !st)
+        return st.error();
+    if (!where.reachable)
+        return std::unique_ptr<Source>();
+    return Source::open_rbd(where.place, spec.declared_format);
+}
+
+// Clones the source (at its snapshot, or one of ours chosen or made).
+Result<CloneOutcome> clone_step(Pool &dst, const std::string &dst_name, uint64_t capacity, const RbdPlace &place,
+                                const std::string &declared_format, std::unique_ptr<Source> &src)
 {
     ImageRef ref;
-    ref.io = p.io;
-    ref.pool = p.ceph_pool;
-    ref.image = p.image;
-    ref.snap = p.snap;
-    return ref;
+    ref.io = place.io;
+    ref.pool = place.ceph_pool;
+    ref.image = place.image;
+    ref.snap = place.snap;
+    auto c = clone_image(ref, src->image(), src->size(), dst, dst_name, capacity);
+    if (c || c.error().rc != -ENOENT || !ref.snap.empty())
+        return c;
+    // Expected race: the snapshot we chose to reuse was removed by the
+    // deletion of its last clone meanwhile.  Look again, once.
+    log_info("the snapshot chosen for ", dst.image_label(dst_name), " vanished meanwhile; choosing again");
+    auto fresh = Source::open_rbd(place, declared_format);
+    if (!fresh)
+        return fresh.error();
+    src = std::move(*fresh);
+    return clone_image(ref, src->image(), src->size(), dst, dst_name, capacity);
 }
 
 std::mutex g_failed_mu;
@@ -149,24 +174,11 @@ Result<CreateOutcome> create_volume_from(Pool &dst, const std::string &dst_name,
     f.reflink = reflink;
     f.cache_enabled = dst.policy().cache_enabled;
 
-    // The source, opened once.
     Located where;
-    std::unique_ptr<Source> src;
-    if (!spec.is_rbd) {
-        auto s = Source::open_file(spec.path, spec.kind, spec.declared_format);
-        if (!s)
-            return s.error();
-        src = std::move(*s);
-    } else {
-        if (auto st = locate(dst, spec, where); !st)
-            return st.error();
-        if (where.reachable) {
-            auto s = Source::open_rbd(where.place, spec.declared_format);
-            if (!s)
-                return s.error();
-            src = std::move(*s);
-        }
-    }
+    auto opened = open_source(dst, spec, where);
+    if (!opened)
+        return opened.error();
+    std::unique_ptr<Source> src = std::move(*opened); // null: unreachable
 
     std::optional<Error> snapshot_denied; // the identity may not snapshot the source
     for (;;) {
@@ -206,18 +218,7 @@ Result<CreateOutcome> create_volume_from(Pool &dst, const std::string &dst_name,
         if (snapshot_denied) // a clone from the named snapshot was refused: nothing else to try
             return *snapshot_denied;
         log_decision(f.dst_label, f.clone.source_label, method_name(plan.method), plan.reason);
-        const ImageRef ref = clone_ref(where.place);
-        auto c = clone_image(ref, src->image(), src->size(), dst, dst_name, capacity);
-        if (!c && c.error().rc == -ENOENT && ref.snap.empty()) {
-            // Expected race: the snapshot we chose to reuse was removed by the
-            // deletion of its last clone meanwhile.  Look again, once.
-            log_info("the snapshot chosen for ", f.dst_label, " vanished meanwhile; choosing again");
-            auto fresh = Source::open_rbd(where.place, spec.declared_format);
-            if (!fresh)
-                return fresh.error();
-            src = std::move(*fresh);
-            c = clone_image(ref, src->image(), src->size(), dst, dst_name, capacity);
-        }
+        auto c = clone_step(dst, dst_name, capacity, where.place, spec.declared_format, src);
         if (c)
             return CreateOutcome{Decision{Method::Clone, plan.reason}, {}};
         if (c.error().rc != -EPERM && c.error().rc != -EACCES)

@@ -228,6 +228,90 @@ std::string cache_entry_name(const std::string &key)
     return kCachePrefix + hex64(fnv1a(key, 0xcbf29ce484222325ull)) + hex64(fnv1a(key, 0x84222325cbf29ce4ull));
 }
 
+namespace {
+
+// Takes the fill lock of `entry`.  Waiting is retrying the lock: no image
+// is opened while another request fills the entry.
+Status lock_for_fill(FillLock &lock, const std::string &entry_label, const CacheIdentity &id)
+{
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kFillWaitSeconds);
+    bool waited = false;
+    for (;;) {
+        int r = lock.try_lock();
+        if (r == 0)
+            return {};
+        if (r != -EBUSY && r != -EEXIST)
+            return ceph_error(r, "failed to lock the image cache entry " + entry_label);
+        if (!waited)
+            log_info("waiting for another request filling the image cache entry ", entry_label, " from ",
+                     id.description);
+        waited = true;
+        if (std::chrono::steady_clock::now() > deadline)
+            return plain_error(RBDC_ERR_TIMEOUT, -ETIMEDOUT,
+                               cat("waited ", kFillWaitSeconds, " s for the image cache entry ", entry_label,
+                                   " that another request fills from ", id.description));
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+}
+
+// Stamps the complete hidden entry with its identity and checksum and
+// gives it its protected snapshot, before it is renamed into view: once
+// visible, an entry's header never changes again.
+Status seal_entry(Pool &dst, const std::string &partial, const CopyStats &stats, const CacheIdentity &id,
+                  const std::string &entry_label)
+{
+    ImageHandle img;
+    int r = open_image_by_name(dst.io(), partial, nullptr, false, img);
+    if (r < 0)
+        return ceph_error(r, "failed to open " + dst.image_label(partial));
+    const std::string created = std::to_string(static_cast<long long>(time(nullptr)));
+    const std::pair<const char *, std::string> meta[] = {
+        {kCacheMetaIdentity, id.key},
+        {kCacheMetaSource, id.description},
+        {kCacheMetaChecksum, hex64(stats.checksum)},
+        {kCacheMetaChecksumOf, stats.checksum_of_stored ? "the source's bytes as stored" : "the guest-visible bytes"},
+        {kCacheMetaCreated, created}};
+    for (const auto &[k, v] : meta)
+        if ((r = rbd_metadata_set(img.get(), k, v.c_str())) < 0)
+            return ceph_error(r, "failed to stamp the image cache entry " + entry_label);
+    if ((r = rbd_snap_create(img.get(), kCacheSnapshot)) < 0)
+        return ceph_error(r, "failed to snapshot the image cache entry " + entry_label);
+    // Protected now (clone format 1 needs it, 2 does not mind).
+    if ((r = rbd_snap_protect(img.get(), kCacheSnapshot)) < 0)
+        return ceph_error(r, "failed to protect the snapshot of the image cache entry " + entry_label);
+    return {};
+}
+
+// Under the fill lock: whoever holds it checks once whether the entry is
+// there now (a hit), else fills it.
+Status fill_or_find(Pool &dst, const CacheIdentity &id, const EntryFiller &fill, CacheOutcome &out)
+{
+    const std::string entry_label = dst.image_label(out.entry);
+    FillLock lock(dst.io(), lock_object(out.entry));
+    if (auto st = lock_for_fill(lock, entry_label, id); !st)
+        return st;
+    auto ready = entry_ready(dst, out.entry, id);
+    if (!ready || *ready) {
+        lock.release();
+        if (!ready)
+            return ready.error();
+        out.hit = true;
+        return {};
+    }
+    auto filled = fill(out.entry, [&](const std::string &partial, const CopyStats &stats) {
+        return seal_entry(dst, partial, stats, id, entry_label);
+    });
+    lock.release();
+    if (!filled)
+        return filled.error();
+    out.copied = *filled;
+    log_info("image cache: stored ", id.description, " as ", entry_label, " (checksum ", hex64(filled->checksum),
+             ")");
+    return {};
+}
+
+} // namespace
+
 Result<CacheOutcome> clone_through_cache(Pool &dst, const std::string &dst_name, uint64_t capacity,
                                          const CacheIdentity &id, const EntryFiller &fill)
 {
@@ -240,73 +324,9 @@ Result<CacheOutcome> clone_through_cache(Pool &dst, const std::string &dst_name,
     out.hit = *ready;
     if (!out.hit && !fill)
         return plain_error(RBDC_ERR_NO_VOLUME, -ENOENT, id.description + " is not in the image cache");
-
-    if (!out.hit) {
-        FillLock lock(dst.io(), lock_object(out.entry));
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kFillWaitSeconds);
-        // Waiting is retrying the lock: no image is opened while another
-        // request fills the entry.  Whoever holds the lock next checks once
-        // whether the entry is there now (a hit), else fills it.
-        bool waited = false;
-        for (;;) {
-            int r = lock.try_lock();
-            if (r == 0)
-                break;
-            if (r != -EBUSY && r != -EEXIST)
-                return ceph_error(r, "failed to lock the image cache entry " + entry_label);
-            if (!waited)
-                log_info("waiting for another request filling the image cache entry ", entry_label, " from ",
-                         id.description);
-            waited = true;
-            if (std::chrono::steady_clock::now() > deadline)
-                return plain_error(RBDC_ERR_TIMEOUT, -ETIMEDOUT,
-                                   cat("waited ", kFillWaitSeconds, " s for the image cache entry ", entry_label,
-                                       " that another request fills from ", id.description));
-            std::this_thread::sleep_for(std::chrono::milliseconds(200));
-        }
-        {
-            auto unlock = [&] { lock.release(); };
-            ready = entry_ready(dst, out.entry, id);
-            if (!ready || *ready) {
-                unlock();
-                if (!ready)
-                    return ready.error();
-                out.hit = true;
-            } else {
-                auto seal = [&](const std::string &partial, const CopyStats &stats) -> Status {
-                    ImageHandle img;
-                    int r = open_image_by_name(dst.io(), partial, nullptr, false, img);
-                    if (r < 0)
-                        return ceph_error(r, "failed to open " + dst.image_label(partial));
-                    const std::string created = std::to_string(static_cast<long long>(time(nullptr)));
-                    const std::pair<const char *, std::string> meta[] = {
-                        {kCacheMetaIdentity, id.key},
-                        {kCacheMetaSource, id.description},
-                        {kCacheMetaChecksum, hex64(stats.checksum)},
-                        {kCacheMetaChecksumOf, stats.checksum_of_stored ? "the source's bytes as stored"
-                                                                   : "the guest-visible bytes"},
-                        {kCacheMetaCreated, created}};
-                    for (const auto &[k, v] : meta)
-                        if ((r = rbd_metadata_set(img.get(), k, v.c_str())) < 0)
-                            return ceph_error(r, "failed to stamp the image cache entry " + entry_label);
-                    if ((r = rbd_snap_create(img.get(), kCacheSnapshot)) < 0)
-                        return ceph_error(r, "failed to snapshot the image cache entry " + entry_label);
-                    // Protected now (clone format 1 needs it, 2 does not mind):
-                    // once visible, an entry's header never changes again.
-                    if ((r = rbd_snap_protect(img.get(), kCacheSnapshot)) < 0)
-                        return ceph_error(r, "failed to protect the snapshot of the image cache entry " + entry_label);
-                    return {};
-                };
-                auto filled = fill(out.entry, seal);
-                unlock();
-                if (!filled)
-                    return filled.error();
-                out.copied = *filled;
-                log_info("image cache: stored ", id.description, " as ", entry_label, " (checksum ",
-                         hex64(filled->checksum), ")");
-            }
-        }
-    }
+    if (!out.hit)
+        if (auto st = fill_or_find(dst, id, fill, out); !st)
+            return st.error();
 
     ImageHandle img;
     int r = open_image_by_name(dst.io(), out.entry, kCacheSnapshot, true, img);
@@ -331,13 +351,13 @@ Result<CacheOutcome> clone_through_cache(Pool &dst, const std::string &dst_name,
 
 Result<std::vector<CacheEntry>> list_cache(Pool &pool)
 {
-    auto all = image_names(pool);
+    auto all = image_refs(pool);
     if (!all)
         return all.error();
     std::vector<std::string> names;
-    for (const auto &name : *all)
-        if (is_cache_entry(name) && !is_partial_name(name))
-            names.push_back(name);
+    for (auto &ref : *all)
+        if (is_cache_entry(ref.name) && !is_partial_name(ref.name))
+            names.push_back(std::move(ref.name));
 
     // Each entry is opened and asked several questions: on kCacheListWidth
     // threads, so that a big cache does not cost one entry's round trips

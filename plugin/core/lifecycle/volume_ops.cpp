@@ -39,33 +39,19 @@ Result<ImageHandle> open_image(Pool &pool, const std::string &name, bool read_on
 
 Result<VolumeInfo> volume_info(Pool &pool, const std::string &name, AllocMode mode)
 {
-    auto img = open_image(pool, name, true);
-    if (!img && img.error().rc == -ENOENT) {
+    auto info = info_by_name(pool, name, mode);
+    if (!info && info.error().rc == -ENOENT) {
         // A volume being copied in: its bytes are in the hidden partial
-        // image, whose allocation grows as the copy runs.
-        // Its allocation is what is stored so far, whatever the pool's
-        // allocation mode, so that a user can watch the copy progress.
+        // image, whose allocation grows as the copy runs.  Its allocation
+        // is what is stored so far, whatever the pool's allocation mode,
+        // so that a user can watch the copy progress.
         if (auto partial = partial_of(pool, name)) {
-            auto p = open_image(pool, *partial, true);
-            if (p)
-                return info_of_open(pool, name, p->get(), AllocMode::FastDiff);
+            ImageHandle p;
+            if (open_image_by_name(pool.io(), *partial, nullptr, true, p) == 0)
+                return info_of_open(pool, name, p.get(), AllocMode::FastDiff);
         }
     }
-    if (!img)
-        return img.error();
-    return info_of_open(pool, name, img->get(), mode);
-}
-
-Result<std::vector<std::string>> image_names(Pool &pool)
-{
-    auto refs = image_refs(pool);
-    if (!refs)
-        return refs.error();
-    std::vector<std::string> names;
-    names.reserve(refs->size());
-    for (auto &ref : *refs)
-        names.push_back(std::move(ref.name));
-    return names;
+    return info;
 }
 
 Status create_volume(Pool &pool, const std::string &name, uint64_t capacity)

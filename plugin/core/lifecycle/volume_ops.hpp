@@ -22,9 +22,6 @@ Result<ImageHandle> open_image(Pool &pool, const std::string &name, bool read_on
 
 Result<VolumeInfo> volume_info(Pool &pool, const std::string &name, AllocMode mode);
 
-// The names of every image of the pool (hidden ones included).
-Result<std::vector<std::string>> image_names(Pool &pool);
-
 Status create_volume(Pool &pool, const std::string &name, uint64_t capacity);
 
 // Returns true when the image was removed, false when it did not exist.

@@ -1,8 +1,9 @@
 #include "refresh/pool_refresh.hpp"
 
+#include <optional>
+
 #include "base/log.hpp"
-#include "create/image_cache.hpp"
-#include "create/image_import.hpp"
+#include "ceph/names.hpp"
 #include "refresh/pool_tidy.hpp"
 
 namespace rbdclone {

@@ -1,0 +1,42 @@
+// What each volume request of libvirt does, from start to end: the work of
+// this process it waits for (an upload still being written, a background
+// flatten), the operation itself, and what follows it (the pool's flatten
+// policy after a clone; a failed create remembered, so that libvirt's undo
+// of it deletes nothing).  capi.cpp only translates between the C interface
+// and these.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "create/create_from.hpp"
+#include "lifecycle/volume_ops.hpp"
+
+namespace rbdclone {
+
+// The source of a create-from as libvirt names it: a file or block device,
+// a volume of a pool of this daemon, or an rbd:// location.
+struct SourceRequest {
+    bool is_rbd = false;
+    std::string kind, path;        // not RBD
+    std::shared_ptr<Pool> pool;    // RBD, a volume of this pool
+    std::string image;             // RBD, with pool
+    std::string location;          // RBD, without pool: rbd://[fsid@]pool/image[@snap]
+    std::string declared_format;
+};
+
+// vol-create-from, vol-clone, vol-create with a <backingStore>.
+Status create_from_request(const std::shared_ptr<Pool> &dst, const std::string &name, uint64_t capacity,
+                           const SourceRequest &src, bool reflink);
+
+// true: removed; false: there was nothing to remove.
+Result<bool> delete_request(Pool &pool, const std::string &name, bool delete_snapshots);
+
+Status resize_request(Pool &pool, const std::string &name, uint64_t capacity, bool allow_shrink);
+
+Status flatten_request(Pool &pool, const std::string &name);
+
+Status wipe_request(Pool &pool, const std::string &name, WipeMode mode);
+
+} // namespace rbdclone
