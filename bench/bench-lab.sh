@@ -95,3 +95,54 @@ peak_rss() {
     done
     wait $pid || { echo "$PROG: '$*' failed:" >&2; cat "$WORK/peak.out" >&2; exit 1; }
 }
+
+# ---- The floor table (issue 19): bench/run-all.sh gathers the rows every benchmark writes.
+# FLOOR_ROWS: one file per row, NN.row, "NN|work|ours|baseline|ratio|target|result|note"
+# (the C++ clone benchmark writes the same format).
+FLOOR_ROWS=$RESULTS/floor-rows
+# verdict RATIO LIMIT [min]: MET when RATIO <= LIMIT (or >= LIMIT with "min"), else MISSED.
+verdict() { awk -v x="$1" -v l="$2" -v m="${3:-max}" 'BEGIN {print ((m == "min") ? x >= l : x <= l) ? "MET" : "MISSED"}'; }
+# both V1 V2: MET when both are.
+both() { [ "$1" = MET ] && [ "$2" = MET ] && echo MET || echo MISSED; }
+# floor_row NN WORK OURS BASELINE RATIO TARGET RESULT [NOTE]: records the row and prints it.
+floor_row() {
+    mkdir -p "$FLOOR_ROWS"
+    local IFS='|'
+    echo "$*" >"$FLOOR_ROWS/$1.row"
+    printf '%-3s %-58s %-30s %-30s %-7s %-26s %s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7"
+    [ -n "${8:-}" ] && printf '    %s\n' "$8"
+    return 0
+}
+floor_header() { printf '%-3s %-58s %-30s %-30s %-7s %-26s %s\n' '#' work ours baseline ratio target result; }
+# MiB/s of SIZE_MIB copied in MS milliseconds.
+mibs() { awk -v s="$1" -v ms="$2" 'BEGIN {printf "%.0f", (ms > 0) ? s * 1000 / ms : 0}'; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# ---- The librbd write probe (bench/write_probe.cpp), on the same file the copy benchmark copies.
+# probe_search FILE: the search for the best settings (its output in $RESULTS/NAME-probe.txt);
+# sets PROBE_SEARCH_MIBS and PROBE_ARGS (those settings).
+probe_search() {
+    local out=$RESULTS/$PROG-probe.txt
+    say "librbd write probe: the best settings for $(basename "$1")"
+    "$BUILD/bench/write-probe" "$1" rbd --search | tee "$out" || exit 1
+    PROBE_SEARCH_MIBS=$(sed -n 's/^PROBE MIBS=\([0-9.]*\) .*/\1/p' "$out")
+    PROBE_ARGS=$(sed -n 's/^PROBE MIBS=[0-9.]* CHUNK=\([0-9]*\) DEPTH=\([0-9]*\) HANDLES=\([0-9]*\) .*/--chunk \1 --depth \2 --handles \3/p' "$out")
+    [ -n "$PROBE_ARGS" ] || { echo "$PROG: the write probe printed no result" >&2; exit 1; }
+}
+# probe_once FILE: one trial at the best settings, its write time in ms appended to $WORK/t.probe
+# (a variant of the benchmark's rounds, interleaved with the others).
+probe_once() {
+    local ms
+    # shellcheck disable=SC2086  # PROBE_ARGS is a list of options
+    ms=$("$BUILD/bench/write-probe" "$1" rbd $PROBE_ARGS | sed -n 's/^PROBE .* MS=\([0-9]*\)$/\1/p')
+    [ -n "$ms" ] || { echo "$PROG: the write probe failed" >&2; exit 1; }
+    echo "$ms" >>"$WORK/t.probe"
+}
+# probe_note SIZE_MIB: the probe's line for a table (median of the rounds' trials).
+probe_note() {
+    PROBE_MS=$(median_of probe)
+    PROBE_MIBS=$(mibs "$1" "$PROBE_MS")
+    echo "librbd write probe ($PROBE_ARGS): $PROBE_MIBS MiB/s (median of the rounds, $PROBE_MS ms per $1 MiB); search best $PROBE_SEARCH_MIBS MiB/s"
+}
+# of_probe SIZE_MIB MS: "N MiB/s = F of the probe".
+of_probe() { local t; t=$(mibs "$1" "$2"); echo "$t MiB/s = $(ratio "$t" "$PROBE_MIBS")x probe"; }

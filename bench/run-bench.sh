@@ -3,7 +3,8 @@
 # (one throwaway Ceph cluster, two private libvirtds: ours from tests/lab/lab.sh,
 # the stock one from tests/lab/libvirtd-lab.sh against the same cluster).
 # Builds if needed, runs build/bench/clone-bench, prints the table and writes
-# it to build/bench-results/clone.txt; stops both daemons and Ceph even on failure.
+# it to build/bench-results/clone.txt, and rows 1-3 of the floor table into
+# build/bench-results/floor-rows/ (bench/run-all.sh); stops both daemons and Ceph even on failure.
 #
 # Environment: BENCH_REPS (15), BENCH_WARMUP (2), BENCH_VERBOSE (1: every sample),
 # BENCH_TIMEOUT (seconds for the benchmark binary itself, 240), BUILD_DIR (see tests/common.sh).
@@ -40,15 +41,15 @@ say "second libvirtd with the stock module, same Ceph"
 start_stock_daemon bench || exit 1
 
 say "benchmark"
-mkdir -p "$RESULTS"
-rm -f "$RESULTS/clone.txt"
+mkdir -p "$RESULTS/floor-rows"
+rm -f "$RESULTS/clone.txt" "$RESULTS"/floor-rows/[123].row
 (
     set -a
     . "$LAB/lab.env"
     BENCH_STOCK_URI=$(. "$STOCK/libvirtd.env" && echo "$LIBVIRT_STORAGE_URI")
     BENCH_MON_ASOK=$CEPH_LAB_DIR/run/ceph-mon.a.asok
     set +a
-    exec timeout -k 10 "${BENCH_TIMEOUT:-240}" "$BUILD/bench/clone-bench" "$RESULTS/clone.txt"
+    exec timeout -k 10 "${BENCH_TIMEOUT:-240}" "$BUILD/bench/clone-bench" "$RESULTS/clone.txt" "$RESULTS/floor-rows"
 ) &
 BENCH_PID=$!
 wait "$BENCH_PID"
