@@ -93,6 +93,8 @@ def kind_of(obj):
               "rbd_trash", "rbd_info", "rbd_mirroring", "rbd_namespace", "rbdclone"):
         if obj.startswith(k):
             return k.rstrip(".") if k.endswith(".") else k
+    if obj.endswith(".rbd"):
+        return "NAME.rbd"  # a format-1 header: librbd looks for one before creating an image
     return obj
 
 
@@ -117,7 +119,7 @@ def parse_window(lines, t0, t1):
     other = []
     for line in lines:
         t = ts_of(line)
-        if t is None or t < t0 - 0.005 or t > t1 + 0.5:
+        if t is None or t < t0 - 0.008 or t > t1 + 0.5:
             continue
         m = SEND.search(line)
         if m and t <= t1:
@@ -290,6 +292,21 @@ def main():
                     f"{sum(statistics.mean(step_ops[k]) for k, _ in STEP_NAMES):.0f} | "
                     f"{statistics.mean(step_ms['driver']):.1f} |\n")
 
+        # The ops of each step, from the last request whose steps were recognised.
+        for name, t0, t1 in reversed(windows):
+            ops, _ = parse_window(lines, t0, t1)
+            st = steps_of(ops, src, name)
+            if not st:
+                continue
+            f.write(f"\nthe ops of each step of request {name}:\n")
+            keys = [k for k, _ in STEP_NAMES]
+            for j, k in enumerate(keys):
+                b = st[keys[j + 1]] if j + 1 < len(keys) else len(ops)
+                f.write(f"{k}:\n")
+                for o in ops[st[k]:b]:
+                    f.write(f"    {o['obj']:48} {', '.join(o['ops'])}\n")
+            break
+
     with open(os.path.join(OUT, "summary.txt"), "w") as f:
         f.write(f"OSD ops per request (mean over {len(per_req)} requests), by object kind and ops\n")
         for (kind, names), n in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -310,7 +327,7 @@ def main():
         if not m:
             continue
         t = datetime.datetime.strptime(m.group(1) + m.group(2), "%Y-%m-%d %H:%M:%S.%f%z").timestamp()
-        if t0 - 0.005 <= t <= t1:
+        if t0 - 0.008 <= t <= t1:
             events.append((t, "libvirtd " + line[m.end():].strip()[:200]))
     for line in lines:
         t = ts_of(line)

@@ -89,6 +89,7 @@ first_of_ten=$(ms_of from_file cached disk0 "$WORK/a.qcow2")
 hits=() clones=()
 for i in $(seq 1 9); do
     hits+=("$(ms_of from_file cached "disk$i" "$WORK/a.qcow2")")
+    # shellcheck disable=SC2086  # $V is a command line
     clones+=("$(ms_of $V vol-clone golden "clone$i" --pool plain)")
 done
 hit_ms=$(echo "${hits[*]}" | median)

@@ -37,9 +37,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 export BENCH_REPS=${BENCH_REPS:-11} BENCH_WARMUP=${BENCH_WARMUP:-2}
-export BENCH_COPY_REPS=${BENCH_COPY_REPS:-3} BENCH_COPY_BIG_MIB=${BENCH_COPY_BIG_MIB:-0}
+export BENCH_COPY_REPS=${BENCH_COPY_REPS:-5} BENCH_COPY_BIG_MIB=${BENCH_COPY_BIG_MIB:-0}
 export BENCH_CACHE_ROUNDS=${BENCH_CACHE_ROUNDS:-3}
-export BENCH_STREAM_REPS=${BENCH_STREAM_REPS:-3} BENCH_STREAM_BIG_MIB=${BENCH_STREAM_BIG_MIB:-0}
+export BENCH_STREAM_REPS=${BENCH_STREAM_REPS:-5} BENCH_STREAM_BIG_MIB=${BENCH_STREAM_BIG_MIB:-0}
 ONLY=${BENCH_ONLY:-clone copy cache stream}
 
 say "build"
@@ -53,6 +53,8 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 (while :; do cut -d' ' -f1 /proc/loadavg >>"$RESULTS/load.samples"; sleep 5; done) &
 SAMPLER=$!
 
+# The rows each benchmark measures.
+rows_of() { case $1 in clone) echo 1 2 3 ;; copy) echo 4 5 ;; cache) echo 6 ;; stream) echo 7 8 9 ;; esac; }
 failed=() durations=()
 for b in clone copy cache stream; do
     case " $ONLY " in *" $b "*) ;; *) continue ;; esac
@@ -66,7 +68,9 @@ for b in clone copy cache stream; do
     rc=$?
     CHILD=''
     durations+=("$b $((SECONDS - t)) s")
-    sed -n '/^floor rows:/,$p' "$LOGS/$b.log" | grep -v '^total run time' 
+    for n in $(rows_of "$b"); do
+        [ -f "$ROWS/$n.row" ] && cut -d'|' -f1-7 "$ROWS/$n.row" | tr '|' '\t'
+    done
     if [ $rc != 0 ]; then
         failed+=("$b")
         echo "$script FAILED (exit $rc); the end of its output:"
@@ -79,13 +83,14 @@ wait "$SAMPLER" 2>/dev/null
 SAMPLER=''
 LOAD_MEAN=$(awk '{s += $1; n++; if ($1 > m) m = $1} END {printf "%.2f (max %.2f, %d samples)", n ? s / n : 0, m, n}' "$RESULTS/load.samples")
 
-# Which benchmark measures each row (for a row that is missing).
+# Which benchmark measures a row (for a row that is missing).
 bench_of() { case $1 in 1|2|3) echo run-bench.sh ;; 4|5) echo copy-bench.sh ;; 6) echo cache-bench.sh ;; *) echo stream-bench.sh ;; esac; }
 {
     echo "floor table (issue 19, \"Down to the floor\"), $(date -u +%Y-%m-%dT%H:%M:%SZ), $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)"
     echo "machine: $(nproc) CPUs, shared; load average at the start $LOAD_START, at the end $LOAD_END; mean of the 1-min load $LOAD_MEAN"
     echo "every ratio is ours / its baseline, both measured interleaved in the same benchmark run (medians); throughputs"
-    echo "are fractions of the librbd write probe (bench/write_probe.cpp) measured in the same lab (median of one trial per round)"
+    echo "are fractions of the librbd write probe (bench/write_probe.cpp) in the same lab: the best it wrote there, over its"
+    echo "search of settings and one trial per round"
     echo "benchmarks: ${durations[*]}; total $((SECONDS - T0)) s"
     echo
     printf '| %s | %s | %s | %s | %s | %s | %s |\n' '#' work ours baseline ratio target result

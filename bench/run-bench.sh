@@ -28,7 +28,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-PROG=run-bench
 
 say "build"
 build_all || exit 1
@@ -45,9 +44,11 @@ mkdir -p "$RESULTS/floor-rows"
 rm -f "$RESULTS/clone.txt" "$RESULTS"/floor-rows/[123].row
 (
     set -a
+    # shellcheck source=/dev/null  # written by lab.sh
     . "$LAB/lab.env"
-    BENCH_STOCK_URI=$(. "$STOCK/libvirtd.env" && echo "$LIBVIRT_STORAGE_URI")
-    BENCH_MON_ASOK=$CEPH_LAB_DIR/run/ceph-mon.a.asok
+    # shellcheck disable=SC2034,SC1091  # exported (set -a) for clone-bench
+    BENCH_STOCK_URI=$(. "$STOCK/libvirtd.env" && echo "$LIBVIRT_STORAGE_URI") \
+        BENCH_MON_ASOK=$CEPH_LAB_DIR/run/ceph-mon.a.asok
     set +a
     exec timeout -k 10 "${BENCH_TIMEOUT:-240}" "$BUILD/bench/clone-bench" "$RESULTS/clone.txt" "$RESULTS/floor-rows"
 ) &
@@ -58,6 +59,7 @@ BENCH_PID=''
 if [ $rc != 0 ]; then
     echo "clone-bench failed (exit $rc)" >&2
     for env in "$LAB/lab.env" "$STOCK/libvirtd.env"; do
+        # shellcheck source=/dev/null  # written by lab.sh / libvirtd-lab.sh
         log=$(. "$env" && echo "$LIBVIRTD_LOG")
         echo "--- last errors in $log" >&2
         grep -E ': (error|warning) : ' "$log" 2>/dev/null | tail -10 >&2

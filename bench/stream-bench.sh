@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2086  # $V and $RBD are command lines, ${3:-} a list of flags: split on purpose
 # Stream benchmark (issue 6: vol-upload / vol-download): our stream driver
 # against the rbd tool an operator would otherwise use, side by side in one
 # throwaway lab (one Ceph cluster, one libvirtd with our module).  Variants of

@@ -11,16 +11,20 @@
 // the flush; the image is removed afterwards.
 //
 //   write-probe FILE POOL --search [--reps N]
-//       one untimed warm-up trial, then: chunk 1/2/4/8 MiB at depth 16, then
-//       depth 4/8/16/32 at the best chunk, then 2 and 4 handles at the best
-//       pair, each point twice; the best settings are run N more times
-//       (default 2); prints every trial and the best.
-//   write-probe FILE POOL --chunk MIB --depth N --handles H [--reps N]
+//       one untimed warm-up trial, then: chunk 1/2/4/8 MiB at depth 16, with
+//       librbd copying each buffer (its default) and with zero-copy writes
+//       (rbd_disable_zero_copy_writes = false), then depth 4/8/16/32 at the
+//       best of those, then 2 and 4 handles at the best, each point twice;
+//       the best settings are run N more times (default 2); prints every
+//       trial and the best.
+//   write-probe FILE POOL --chunk MIB --depth N --handles H [--zero-copy] [--reps N]
 //       N trials (default 1) of those settings; prints the best.
 //
 // The last line of the output is for scripts:
-//   PROBE MIBS=<MiB/s> CHUNK=<MiB> DEPTH=<n> HANDLES=<n> MS=<ms>
-// Connects as client.admin with $CEPH_CONF (the lab's ceph.conf).
+//   PROBE MIBS=<MiB/s> CHUNK=<MiB> DEPTH=<n> HANDLES=<n> ZEROCOPY=<0|1> MS=<ms>
+// Connects as client.admin with $CEPH_CONF (the lab's ceph.conf) and $CEPH_ARGS.
+// Several handles of one image in one process take turns at its exclusive lock
+// (the cluster's default features have it): measured slower, kept as a point.
 #include <rados/librados.h>
 #include <rbd/librbd.h>
 
@@ -34,6 +38,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -47,6 +52,7 @@ struct Settings {
     unsigned chunk_mib = 2;
     unsigned depth = 16;
     unsigned handles = 1;
+    bool zero_copy = false; // rbd_disable_zero_copy_writes = false: librbd writes from our buffer
 };
 
 struct Trial {
@@ -85,6 +91,39 @@ struct InFlight {
     }
 };
 
+// One cluster connection and the pool's I/O context.
+struct Conn {
+    rados_t cluster = nullptr;
+    rados_ioctx_t io = nullptr;
+
+    Conn(const std::string &pool, bool zero_copy)
+    {
+        const char *conf = getenv("CEPH_CONF");
+        int r;
+        if ((r = rados_create2(&cluster, "ceph", "client.admin", 0)) < 0)
+            die("rados_create2", r);
+        if ((r = rados_conf_read_file(cluster, conf && *conf ? conf : nullptr)) < 0)
+            die("reading ceph.conf", r);
+        if ((r = rados_conf_parse_env(cluster, nullptr)) < 0) // CEPH_ARGS, as Ceph's tools
+            die("parsing CEPH_ARGS", r);
+        if ((r = rados_conf_set(cluster, "rbd_disable_zero_copy_writes", zero_copy ? "false" : "true")) < 0)
+            die("setting rbd_disable_zero_copy_writes", r);
+        if ((r = rados_connect(cluster)) < 0)
+            die("rados_connect", r);
+        if ((r = rados_ioctx_create(cluster, pool.c_str(), &io)) < 0)
+            die("opening pool " + pool, r);
+    }
+    ~Conn()
+    {
+        if (io)
+            rados_ioctx_destroy(io);
+        if (cluster)
+            rados_shutdown(cluster);
+    }
+    Conn(const Conn &) = delete;
+    Conn &operator=(const Conn &) = delete;
+};
+
 class Probe {
   public:
     Probe(const std::string &file, const std::string &pool) : pool_(pool)
@@ -101,29 +140,14 @@ class Probe {
             done += static_cast<size_t>(k);
         }
         close(fd);
-        const char *conf = getenv("CEPH_CONF");
-        int r;
-        if ((r = rados_create2(&cluster_, "ceph", "client.admin", 0)) < 0)
-            die("rados_create2", r);
-        if ((r = rados_conf_read_file(cluster_, conf && *conf ? conf : nullptr)) < 0)
-            die("reading ceph.conf", r);
-        if ((r = rados_connect(cluster_)) < 0)
-            die("rados_connect", r);
-        if ((r = rados_ioctx_create(cluster_, pool_.c_str(), &io_)) < 0)
-            die("opening pool " + pool_, r);
     }
-    ~Probe()
-    {
-        if (io_)
-            rados_ioctx_destroy(io_);
-        if (cluster_)
-            rados_shutdown(cluster_);
-    }
-    Probe(const Probe &) = delete;
-    Probe &operator=(const Probe &) = delete;
 
     Trial run(const Settings &s)
     {
+        auto &conn = s.zero_copy ? zero_copy_ : copying_;
+        if (!conn)
+            conn = std::make_unique<Conn>(pool_, s.zero_copy);
+        rados_ioctx_t io_ = conn->io;
         const std::string name = "write-probe-" + std::to_string(getpid()) + "-" + std::to_string(++serial_);
         const uint64_t size = data_.size();
         int order = 0; // the cluster's default object size, features and the rest
@@ -175,8 +199,8 @@ class Probe {
         t.s = s;
         t.ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
         t.mibs = static_cast<double>(size) / MiB / (t.ms / 1000);
-        printf("  chunk %u MiB, depth %2u, handles %u: %7.1f ms, %7.1f MiB/s\n", s.chunk_mib, s.depth, s.handles,
-               t.ms, t.mibs);
+        printf("  chunk %u MiB, depth %2u, handles %u, %-12s %7.1f ms, %7.1f MiB/s\n", s.chunk_mib, s.depth,
+               s.handles, s.zero_copy ? "zero-copy:" : "copying:", t.ms, t.mibs);
         fflush(stdout);
         return t;
     }
@@ -186,8 +210,7 @@ class Probe {
   private:
     std::string pool_;
     std::vector<char> data_;
-    rados_t cluster_ = nullptr;
-    rados_ioctx_t io_ = nullptr;
+    std::unique_ptr<Conn> copying_, zero_copy_;
     unsigned serial_ = 0;
 };
 
@@ -207,21 +230,21 @@ Trial search(Probe &p, int reps)
     std::vector<Trial> all;
     printf("warm-up (untimed):\n");
     p.run(Settings{});
-    printf("chunk size (depth 16, one handle):\n");
+    printf("chunk size, copying or zero-copy writes (depth 16, one handle):\n");
     std::vector<Trial> stage;
-    for (unsigned c : {1u, 2u, 4u, 8u})
-        stage.push_back(two(Settings{c, 16, 1}));
+    for (bool zc : {false, true})
+        for (unsigned c : {1u, 2u, 4u, 8u})
+            stage.push_back(two(Settings{c, 16, 1, zc}));
     Settings best = best_of(stage).s;
     all.insert(all.end(), stage.begin(), stage.end());
-    printf("aio depth (chunk %u MiB, one handle):\n", best.chunk_mib);
-    stage.clear();
+    printf("aio depth (chunk %u MiB, one handle, %s):\n", best.chunk_mib, best.zero_copy ? "zero-copy" : "copying");
     for (unsigned d : {4u, 8u, 32u})
-        stage.push_back(two(Settings{best.chunk_mib, d, 1}));
-    all.insert(all.end(), stage.begin(), stage.end());
+        all.push_back(two(Settings{best.chunk_mib, d, 1, best.zero_copy}));
     best = best_of(all).s;
-    printf("image handles (chunk %u MiB, depth %u):\n", best.chunk_mib, best.depth);
+    printf("image handles (chunk %u MiB, depth %u, %s):\n", best.chunk_mib, best.depth,
+           best.zero_copy ? "zero-copy" : "copying");
     for (unsigned h : {2u, 4u})
-        all.push_back(two(Settings{best.chunk_mib, best.depth, h}));
+        all.push_back(two(Settings{best.chunk_mib, best.depth, h, best.zero_copy}));
     best = best_of(all).s;
     printf("the best settings again (%d trials):\n", reps);
     for (int i = 0; i < reps; i++)
@@ -234,7 +257,7 @@ Trial search(Probe &p, int reps)
 int main(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s FILE POOL --search [--reps N] | --chunk MIB --depth N --handles H [--reps N]\n",
+        fprintf(stderr, "usage: %s FILE POOL --search [--reps N] | --chunk MIB --depth N --handles H [--zero-copy] [--reps N]\n",
                 argv[0]);
         return 2;
     }
@@ -258,6 +281,8 @@ int main(int argc, char **argv)
             s.depth = next();
         else if (a == "--handles")
             s.handles = next();
+        else if (a == "--zero-copy")
+            s.zero_copy = true;
         else if (a == "--reps")
             reps = static_cast<int>(next());
         else {
@@ -282,10 +307,10 @@ int main(int argc, char **argv)
                 ts.push_back(p.run(s));
             best = best_of(ts);
         }
-        printf("best: %.1f MiB/s (chunk %u MiB, depth %u, handles %u, %.1f ms)\n", best.mibs, best.s.chunk_mib,
-               best.s.depth, best.s.handles, best.ms);
-        printf("PROBE MIBS=%.1f CHUNK=%u DEPTH=%u HANDLES=%u MS=%.0f\n", best.mibs, best.s.chunk_mib, best.s.depth,
-               best.s.handles, best.ms);
+        printf("best: %.1f MiB/s (chunk %u MiB, depth %u, handles %u, %s, %.1f ms)\n", best.mibs, best.s.chunk_mib,
+               best.s.depth, best.s.handles, best.s.zero_copy ? "zero-copy" : "copying", best.ms);
+        printf("PROBE MIBS=%.1f CHUNK=%u DEPTH=%u HANDLES=%u ZEROCOPY=%d MS=%.0f\n", best.mibs, best.s.chunk_mib,
+               best.s.depth, best.s.handles, best.s.zero_copy ? 1 : 0, best.ms);
         return 0;
     } catch (const std::exception &e) {
         fprintf(stderr, "write-probe: ERROR: %s\n", e.what());
