@@ -149,12 +149,15 @@ def parse_window(lines, t0, t1):
 # The steps of one request, recognised by the op that starts each (see
 # /work/notes/19-breakdown.md for the functions that issue them).
 STEP_NAMES = [
-    ("A", "driver refreshVol(source): rbdGlueRefreshVol -> volume_info -> open_image_by_name (read-only)"),
-    ("B", "gather_rbd_facts -> open_rbd_source -> open_image_by_name (read-only) + sniff head/tail reads"),
-    ("C", "clone_image: SnapshotLock::take + open_image_by_id (fresh, read-only) + parent_snapshot/head_unchanged_since"),
-    ("D", "rbd_clone3 (librbd: parent name->id, parent open, child create, child open, attach, close)"),
-    ("E", "clone_image end: SnapshotLock released"),
-    ("F", "driver refreshVol(new volume): volume_info -> open_image_by_name (opens the parent too)"),
+    ("A", "driver refreshVol(source): rbdGlueRefreshVol -> rbdc_volume_info_get -> volume_info -> open_image "
+          "-> open_image_by_name (read-only)"),
+    ("B", "Source::open_rbd -> open_rbd_source -> open_image_by_name (read-only), Source::sniff head/tail reads"),
+    ("C", "clone_image: SnapshotLock::take, open_image_by_id (fresh, read-only), parent_snapshot -> "
+          "head_unchanged_since"),
+    ("D", "clone_image: rbd_clone3 (librbd: parent name->id, parent open, child create, child open, attach, close)"),
+    ("E", "clone_image returns: ~SnapshotLock (rados_unlock)"),
+    ("F", "driver refreshVol(new volume): rbdGlueRefreshVol -> volume_info -> open_image_by_name "
+          "(librbd opens the parent too)"),
 ]
 
 
