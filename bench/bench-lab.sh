@@ -150,7 +150,7 @@ probe_note() {
     local fastest median
     fastest=$(sort -n "$WORK/t.probe" | head -1)
     median=$(median_of probe)
-    PROBE_MIBS=$(awk -v a="$PROBE_SEARCH_MIBS" -v b="$(mibs "$1" "$fastest")" 'BEGIN {printf "%.0f", a > b ? a : b}')
+    PROBE_MIBS=$(awk -v a="$PROBE_SEARCH_MIBS" -v b="$(mibs "$1" "$fastest")" 'BEGIN {printf "%.0f", (a > b) ? a : b}')
     echo "librbd write probe ($PROBE_ARGS): best $PROBE_MIBS MiB/s (search best $PROBE_SEARCH_MIBS; per round $(tr '\n' ' ' <"$WORK/t.probe")ms for $1 MiB, median $(mibs "$1" "$median") MiB/s)"
 }
 # of_probe SIZE_MIB MS: "N MiB/s = F x probe" (probe_note first).
