@@ -27,11 +27,12 @@ bench_lab() {
     build_all || exit 1
     say "lab: Ceph (memstore sized for the images) + libvirtd with our module"
     CEPH_LAB_MEM_BYTES=$mem start_lab "$name" "$(ours_backend_dir)" || exit 1
+    # shellcheck source=/dev/null  # written by lab.sh
     . "$LAB/lab.env"
     # Files on disk, not in /tmp (often a tmpfs): the sources are read as a host would.
     WORK=$(mktemp -d "/var/tmp/rbdclone-$name-files.XXXXXX") || exit 1
-    V="virsh -q -c $LIBVIRT_STORAGE_URI"
-    RBD="rbd -c $CEPH_CONF --id admin"
+    # shellcheck disable=SC2034  # for the benchmarks that source this file
+    V="virsh -q -c $LIBVIRT_STORAGE_URI" RBD="rbd -c $CEPH_CONF --id admin"
     mkdir -p "$RESULTS"
 }
 
@@ -75,6 +76,7 @@ timing_rounds() {
     say "warm-up round (untimed)"
     round
     rm -f "$WORK"/t.*
+    # shellcheck disable=SC2153  # REPS: set by the benchmark
     say "timing ($REPS rounds, variants interleaved, order alternating)"
     for r in $(seq 1 "$REPS"); do
         if [ $((r % 2)) = 1 ]; then round; else round_reversed; fi
@@ -95,3 +97,61 @@ peak_rss() {
     done
     wait $pid || { echo "$PROG: '$*' failed:" >&2; cat "$WORK/peak.out" >&2; exit 1; }
 }
+
+# ---- The floor table (issue 19): bench/run-all.sh gathers the rows every benchmark writes.
+# FLOOR_ROWS: one file per row, NN.row, "NN|work|ours|baseline|ratio|target|result|note"
+# (the C++ clone benchmark writes the same format).
+FLOOR_ROWS=$RESULTS/floor-rows
+# verdict RATIO LIMIT [min]: MET when RATIO <= LIMIT (or >= LIMIT with "min"), else MISSED.
+verdict() { awk -v x="$1" -v l="$2" -v m="${3:-max}" 'BEGIN {print ((m == "min") ? x >= l : x <= l) ? "MET" : "MISSED"}'; }
+# both V1 V2: MET when both are.
+both() { [ "$1" = MET ] && [ "$2" = MET ] && echo MET || echo MISSED; }
+# floor_row NN WORK OURS BASELINE RATIO TARGET RESULT [NOTE]: records the row and prints it.
+floor_row() {
+    mkdir -p "$FLOOR_ROWS"
+    local IFS='|'
+    echo "$*" >"$FLOOR_ROWS/$1.row"
+    printf '%-3s %-58s %-30s %-30s %-7s %-26s %s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7"
+    [ -n "${8:-}" ] && printf '    %s\n' "$8"
+    return 0
+}
+floor_header() { printf '%-3s %-58s %-30s %-30s %-7s %-26s %s\n' '#' work ours baseline ratio target result; }
+# MiB/s of SIZE_MIB copied in MS milliseconds.
+mibs() { awk -v s="$1" -v ms="$2" 'BEGIN {printf "%.0f", (ms > 0) ? s * 1000 / ms : 0}'; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# ---- The librbd write probe (bench/write_probe.cpp), on the same file the copy benchmark copies.
+# The probe's figure is the best throughput it found in this run: over its search and over the
+# one trial per round (interleaved with the benchmark's variants), so that every copy is held
+# against the fastest librbd was seen to write here.
+# probe_search FILE: the search for the best settings (its output in $RESULTS/$PROG-probe.txt);
+# sets PROBE_SEARCH_MIBS and PROBE_ARGS (those settings).
+probe_search() {
+    local out=$RESULTS/$PROG-probe.txt
+    say "librbd write probe: the best settings for $(basename "$1")"
+    "$BUILD/bench/write-probe" "$1" rbd --search | tee "$out" || exit 1
+    PROBE_SEARCH_MIBS=$(sed -n 's/^PROBE MIBS=\([0-9.]*\) .*/\1/p' "$out")
+    PROBE_ARGS=$(sed -n 's/^PROBE MIBS=[0-9.]* CHUNK=\([0-9]*\) DEPTH=\([0-9]*\) HANDLES=\([0-9]*\) ZEROCOPY=\([01]\) .*/--chunk \1 --depth \2 --handles \3 Z\4/p' "$out")
+    PROBE_ARGS=${PROBE_ARGS% Z0}
+    PROBE_ARGS=${PROBE_ARGS/% Z1/ --zero-copy}
+    [ -n "$PROBE_ARGS" ] || { echo "$PROG: the write probe printed no result" >&2; exit 1; }
+}
+# probe_once FILE: one trial at the best settings, its write time in ms appended to $WORK/t.probe.
+probe_once() {
+    local ms
+    # shellcheck disable=SC2086  # PROBE_ARGS is a list of options
+    ms=$("$BUILD/bench/write-probe" "$1" rbd $PROBE_ARGS | sed -n 's/^PROBE .* MS=\([0-9]*\)$/\1/p')
+    [ -n "$ms" ] || { echo "$PROG: the write probe failed" >&2; exit 1; }
+    echo "$ms" >>"$WORK/t.probe"
+}
+# probe_note SIZE_MIB: sets PROBE_MIBS (the best of the search and the rounds) and prints the
+# probe's line for a table.
+probe_note() {
+    local fastest median
+    fastest=$(sort -n "$WORK/t.probe" | head -1)
+    median=$(median_of probe)
+    PROBE_MIBS=$(awk -v a="$PROBE_SEARCH_MIBS" -v b="$(mibs "$1" "$fastest")" 'BEGIN {printf "%.0f", (a > b) ? a : b}')
+    echo "librbd write probe ($PROBE_ARGS): best $PROBE_MIBS MiB/s (search best $PROBE_SEARCH_MIBS; per round $(tr '\n' ' ' <"$WORK/t.probe")ms for $1 MiB, median $(mibs "$1" "$median") MiB/s)"
+}
+# of_probe SIZE_MIB MS: "N MiB/s = F x probe" (probe_note first).
+of_probe() { local t; t=$(mibs "$1" "$2"); echo "$t MiB/s = $(ratio "$t" "$PROBE_MIBS")x probe"; }

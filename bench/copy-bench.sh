@@ -9,9 +9,15 @@
 #   qcow2          vol-create-from of a qcow2           vs  (a) qemu-img convert into rbd:
 #                                                           (b) qemu-img convert to a local raw + rbd import
 #   memory         libvirtd's RSS growth during one copy of a dense BENCH_COPY_BIG_MIB file
+#   probe          bench/write_probe.cpp on the dense file: librbd's best write throughput into
+#                  a new image (settings searched once, then one trial per round, interleaved);
+#                  each copy prints its throughput as a fraction of it
+#
+# Rows 4 and 5 of the floor table (bench/run-all.sh): dense raw <= 0.60 x rbd import and
+# >= 0.9 x the probe's throughput; qcow2 <= 0.70 x the best of (a) and (b).
 #
 # Environment: BENCH_COPY_MIB (1024: size of the dense and qcow2 images),
-# BENCH_COPY_BIG_MIB (4096), BENCH_COPY_REPS (5), BUILD_DIR (see tests/common.sh).
+# BENCH_COPY_BIG_MIB (4096; 0: no memory case), BENCH_COPY_REPS (5), BUILD_DIR (see tests/common.sh).
 # Writes build/bench-results/copy.txt.  Stops the lab and removes its files even on failure.
 set -uo pipefail
 PROG=copy-bench
@@ -20,6 +26,7 @@ BIG_MIB=${BENCH_COPY_BIG_MIB:-4096}
 REPS=${BENCH_COPY_REPS:-5}
 . "$(dirname "$0")/bench-lab.sh"
 bench_lab copybench $(( (BIG_MIB + 3 * SIZE_MIB + 2048) * 1024 * 1024 ))
+LOAD0=$(loadavg)
 
 lab_pool_xml bench rbd >"$WORK/pool.xml"
 mkdir -p "$WORK/files"
@@ -30,6 +37,7 @@ say "images: dense $SIZE_MIB MiB raw, 200 MiB dense, 20 GiB sparse with 200 MiB,
 raw_files "$WORK/files" "$SIZE_MIB"
 qemu-img convert -f raw -O qcow2 "$WORK/files/dense.raw" "$WORK/files/image.qcow2" || exit 1
 $V pool-refresh files >/dev/null
+probe_search "$WORK/files/dense.raw"
 RSS0=$(rss)   # before any copy: the growth below includes everything the copies kept
 
 vol_xml() { echo "<volume><name>$1</name><capacity unit='bytes'>1</capacity><target><format type='raw'/></target></volume>" >"$WORK/vol.xml"; echo "$WORK/vol.xml"; }
@@ -44,6 +52,7 @@ qemu_local_then_import() {
 }
 
 round() {
+    probe_once "$WORK/files/dense.raw"
     timed ours_dense ours d1 dense.raw;              drop d1
     timed import_dense rbd_import d2 dense.raw;      drop d2
     timed ours_dense200 ours d3 dense200.raw;        drop d3
@@ -60,6 +69,7 @@ round_reversed() {
     timed ours_dense200 ours d3 dense200.raw;        drop d3
     timed import_dense rbd_import d2 dense.raw;      drop d2
     timed ours_dense ours d1 dense.raw;              drop d1
+    probe_once "$WORK/files/dense.raw"
 }
 
 timing_rounds
@@ -69,12 +79,15 @@ engine_ms() { grep -F "copied '$WORK/files/$1' into" "$LIBVIRTD_LOG" | sed -n 's
 ENGINE_DENSE=$(engine_ms dense.raw)
 ENGINE_QCOW2=$(engine_ms image.qcow2)
 
-say "memory: libvirtd RSS while copying $BIG_MIB MiB"
-head -c $((BIG_MIB * 1024 * 1024)) /dev/urandom >"$WORK/files/big.raw"
-$V pool-refresh files >/dev/null
-peak_rss ours big big.raw
-ALLOC=$($RBD du rbd/big 2>/dev/null | awk 'NR==2 {print $4 " " $5}')
-drop big
+PEAK=$RSS0 ALLOC=''
+if [ "$BIG_MIB" -gt 0 ]; then
+    say "memory: libvirtd RSS while copying $BIG_MIB MiB"
+    head -c $((BIG_MIB * 1024 * 1024)) /dev/urandom >"$WORK/files/big.raw"
+    $V pool-refresh files >/dev/null
+    peak_rss ours big big.raw
+    ALLOC=$($RBD du rbd/big 2>/dev/null | awk 'NR==2 {print $4 " " $5}')
+    drop big
+fi
 
 {
     d=$(median_of ours_dense); i=$(median_of import_dense)
@@ -82,13 +95,35 @@ drop big
     q=$(median_of ours_qcow2); qa=$(median_of qemu_rbd); qb=$(median_of qemu_local_import)
     best=$(( qa < qb ? qa : qb ))
     growth=$(( (PEAK - RSS0) / 1024 ))
-    printf 'copy benchmark, %s rounds, medians (ms); one lab, memstore OSD, %s\n' "$REPS" "$(date -u +%F)"
-    printf '%-58s %9s %9s %8s %s\n' case ours baseline ratio goal
-    printf '%-58s %9d %9d %8s %s\n' "dense raw ${SIZE_MIB} MiB: vol-create-from vs rbd import" "$d" "$i" "$(ratio $d $i)" "<= 1.00 (time)"
-    printf '%-58s %9d %9d %8s %s\n' "sparse 20 GiB (200 MiB data) vs dense 200 MiB" "$s" "$d200" "$(ratio $s $d200)" "<= 2.00"
-    printf '%-58s %9d %9d %8s %s\n' "qcow2 ${SIZE_MIB} MiB vs best of (a) $qa ms (b) $qb ms" "$q" "$best" "$(ratio $q $best)" "<= 1.00"
-    printf '%-58s %9s %9s %8s %s\n' "libvirtd RSS growth copying ${BIG_MIB} MiB (MiB)" "$growth" "-" "-" "<= 64"
+    printf 'copy benchmark, %s rounds, medians (ms); one lab, memstore OSD, %s; load average %s at the start, %s at the end\n' \
+        "$REPS" "$(date -u +%F)" "$LOAD0" "$(loadavg)"
+    probe_note "$SIZE_MIB"
+    printf '%-58s %9s %9s %8s %-16s %s\n' case ours baseline ratio target result
+    row() { printf '%-58s %9s %9s %8s %-16s %s\n' "$1" "$2" "$3" "$4" "$5" "$6"; }
+    r=$(ratio "$d" "$i"); rp=$(ratio "$(mibs "$SIZE_MIB" "$d")" "$PROBE_MIBS")
+    row "dense raw ${SIZE_MIB} MiB: vol-create-from vs rbd import" "$d" "$i" "$r" "<= 0.60" "$(verdict "$r" 0.60)"
+    row "  its throughput vs the write probe's ($(mibs "$SIZE_MIB" "$d") MiB/s)" "-" "-" "$rp" ">= 0.90" "$(verdict "$rp" 0.90 min)"
+    r=$(ratio "$s" "$d200")
+    row "sparse 20 GiB (200 MiB data) vs dense 200 MiB" "$s" "$d200" "$r" "<= 2.00" "$(verdict "$r" 2.00)"
+    r=$(ratio "$q" "$best")
+    row "qcow2 ${SIZE_MIB} MiB vs best of (a) $qa ms (b) $qb ms" "$q" "$best" "$r" "<= 0.70" "$(verdict "$r" 0.70)"
+    row "  its throughput vs the write probe's ($(mibs "$SIZE_MIB" "$q") MiB/s)" "-" "-" "$(ratio "$(mibs "$SIZE_MIB" "$q")" "$PROBE_MIBS")" "-" ""
+    if [ "$BIG_MIB" -gt 0 ]; then
+        row "libvirtd RSS growth copying ${BIG_MIB} MiB (MiB)" "$growth" "-" "-" "<= 64" "$(verdict "$growth" 64)"
+    fi
     printf '(a) qemu-img convert -O raw into rbd:  (b) qemu-img convert to a local raw file, then rbd import\n'
-    printf 'inside the daemon (copy engine only, median): dense raw %s ms, qcow2 %s ms\n' "$ENGINE_DENSE" "$ENGINE_QCOW2"
-    printf 'allocated in Ceph after the %s MiB copy: %s\n' "$BIG_MIB" "${ALLOC:-?}"
+    printf 'inside the daemon (copy engine only, median): dense raw %s ms (%s), qcow2 %s ms\n' \
+        "$ENGINE_DENSE" "$(of_probe "$SIZE_MIB" "$ENGINE_DENSE")" "$ENGINE_QCOW2"
+    [ -n "$ALLOC" ] && printf 'allocated in Ceph after the %s MiB copy: %s\n' "$BIG_MIB" "$ALLOC"
+    echo
+    echo "floor rows:"
+    floor_header
+    r=$(ratio "$d" "$i")
+    floor_row 4 "dense raw ${SIZE_MIB} MiB file -> RBD (vol-create-from) vs rbd import" "$d ms ($(of_probe "$SIZE_MIB" "$d"))" \
+        "rbd import $i ms ($(of_probe "$SIZE_MIB" "$i"))" "$r" "<= 0.60 and >= 0.90x probe" \
+        "$(both "$(verdict "$r" 0.60)" "$(verdict "$rp" 0.90 min)")" "$(probe_note "$SIZE_MIB")"
+    r=$(ratio "$q" "$best")
+    floor_row 5 "qcow2 ${SIZE_MIB} MiB -> RBD vs best of (a) convert -> rbd:, (b) local raw + import" \
+        "$q ms ($(of_probe "$SIZE_MIB" "$q"))" "$( ((qa < qb)) && echo "(a)" || echo "(b)") $best ms ((a) $qa, (b) $qb)" \
+        "$r" "<= 0.70" "$(verdict "$r" 0.70)"
 } | tee "$RESULTS/copy.txt"

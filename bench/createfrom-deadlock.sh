@@ -54,10 +54,12 @@ one_round() {
     for i in $(seq 1 "$n"); do
         if [ "$form" = create-from ]; then
             sed "s/NAME/d$i/" "$WORK/vol.tmpl" >"$WORK/v$i.xml"
+            # shellcheck disable=SC2086  # $V is a command line
             timeout -s KILL "$LIMIT" $V vol-create-from dst "$WORK/v$i.xml" golden --inputpool src \
                 >"$WORK/r$i.out" 2>&1 &
         else
             echo "<volume><name>d$i</name><target><format type='raw'/></target><backingStore><path>rbd/golden</path><format type='raw'/></backingStore></volume>" >"$WORK/v$i.xml"
+            # shellcheck disable=SC2086  # $V is a command line
             timeout -s KILL "$LIMIT" $V vol-create dst "$WORK/v$i.xml" >"$WORK/r$i.out" 2>&1 &
         fi
         pids+=($!)
@@ -84,6 +86,7 @@ for form in create-from backingstore; do
                 echo "  $form x$n round $t: hung; restarting libvirtd" >&2
                 "$REPO/tests/lab/libvirtd-lab.sh" restart "$LAB/libvirtd" --kill >/dev/null 2>&1 ||
                     { echo "$PROG: libvirtd did not come back" >&2; exit 1; }
+                # shellcheck source=/dev/null  # written by libvirtd-lab.sh
                 . "$LAB/libvirtd/libvirtd.env"
             else
                 times+=("$r")

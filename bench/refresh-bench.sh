@@ -16,7 +16,9 @@ bench_lab refreshbench $((4 * 1024 * 1024 * 1024))
 
 say "second libvirtd with the stock module, same Ceph"
 start_stock_daemon refresh || exit 1
+# shellcheck source=/dev/null  # written by libvirtd-lab.sh
 STOCK_URI=$(. "$STOCK/libvirtd.env" && echo "$LIBVIRT_STORAGE_URI")
+# shellcheck source=/dev/null
 STOCK_PID=$(. "$STOCK/libvirtd.env" && echo "$LIBVIRTD_PID")
 
 say "benchmark"
