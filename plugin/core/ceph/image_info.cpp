@@ -288,7 +288,10 @@ class ImageRead {
 
 } // namespace
 
-Result<VolumeInfo> info_by_name(Pool &pool, const std::string &name, AllocMode mode)
+namespace {
+
+// librbd's answer: the image opened read-only (-ENOENT: it does not exist).
+Result<VolumeInfo> info_by_open(Pool &pool, const std::string &name, AllocMode mode)
 {
     ImageHandle img;
     int r = open_image_by_name(pool.io(), name, nullptr, true, img);
@@ -297,6 +300,28 @@ Result<VolumeInfo> info_by_name(Pool &pool, const std::string &name, AllocMode m
     if (r < 0)
         return ceph_error(r, "failed to open " + pool.image_label(name));
     return info_of_open(pool, name, img.get(), mode);
+}
+
+} // namespace
+
+Result<VolumeInfo> info_by_name(Pool &pool, const std::string &name, AllocMode mode)
+{
+    // As a refresh reads it (two round trips, nothing opened: opening a
+    // clone would open its parent too), else as librbd reports it.
+    std::string id;
+    if (image_id_of(pool.io(), name, id) == 0) {
+        ImageRead read(ListedImage{name, id}, mode);
+        read.start(pool.io());
+        while (read.in_flight())
+            read.advance();
+        if (read.phase() == ImageRead::Phase::Done) {
+            if (read.error() == 0)
+                return read.result();
+            if (read.error() != -ENOENT) // gone meanwhile: librbd says so below
+                return ceph_error(read.error(), "failed to read the header of " + pool.image_label(name));
+        }
+    }
+    return info_by_open(pool, name, mode);
 }
 
 void scan_images(Pool &pool, const std::vector<ListedImage> &images, AllocMode mode,
@@ -322,7 +347,7 @@ void scan_images(Pool &pool, const std::vector<ListedImage> &images, AllocMode m
         const size_t index = next - window.size();
         Result<VolumeInfo> info = first.result();
         if (first.phase() == ImageRead::Phase::AskLibrbd)
-            info = info_by_name(pool, first.ref().name, mode);
+            info = info_by_open(pool, first.ref().name, mode);
         else if (first.error() < 0)
             info = ceph_error(first.error(), "failed to read the header of " + pool.image_label(first.ref().name));
         window.pop_front();

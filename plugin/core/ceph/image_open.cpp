@@ -1,7 +1,10 @@
 #include "ceph/image_open.hpp"
-#include "ceph/names.hpp"
 
 #include <cerrno>
+#include <optional>
+
+#include "ceph/names.hpp"
+#include "ceph/rbd_wire.hpp"
 
 namespace rbdclone {
 
@@ -37,6 +40,28 @@ int image_exists(rados_ioctx_t io, const std::string &name)
     if (r != 0)
         return r;
     return object_exists(io, rbd_v1_header_object(name));
+}
+
+int image_id_of(rados_ioctx_t io, const std::string &name, std::string &id)
+{
+    rados_read_op_t op = rados_create_read_op();
+    char *reply = nullptr;
+    size_t len = 0;
+    int rv = 0;
+    rados_read_op_exec(op, "rbd", "get_id", nullptr, 0, &reply, &len, &rv);
+    int r = rados_read_op_operate(op, io, rbd_id_object(name).c_str(), 0);
+    rados_release_read_op(op);
+    if (r >= 0 && rv < 0)
+        r = rv;
+    std::optional<std::string> decoded;
+    if (r >= 0 && !(decoded = wire::decode_id(reply, len)))
+        r = -EBADMSG;
+    if (reply)
+        rados_buffer_free(reply);
+    if (r < 0)
+        return r;
+    id = std::move(*decoded);
+    return 0;
 }
 
 int open_image_by_name(rados_ioctx_t io, const std::string &name, const char *snap, bool read_only,

@@ -32,4 +32,9 @@ int open_image_by_id(rados_ioctx_t io, const std::string &id, const char *snap, 
 // 1 if an image of that name exists (format 1 or 2), 0 if not, or a negative errno.
 int image_exists(rados_ioctx_t io, const std::string &name);
 
+// The id of the format 2 image `name`, read from its id object (one round
+// trip, nothing opened), or a negative errno (-ENOENT: no id object: no
+// such image, or a format 1 one).
+int image_id_of(rados_ioctx_t io, const std::string &name, std::string &id);
+
 } // namespace rbdclone

@@ -50,6 +50,17 @@ std::optional<uint64_t> decode_u64(const char *buf, size_t len)
     return le64(buf);
 }
 
+std::optional<std::string> decode_id(const char *buf, size_t len)
+{
+    if (!buf || len < 4)
+        return std::nullopt;
+    const uint32_t n = le32(buf);
+    // librbd's ids are short hex strings; anything else is not an id.
+    if (n == 0 || n > 64 || n != len - 4)
+        return std::nullopt;
+    return std::string(buf + 4, n);
+}
+
 std::optional<StripeReply> decode_stripe(const char *buf, size_t len)
 {
     if (!buf || len < 16)

@@ -1,7 +1,8 @@
-// What a pool refresh reads of an RBD image without opening it: the replies
-// of the OSD's "rbd" object class (get_size, get_features, get_flags,
-// get_stripe_unit_count) on the image's header object, and the image's
-// object map (rbd_object_map.<id>), which is a Ceph BitVector<2>.
+// What a pool refresh (or a volume's refresh) reads of an RBD image without
+// opening it: the replies of the OSD's "rbd" object class (get_id on the
+// image's id object; get_size, get_features, get_flags,
+// get_stripe_unit_count on its header object), and the image's object map
+// (rbd_object_map.<id>), which is a Ceph BitVector<2>.
 //
 // Opening an image costs librbd ~2 ms of client CPU (an image context and a
 // copy of the configuration); these reads cost one round trip per image and
@@ -29,6 +30,9 @@ struct SizeReply {
 std::optional<SizeReply> decode_size(const char *buf, size_t len);
 // get_features (first field), get_flags.
 std::optional<uint64_t> decode_u64(const char *buf, size_t len);
+
+// get_id on rbd_id.<name>: the image's id (a u32 length, then the bytes).
+std::optional<std::string> decode_id(const char *buf, size_t len);
 
 struct StripeReply {
     uint64_t unit = 0, count = 0;

@@ -202,7 +202,7 @@ static Result<SnapshotChoice> parent_snapshot(const ImageRef &src, rbd_image_t i
 }
 
 Result<CloneOutcome> clone_image(const ImageRef &src, rbd_image_t src_img, uint64_t size, Pool &dst_pool,
-                                 const std::string &dst_name, uint64_t capacity)
+                                 const std::string &dst_name, uint64_t capacity, bool under_lock)
 {
     const auto t0 = std::chrono::steady_clock::now();
     const std::string src_label = src.label();
@@ -224,7 +224,7 @@ Result<CloneOutcome> clone_image(const ImageRef &src, rbd_image_t src_img, uint6
     // before the lock was ours: the snapshots are read from a fresh one.
     SnapshotLock in_use;
     ImageHandle fresh;
-    if (char id[64] = {0}; rbd_get_id(src_img, id, sizeof(id)) == 0) {
+    if (char id[64] = {0}; !under_lock && rbd_get_id(src_img, id, sizeof(id)) == 0) {
         auto l = SnapshotLock::take(src.io, id, SnapshotLock::Kind::Clone);
         if (!l)
             return l.error();

@@ -42,7 +42,10 @@ struct ImageRef {
 // capacity larger than the source grows the clone; smaller is an error
 // naming both sizes.  On any failure nothing new is left behind but a
 // (reusable) snapshot.
+// `under_lock`: src_img was opened after the caller took the shared
+// snapshot lock of the source, which it holds until this returns (else
+// clone_image takes it and opens a fresh handle itself).
 Result<CloneOutcome> clone_image(const ImageRef &src, rbd_image_t src_img, uint64_t size, Pool &dst_pool,
-                                 const std::string &dst_name, uint64_t capacity);
+                                 const std::string &dst_name, uint64_t capacity, bool under_lock = false);
 
 } // namespace rbdclone

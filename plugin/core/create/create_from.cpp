@@ -129,7 +129,7 @@ Result<CloneOutcome> clone_step(Pool &dst, const std::string &dst_name, uint64_t
     ref.pool = place.ceph_pool;
     ref.image = place.image;
     ref.snap = place.snap;
-    auto c = clone_image(ref, src->image(), src->size(), dst, dst_name, capacity);
+    auto c = clone_image(ref, src->image(), src->size(), dst, dst_name, capacity, src->opened_under_clone_lock());
     if (c || c.error().rc != -ENOENT || !ref.snap.empty())
         return c;
     // Expected race: the snapshot we chose to reuse was removed by the
@@ -139,7 +139,7 @@ Result<CloneOutcome> clone_step(Pool &dst, const std::string &dst_name, uint64_t
     if (!fresh)
         return fresh.error();
     src = std::move(*fresh);
-    return clone_image(ref, src->image(), src->size(), dst, dst_name, capacity);
+    return clone_image(ref, src->image(), src->size(), dst, dst_name, capacity, src->opened_under_clone_lock());
 }
 
 std::mutex g_failed_mu;
@@ -204,8 +204,10 @@ Result<CreateOutcome> create_volume_from(Pool &dst, const std::string &dst_name,
             log_decision(f.dst_label, f.clone.source_label, method_name(plan.method), plan.reason);
             return plan.refusal;
         case Step::ViaCache:
+            src->release_clone_lock();
             return via_cache(dst, dst_name, capacity, plan, *src, id);
         case Step::Copy: {
+            src->release_clone_lock();
             log_decision(f.dst_label, f.clone.source_label, method_name(plan.method), plan.reason);
             auto stats = src->copy_into(dst, dst_name, capacity, false);
             if (!stats)

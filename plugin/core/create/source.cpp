@@ -2,6 +2,7 @@
 
 #include <future>
 
+#include "ceph/image_open.hpp"
 #include "create/copy_engine.hpp"
 #include "source/format_sniff.hpp"
 #include "source/image_safety.hpp"
@@ -33,7 +34,18 @@ Result<std::unique_ptr<Source>> Source::open_rbd(const RbdPlace &place, const st
     s->declared_ = declared_format;
     const std::string image_label = "RBD image '" + place.ceph_pool + "/" + place.image + "'";
     s->label_ = image_label + (place.snap.empty() ? "" : " at snapshot '" + place.snap + "'");
-    auto src = open_rbd_source(place.io, place.image, place.snap, image_label);
+    std::string id;
+    if (image_id_of(place.io, place.image, id) == 0) {
+        auto lock = SnapshotLock::take(place.io, id, SnapshotLock::Kind::Clone);
+        if (lock)
+            s->clone_lock_ = std::move(*lock);
+        else if (lock.error().rc != -EPERM && lock.error().rc != -EACCES)
+            return lock.error();
+        // else: this identity may not lock (nor snapshot) it; a clone says so
+    } else {
+        id.clear(); // format 1, missing or unreadable: the open by name says which
+    }
+    auto src = open_rbd_source(place.io, place.image, place.snap, image_label, id);
     if (!src) {
         if (src.error().rc == -ENOENT && !place.snap.empty())
             return plain_error(RBDC_ERR_NO_VOLUME, -ENOENT,

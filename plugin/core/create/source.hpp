@@ -11,6 +11,7 @@
 #include <string>
 
 #include "ceph/cluster.hpp"
+#include "ceph/snapshot_lock.hpp"
 #include "create/image_cache.hpp"
 #include "create/plan.hpp"
 #include "source/byte_source.hpp"
@@ -35,7 +36,10 @@ class Source {
     // "block device", ...).
     static Result<std::unique_ptr<Source>> open_file(const std::string &path, const std::string &kind,
                                                      const std::string &declared_format);
-    // An RBD image, at place.snap when one is given.
+    // An RBD image, at place.snap when one is given.  Opened under the
+    // shared lock of its snapshots (snapshot_lock.hpp), taken first, so that
+    // a clone from it can use this very handle; a Ceph user who may not
+    // take the lock opens it without.
     static Result<std::unique_ptr<Source>> open_rbd(const RbdPlace &place, const std::string &declared_format);
 
     // "'<path>'", or "RBD image 'pool/image'" and " at snapshot 's'".
@@ -53,6 +57,10 @@ class Source {
     const RbdPlace &place() const { return place_; }
     rbd_image_t image() const;
     uint64_t size() const { return bytes_->size(); }
+    // Whether the handle was opened under the clone lock, still held.
+    bool opened_under_clone_lock() const { return clone_lock_.held(); }
+    // A copy needs no lock: let removals of our snapshots go on.
+    void release_clone_lock() { clone_lock_ = SnapshotLock(); }
 
     // Writes its guest-visible bytes into `image` of dst, a new image
     // hidden until complete (import_with): raw bytes through the copy
@@ -79,6 +87,7 @@ class Source {
     bool is_rbd_ = false;
     bool format_1_ = false, layering_ = false;
     RbdPlace place_;
+    SnapshotLock clone_lock_;           // RBD: taken before the open
     std::unique_ptr<ByteSource> bytes_; // a FileSource or an RbdSource
 };
 

@@ -187,10 +187,12 @@ Status RbdSource::read_exact(uint64_t off, char *buf, size_t len)
 }
 
 Result<std::unique_ptr<RbdSource>> open_rbd_source(rados_ioctx_t io, const std::string &image,
-                                                   const std::string &snap, const std::string &label)
+                                                   const std::string &snap, const std::string &label,
+                                                   const std::string &id)
 {
     ImageHandle img;
-    int r = open_image_by_name(io, image, snap.c_str(), true, img);
+    int r = id.empty() ? open_image_by_name(io, image, snap.c_str(), true, img)
+                       : open_image_by_id(io, id, snap.c_str(), true, img);
     if (r == -ENOENT)
         return plain_error(RBDC_ERR_NO_VOLUME, r,
                            snap.empty() ? label + " does not exist"

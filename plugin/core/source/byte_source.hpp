@@ -58,8 +58,10 @@ class RbdSource final : public ByteSource {
     uint64_t size_;
 };
 
+// `id`, when known, opens it by id (one round trip fewer).
 Result<std::unique_ptr<RbdSource>> open_rbd_source(rados_ioctx_t io, const std::string &image,
-                                                   const std::string &snap, const std::string &label);
+                                                   const std::string &snap, const std::string &label,
+                                                   const std::string &id = "");
 
 // The first bytes (up to `head`) and the last `tail` bytes of a source,
 // for format sniffing.

@@ -118,3 +118,16 @@ TEST(RbdWire, AllocatedBytesCountEveryStateButNonexistent)
     // A piece further in the map counts from its first object.
     EXPECT_EQ(allocated_bytes(&last, 1, 8, 12, 40 * M, 4 * M), 2 * 4 * M);
 }
+
+TEST(RbdWire, IdReplyIsALengthThenTheId)
+{
+    // get_id's reply for an image of id 10a66b8b4567 (Ceph 16).
+    const std::string reply("\x0c\x00\x00\x00" "10a66b8b4567", 16);
+    auto id = decode_id(reply.data(), reply.size());
+    ASSERT_TRUE(id);
+    EXPECT_EQ(*id, "10a66b8b4567");
+    EXPECT_FALSE(decode_id(reply.data(), 3));                   // short
+    EXPECT_FALSE(decode_id(reply.data(), reply.size() - 1));    // cut
+    EXPECT_FALSE(decode_id(std::string(4, '\0').data(), 4));    // empty id
+    EXPECT_FALSE(decode_id(nullptr, 0));
+}
