@@ -85,7 +85,8 @@ struct CopyStats {
 };
 
 // A checksum of `len` bytes found at `offset` of a disk: the sum (mod 2^64)
-// over its non-zero 8-byte words of a mix of the word and its position.
+// over its non-zero 8-byte words of a mix of the word and its position
+// (x ^ (x >> 29) of the word times an odd key of its index; ~10 GB/s).
 // Sums of pieces equal the checksum of the whole, whatever order the pieces
 // come in and wherever holes are (they count as zeros), as long as pieces
 // split at multiples of 8 bytes.
@@ -96,12 +97,12 @@ uint64_t content_checksum(const char *buf, size_t len, uint64_t offset);
 Result<CopyStats> copy_to_image(ByteSource &src, rbd_image_t dst, const std::string &dst_label,
                                 const CopyOptions &opts);
 
-// The runs [begin, end) of `len` bytes that hold a non-zero byte, at `block`
-// granularity (a run ends at len).  Adjacent non-zero blocks form one run.
 // content_checksum of every byte of a source, read in chunks along its
 // data extents (holes count as zeros).
 Result<uint64_t> source_checksum(ByteSource &src);
 
+// The runs [begin, end) of `len` bytes that hold a non-zero byte, at `block`
+// granularity (a run ends at len).  Adjacent non-zero blocks form one run.
 std::vector<std::pair<size_t, size_t>> nonzero_runs(const char *buf, size_t len, size_t block);
 
 bool is_all_zero(const char *buf, size_t len);

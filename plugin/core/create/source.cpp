@@ -36,12 +36,11 @@ Result<std::unique_ptr<Source>> Source::open_rbd(const RbdPlace &place, const st
     s->label_ = image_label + (place.snap.empty() ? "" : " at snapshot '" + place.snap + "'");
     std::string id;
     if (image_id_of(place.io, place.image, id) == 0) {
-        auto lock = SnapshotLock::take(place.io, id, SnapshotLock::Kind::Clone);
-        if (lock)
+        // Without it (a Ceph user who may not write the lock object, say),
+        // the source is still read as before; a clone then takes the lock
+        // itself, and its failure is the clone's to report.
+        if (auto lock = SnapshotLock::take(place.io, id, SnapshotLock::Kind::Clone))
             s->clone_lock_ = std::move(*lock);
-        else if (lock.error().rc != -EPERM && lock.error().rc != -EACCES)
-            return lock.error();
-        // else: this identity may not lock (nor snapshot) it; a clone says so
     } else {
         id.clear(); // format 1, missing or unreadable: the open by name says which
     }
