@@ -12,10 +12,12 @@
 RESULTS=$BUILD/bench-results
 BENCH_T0=$SECONDS
 LAB='' WORK=''
+BENCH_TMP_DIRS=()   # more directories a benchmark made, removed on exit
 
 bench_cleanup() {
     stop_labs
     [ -n "$WORK" ] && rm -rf "$WORK"
+    [ ${#BENCH_TMP_DIRS[@]} -gt 0 ] && rm -rf "${BENCH_TMP_DIRS[@]}"
     echo "total run time: $((SECONDS - BENCH_T0)) s"
 }
 

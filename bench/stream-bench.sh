@@ -11,6 +11,9 @@
 #   download dense   vol-download into a local file           vs  `rbd export` of the image
 #   download sparse  vol-download --sparse of that 20 GiB      vs  vol-download of the dense 200 MiB
 #   memory           libvirtd's RSS growth during one upload and one download of BENCH_STREAM_BIG_MIB
+#   libvirt's limit  vol-upload / vol-download of the dense file into a volume of a dir pool on
+#                    tmpfs: libvirt's own stream path (RPC, its fdstream), no RBD at all, what
+#                    bounds rows 7 and 8 from below
 #   probe            bench/write_probe.cpp on the dense file: librbd's best write throughput
 #                    into a new image, one trial per round; each row prints its throughput as
 #                    a fraction of it (downloads too, though they read)
@@ -47,6 +50,14 @@ rbd_import() { timed import $RBD import --no-progress "$WORK/dense.raw" rbd/up; 
 download() { timed "$1" $V vol-download ${3:-} "$2" "$WORK/out.raw" --pool bench; rm -f "$WORK/out.raw"; }
 rbd_export() { timed export $RBD export --no-progress rbd/src-dense "$WORK/out.raw"; rm -f "$WORK/out.raw"; }
 
+say "libvirt's own stream path: a dir pool on tmpfs"
+SHM_DIR=$(mktemp -d /dev/shm/rbdclone-streambench.XXXXXX) || exit 1
+BENCH_TMP_DIRS+=("$SHM_DIR")
+$V pool-create-as shm dir --target "$SHM_DIR" >/dev/null || exit 1
+$V vol-create-as shm dense "$(stat -c %s "$WORK/dense.raw")b" --format raw >/dev/null || exit 1
+shm_upload() { timed shm_up $V vol-upload dense "$WORK/dense.raw" --pool shm; }
+shm_download() { timed shm_down $V vol-download dense "$WORK/out.raw" --pool shm; rm -f "$WORK/out.raw"; }
+
 say "volumes to download: the three files, by vol-upload"
 for f in dense dense200 sparse20g; do
     $V vol-create-as bench "src-$f" "$(stat -c %s "$WORK/$f.raw")b" >/dev/null &&
@@ -57,16 +68,16 @@ probe_search "$WORK/dense.raw"
 
 round() {
     probe_once "$WORK/dense.raw"
-    upload up_dense dense.raw;                rbd_import
+    upload up_dense dense.raw;                rbd_import;  shm_upload
     upload up_sparse sparse20g.raw --sparse;  upload up_dense200 dense200.raw
-    download down_dense src-dense;            rbd_export
+    download down_dense src-dense;            rbd_export;  shm_download
     download down_sparse src-sparse20g --sparse; download down_dense200 src-dense200
 }
 round_reversed() {
     download down_dense200 src-dense200;      download down_sparse src-sparse20g --sparse
-    rbd_export;                               download down_dense src-dense
+    shm_download; rbd_export;                 download down_dense src-dense
     upload up_dense200 dense200.raw;          upload up_sparse sparse20g.raw --sparse
-    rbd_import;                               upload up_dense dense.raw
+    shm_upload; rbd_import;                   upload up_dense dense.raw
     probe_once "$WORK/dense.raw"
 }
 
@@ -97,15 +108,20 @@ fi
     us=$(median_of up_sparse); u200=$(median_of up_dense200)
     dd_=$(median_of down_dense); ex=$(median_of export)
     ds=$(median_of down_sparse); d200=$(median_of down_dense200)
+    su=$(median_of shm_up); sd=$(median_of shm_down)
     printf 'stream benchmark, %s rounds, medians (ms); one lab, memstore OSD, %s; load average %s at the start, %s at the end\n' \
         "$REPS" "$(date -u +%F)" "$LOAD0" "$(loadavg)"
     probe_note "$SIZE_MIB"
-    row() { printf '%-60s %9s %9s %8s %-8s %s\n' "$1" "$2" "$3" "$4" "$5" "$(verdict "$4" "${5#<= }")"; }
+    row() { # a target of "-": a limit shown, nothing to meet
+        printf '%-60s %9s %9s %8s %-8s %s\n' "$1" "$2" "$3" "$4" "$5" "$(if [ "$5" = - ]; then echo -; else verdict "$4" "${5#<= }"; fi)"
+    }
     printf '%-60s %9s %9s %8s %-8s %s\n' case ours baseline ratio target result
     row "vol-upload dense ${SIZE_MIB} MiB vs rbd import" "$ud" "$im" "$(ratio "$ud" "$im")" "<= 0.60"
     row "vol-upload --sparse 20 GiB (200 MiB data) vs dense 200 MiB" "$us" "$u200" "$(ratio "$us" "$u200")" "<= 2"
     row "vol-download ${SIZE_MIB} MiB vs rbd export" "$dd_" "$ex" "$(ratio "$dd_" "$ex")" "<= 0.70"
     row "vol-download --sparse 20 GiB (200 MiB data) vs dense 200 MiB" "$ds" "$d200" "$(ratio "$ds" "$d200")" "<= 1.10"
+    row "vol-upload dense vs libvirt's own (dir pool on tmpfs)" "$ud" "$su" "$(ratio "$ud" "$su")" "-"
+    row "vol-download dense vs libvirt's own (dir pool on tmpfs)" "$dd_" "$sd" "$(ratio "$dd_" "$sd")" "-"
     if [ "$BIG_MIB" -gt 0 ]; then
         g=$(( (PEAK_UP - RSS0) / 1024 )); row "libvirtd RSS growth uploading ${BIG_MIB} MiB (MiB)" "$g" "-" "$g" "<= 64"
         g=$(( (PEAK_DOWN - RSS0) / 1024 )); row "libvirtd RSS growth downloading ${BIG_MIB} MiB (MiB)" "$g" "-" "$g" "<= 64"
@@ -113,7 +129,7 @@ fi
     printf 'the 20 GiB sparse volume: stored in Ceph %s, downloaded with --sparse into a %s KiB file\n' \
         "${SPARSE_STORED:-?}" "${SPARSE_FILE_KIB:-?}"
     printf 'samples (ms):'
-    for t in probe up_dense import up_sparse up_dense200 down_dense export down_sparse down_dense200; do
+    for t in probe up_dense import shm_up up_sparse up_dense200 down_dense export shm_down down_sparse down_dense200; do
         printf ' %s %s;' "$t" "$(tr '\n' ' ' <"$WORK/t.$t" | sed 's/ $//')"
     done
     echo
@@ -122,11 +138,12 @@ fi
     floor_header
     r=$(ratio "$ud" "$im")
     floor_row 7 "vol-upload dense ${SIZE_MIB} MiB vs rbd import" "$ud ms ($(of_probe "$SIZE_MIB" "$ud"))" \
-        "rbd import $im ms ($(of_probe "$SIZE_MIB" "$im"))" "$r" "<= 0.60" "$(verdict "$r" 0.60)" "$(probe_note "$SIZE_MIB")"
+        "rbd import $im ms ($(of_probe "$SIZE_MIB" "$im"))" "$r" "<= 0.60" "$(verdict "$r" 0.60)" \
+        "$(probe_note "$SIZE_MIB"); libvirt's own stream (dir pool on tmpfs, no RBD) $su ms: the bound"
     r=$(ratio "$dd_" "$ex")
     floor_row 8 "vol-download dense ${SIZE_MIB} MiB vs rbd export" "$dd_ ms ($(of_probe "$SIZE_MIB" "$dd_"))" \
         "rbd export $ex ms ($(of_probe "$SIZE_MIB" "$ex"))" "$r" "<= 0.70" "$(verdict "$r" 0.70)" \
-        "(a download reads: its fraction of the write probe is for scale only)"
+        "(a download reads: its fraction of the write probe is for scale only); libvirt's own stream (dir pool on tmpfs, no RBD) $sd ms: the bound"
     r=$(ratio "$ds" "$d200")
     floor_row 9 "vol-download --sparse 20 GiB holding 200 MiB vs dense 200 MiB" "$ds ms" "dense 200 MiB $d200 ms" \
         "$r" "<= 1.10" "$(verdict "$r" 1.10)"

@@ -41,6 +41,16 @@ Result<std::optional<int64_t>> JsonDoc::top_int_if_present(const char *key) cons
     return std::optional<int64_t>(json_node_get_int(n));
 }
 
+Result<std::optional<std::string>> JsonDoc::top_string_if_present(const char *key) const
+{
+    JsonNode *n = json_object_get_member(root_, key);
+    if (!n)
+        return std::optional<std::string>();
+    if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
+        return error(std::string(": \"") + key + "\" is not a string");
+    return std::optional<std::string>(json_node_get_string(n));
+}
+
 Result<int64_t> JsonDoc::top_int(const char *key) const
 {
     auto v = top_int_if_present(key);

@@ -1,5 +1,5 @@
-// Reading the JSON that other programs print (qemu-img's --output=json)
-// with json-glib.  A document owns its parser; lookups read members of the
+// Reading the JSON that other programs print (qemu-img's --output=json,
+// the monitors' "osd dump") with json-glib.  A document owns its parser; lookups read members of the
 // root object only, never a search through the text, so a key of the same
 // name inside a nested object (qemu 10's "children") is never mistaken
 // for the document's own.  Every miss is an error value naming the
@@ -29,6 +29,9 @@ class JsonDoc {
     Result<int64_t> top_int(const char *key) const;
     // The same, std::nullopt when the member is missing.
     Result<std::optional<int64_t>> top_int_if_present(const char *key) const;
+
+    // The root object's member `key`, a string; std::nullopt when missing.
+    Result<std::optional<std::string>> top_string_if_present(const char *key) const;
 
     const std::string &what() const { return what_; }
 

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <map>
 
+#include "base/json_doc.hpp"
 #include "base/log.hpp"
 #include "base/text.hpp"
 #include "ceph/image_open.hpp"
@@ -55,15 +56,11 @@ int clone_format_for_release(const std::string &release)
 
 std::string min_compat_client_from_osd_dump(const std::string &json)
 {
-    const std::string key = "\"require_min_compat_client\"";
-    size_t p = json.find(key);
-    if (p == std::string::npos)
-        return {};
-    p = json.find('"', json.find(':', p + key.size()));
-    if (p == std::string::npos)
-        return {};
-    size_t e = json.find('"', p + 1);
-    return e == std::string::npos ? std::string() : json.substr(p + 1, e - p - 1);
+    auto doc = JsonDoc::parse(json, "the monitors' osd dump");
+    if (!doc)
+        return "";
+    auto release = doc->top_string_if_present("require_min_compat_client");
+    return release && *release ? **release : "";
 }
 
 static std::string conf_get(rados_t c, const char *name)

@@ -55,3 +55,15 @@ TEST(OsdDump, ReadsRequireMinCompatClient)
     EXPECT_EQ(min_compat_client_from_osd_dump(R"({"require_min_compat_client": "mimic"})"), "mimic");
     EXPECT_EQ(min_compat_client_from_osd_dump(R"({"epoch":5})"), "");
 }
+
+TEST(OsdDump, OnlyTheDumpsOwnKeyCountsNotOneNestedOrInAString)
+{
+    // Read as JSON, not searched as text.
+    EXPECT_EQ(min_compat_client_from_osd_dump(R"({"pools":[{"require_min_compat_client":"jewel"}]})"), "");
+    EXPECT_EQ(min_compat_client_from_osd_dump(R"({"note":"\"require_min_compat_client\": \"jewel\"", "epoch":1})"), "");
+    EXPECT_EQ(min_compat_client_from_osd_dump(
+                  R"({"pools":[{"require_min_compat_client":"jewel"}],"require_min_compat_client":"reef"})"),
+              "reef");
+    EXPECT_EQ(min_compat_client_from_osd_dump("not json"), "");
+    EXPECT_EQ(min_compat_client_from_osd_dump(R"({"require_min_compat_client": 12})"), "");
+}
