@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <future>
+#include <system_error>
 
 #include "base/log.hpp"
 
@@ -361,27 +363,51 @@ void DownloadStream::push_chunk(MappedBuffer buf, size_t len)
 
 Status DownloadStream::emit_range(ByteSource &src, uint64_t off, uint64_t len)
 {
+    // Half the stream's buffers are read at once (librbd serves reads of
+    // one handle in parallel), the other half wait for the glue.
     const uint64_t end = off + len;
     while (off < end) {
-        MappedBuffer buf;
+        const uint64_t left = (end - off + lim_.chunk - 1) / lim_.chunk;
+        const unsigned width = static_cast<unsigned>(std::min<uint64_t>(std::max(1u, lim_.buffers / 2), left));
+        std::vector<MappedBuffer> bufs;
         {
             std::unique_lock lk(mu_);
-            // The worker's buffer plus those queued stay within the limit.
-            cv_.wait(lk, [&] { return stopped_ || chunks_.size() + 1 <= lim_.buffers; });
+            // The worker's buffers plus those queued stay within the limit.
+            cv_.wait(lk, [&] { return stopped_ || chunks_.size() + width <= lim_.buffers; });
             if (stopped_)
                 return plain_error(RBDC_ERR_OPERATION_INVALID, -ECANCELED, "the download of " + label_ + " stopped");
-            if (!spare_.empty()) {
-                buf = std::move(spare_.back());
+            for (unsigned k = 0; k < width && off + uint64_t{k} * lim_.chunk < end && !spare_.empty(); k++) {
+                bufs.push_back(std::move(spare_.back()));
                 spare_.pop_back();
             }
         }
-        if (!buf && !buf.allocate(lim_.chunk))
-            return plain_error(RBDC_ERR_INTERNAL, -ENOMEM, "out of memory for the download of " + label_);
-        const size_t n = static_cast<size_t>(std::min<uint64_t>(lim_.chunk, end - off));
-        if (auto st = src.read_exact(off, buf.get(), n); !st)
-            return st;
-        push_chunk(std::move(buf), n);
-        off += n;
+        std::vector<size_t> lens;
+        for (uint64_t at = off; lens.size() < width && at < end; at += lim_.chunk)
+            lens.push_back(static_cast<size_t>(std::min<uint64_t>(lim_.chunk, end - at)));
+        bufs.resize(lens.size());
+        for (auto &b : bufs)
+            if (!b && !b.allocate(lim_.chunk))
+                return plain_error(RBDC_ERR_INTERNAL, -ENOMEM, "out of memory for the download of " + label_);
+        std::vector<Status> read(lens.size());
+        {
+            std::vector<std::future<void>> others;
+            try {
+                for (size_t k = 1; k < lens.size(); k++)
+                    others.push_back(std::async(std::launch::async, [&, k] {
+                        read[k] = src.read_exact(off + k * lim_.chunk, bufs[k].get(), lens[k]);
+                    }));
+            } catch (const std::system_error &) { // no thread: read here instead
+                for (size_t k = others.size() + 1; k < lens.size(); k++)
+                    read[k] = src.read_exact(off + k * lim_.chunk, bufs[k].get(), lens[k]);
+            }
+            read[0] = src.read_exact(off, bufs[0].get(), lens[0]);
+        } // every read done
+        for (size_t k = 0; k < lens.size(); k++) {
+            if (!read[k])
+                return read[k];
+            push_chunk(std::move(bufs[k]), lens[k]);
+            off += lens[k];
+        }
     }
     return {};
 }
