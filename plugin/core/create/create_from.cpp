@@ -77,8 +77,7 @@ CloneFacts unreachable_source(const SourceSpec &spec, const RbdPlace &p)
     f.source_fsid = p.fsid;
     f.declared_format = spec.declared_format;
     f.snapshot_given = !p.snap.empty();
-    f.source_label = "RBD image '" + p.ceph_pool + "/" + p.image + "'" +
-                     (p.snap.empty() ? "" : " at snapshot '" + p.snap + "'");
+    f.source_label = Source::rbd_label(p);
     return f;
 }
 

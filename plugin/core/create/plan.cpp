@@ -115,13 +115,15 @@ Plan plan_request(const RequestFacts &f)
         p.method = Method::CopyConvert;
         p.reason += "; it is a " + p.format + " image, converted to raw";
     }
-    const Error unsafe = plain_error(RBDC_ERR_INVALID_ARG, -EPERM,
-                                     "refusing to convert " + src + " into " + dst + ": " + f.header_problem);
+    auto unsafe = [&] {
+        return plain_error(RBDC_ERR_INVALID_ARG, -EPERM,
+                           "refusing to convert " + src + " into " + dst + ": " + f.header_problem);
+    };
     if (f.cache_enabled && f.cache.cacheable) {
         // Converted once into the pool's image cache; a hit is a clone, so
         // --reflink is served by a hit and refused on a miss.
         if (!f.header_problem.empty() && !f.reflink)
-            return refuse(p, f.header_problem, unsafe);
+            return refuse(p, f.header_problem, unsafe());
         p.step = Step::ViaCache;
         p.fill_cache = !f.reflink;
         return p;
@@ -130,7 +132,7 @@ Plan plan_request(const RequestFacts &f)
     if (f.reflink)
         return refuse(p, "", reflink_refusal(dst, p.reason));
     if (!f.header_problem.empty())
-        return refuse(p, f.header_problem, unsafe);
+        return refuse(p, f.header_problem, unsafe());
     p.step = Step::Copy;
     return p;
 }

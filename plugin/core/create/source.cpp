@@ -33,7 +33,7 @@ Result<std::unique_ptr<Source>> Source::open_rbd(const RbdPlace &place, const st
     s->place_ = place;
     s->declared_ = declared_format;
     const std::string image_label = "RBD image '" + place.ceph_pool + "/" + place.image + "'";
-    s->label_ = image_label + (place.snap.empty() ? "" : " at snapshot '" + place.snap + "'");
+    s->label_ = rbd_label(place);
     std::string id;
     if (image_id_of(place.io, place.image, id) == 0) {
         // Without it (a Ceph user who may not write the lock object, say),
@@ -66,6 +66,12 @@ Result<std::unique_ptr<Source>> Source::open_rbd(const RbdPlace &place, const st
     if (auto st = s->sniff(); !st)
         return st.error();
     return s;
+}
+
+std::string Source::rbd_label(const RbdPlace &place)
+{
+    return "RBD image '" + place.ceph_pool + "/" + place.image + "'" +
+           (place.snap.empty() ? "" : " at snapshot '" + place.snap + "'");
 }
 
 Status Source::sniff()

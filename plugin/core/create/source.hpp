@@ -42,8 +42,10 @@ class Source {
     // take the lock opens it without.
     static Result<std::unique_ptr<Source>> open_rbd(const RbdPlace &place, const std::string &declared_format);
 
-    // "'<path>'", or "RBD image 'pool/image'" and " at snapshot 's'".
+    // "'<path>'", or rbd_label(place).
     const std::string &label() const { return label_; }
+    // "RBD image 'pool/image'", and " at snapshot 's'" when one is given.
+    static std::string rbd_label(const RbdPlace &place);
     // The facts the planner reads (CloneFacts' source part).
     void describe(CloneFacts &f) const;
     // How a copy reads it (copy_format of the declared and sniffed formats).
