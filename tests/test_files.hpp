@@ -16,6 +16,17 @@ inline std::string read_file(const std::string &path)
     return ss.str();
 }
 
+// The lines of `text` that contain `needle`, for a failure's message.
+inline std::string lines_with(const std::string &text, const std::string &needle)
+{
+    std::istringstream in(text);
+    std::string line, out;
+    while (std::getline(in, line))
+        if (line.find(needle) != std::string::npos)
+            out += line + "\n";
+    return out;
+}
+
 // A GoogleTest parameter name from a row's description: anything but
 // letters and digits becomes '_'.
 inline std::string param_name(std::string name)

@@ -368,12 +368,25 @@ TEST_F(Restart, AFlattenCutByACrashIsResumed)
         std::this_thread::sleep_for(std::chrono::seconds(1));
     EXPECT_EQ(ceph().parent("rbd", disk), "") << "the flatten was not resumed";
     EXPECT_EQ(ceph().read("rbd", disk, 508 * MiB, 4), "gggg");
-    const std::string log = testfiles::read_file(daemon_->log_path());
+    // The parent link leaves the header long before rbd_flatten returns: the
+    // dead daemon's watch on the clone's header lingers (30 s), and librbd's
+    // header-update notifies wait 5 s each for its answer (measured: link
+    // gone at 0.13 s, rbd_flatten back at 10 s).  The release of the parent
+    // snapshot follows the flatten's return, so it is timed from the
+    // daemon's "flattened" line, not from the header.
+    const std::string flattened = "flattened RBD image 'rbd/" + disk + "'";
+    std::string log = testfiles::read_file(daemon_->log_path());
+    while (log.find(flattened) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        log = testfiles::read_file(daemon_->log_path());
+    }
     EXPECT_NE(log.find("resuming the flatten of RBD image 'rbd/" + disk + "'"), std::string::npos);
+    ASSERT_NE(log.find(flattened), std::string::npos) << "the resumed flatten never returned";
     // Our snapshot of the golden image goes with its only clone's parent link.
     for (int i = 0; i < 20 && !ceph().snapshots("rbd", golden).empty(); i++)
         std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    EXPECT_TRUE(ceph().snapshots("rbd", golden).empty());
+    EXPECT_TRUE(ceph().snapshots("rbd", golden).empty())
+        << testfiles::lines_with(testfiles::read_file(daemon_->log_path()), golden);
     virStoragePoolDestroy(p);
     virStoragePoolUndefine(p);
     virStoragePoolFree(p);
