@@ -34,6 +34,7 @@ import rbd
 MiB = 1 << 20
 GiB = 1 << 30
 REPS = int(os.environ.get("BENCH_BD_REPS", "10"))
+SNAPS = int(os.environ.get("BENCH_BD_SNAPS", "0"))  # user snapshots on the source (row 3: 50)
 
 
 def env(name):
@@ -190,6 +191,8 @@ def main():
         chunk = os.urandom(16 * MiB)
         for off in (0, 256 * MiB, 512 * MiB, GiB - 16 * MiB):
             img.write(chunk, off)
+        for i in range(1, SNAPS + 1):
+            img.create_snap(f"user-{i}")
     pool = conn.storagePoolCreateXML(pool_xml("bd"), 0)
     # The same requests through a pool without the debug log (its own connection), interleaved:
     # what they cost undisturbed.

@@ -5,7 +5,7 @@
 # and libvirtd's RPC and storage debug log (virt-admin).  Writes
 # build/bench-results/breakdown/{requests,summary,timeline}.txt and the raw logs.
 # Analysis, not a benchmark: debug logging slows every step down a little.
-# Environment: BENCH_BD_REPS (5).
+# Environment: BENCH_BD_REPS (10), BENCH_BD_SNAPS (0: user snapshots on the source; 50 for row 3).
 set -uo pipefail
 PROG=breakdown
 . "$(dirname "$0")/bench-lab.sh"

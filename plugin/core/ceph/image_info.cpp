@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "base/log.hpp"
+#include "ceph/async_read.hpp"
 #include "ceph/image_open.hpp"
 #include "ceph/names.hpp"
 #include "ceph/rbd_wire.hpp"
@@ -75,25 +76,6 @@ namespace {
 // The object map is read in pieces of this many bytes (1 Mi objects each):
 // a scan holds at most kScanWidth of them.
 constexpr size_t kMapChunk = 256 << 10;
-
-// A buffer librados allocated for a class method's reply.
-struct RadosBuf {
-    char *p = nullptr;
-    size_t len = 0;
-    int rv = 0;
-    RadosBuf() = default;
-    RadosBuf(const RadosBuf &) = delete;
-    RadosBuf &operator=(const RadosBuf &) = delete;
-    ~RadosBuf() { reset(); }
-    void reset()
-    {
-        if (p)
-            rados_buffer_free(p);
-        p = nullptr;
-        len = 0;
-        rv = 0;
-    }
-};
 
 // One image being read: its header, then (fast-diff) its object map, piece
 // by piece.  At most one request of it is in flight; destroying it waits for

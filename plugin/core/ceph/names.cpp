@@ -1,5 +1,7 @@
 #include "ceph/names.hpp"
 
+#include <cstdio>
+
 namespace rbdclone {
 
 bool is_partial_name(const std::string &image) { return image.find(kPartialMarker) != std::string::npos; }
@@ -27,6 +29,20 @@ std::string rbd_id_object(const std::string &image) { return "rbd_id." + image; 
 std::string rbd_v1_header_object(const std::string &image) { return image + ".rbd"; }
 std::string rbd_header_object(const std::string &image_id) { return "rbd_header." + image_id; }
 std::string rbd_object_map_object(const std::string &image_id) { return "rbd_object_map." + image_id; }
+
+static std::string hex16(uint64_t v)
+{
+    char b[17];
+    snprintf(b, sizeof(b), "%016llx", static_cast<unsigned long long>(v));
+    return b;
+}
+
+std::string rbd_object_map_object(const std::string &image_id, uint64_t snap_id)
+{
+    return rbd_object_map_object(image_id) + "." + hex16(snap_id);
+}
+
+std::string rbd_data_object(const std::string &prefix, uint64_t object_no) { return prefix + "." + hex16(object_no); }
 
 std::string image_name_problem(const std::string &name)
 {

@@ -74,6 +74,9 @@ std::string rbd_id_object(const std::string &image);            // format 2: nam
 std::string rbd_v1_header_object(const std::string &image);     // format 1
 std::string rbd_header_object(const std::string &image_id);     // format 2
 std::string rbd_object_map_object(const std::string &image_id); // format 2, head
+std::string rbd_object_map_object(const std::string &image_id, uint64_t snap_id); // of a snapshot
+// Data object `object_no` of a format 2 image whose object prefix is `prefix`.
+std::string rbd_data_object(const std::string &prefix, uint64_t object_no);
 
 // --- names of new images -------------------------------------------------------------
 

@@ -33,6 +33,14 @@ std::string head_snap_arg()
     return s;
 }
 
+std::string snap_arg(uint64_t snap_id)
+{
+    std::string s(8, '\0');
+    for (int i = 0; i < 8; i++)
+        s[i] = static_cast<char>((snap_id >> (8 * i)) & 0xff);
+    return s;
+}
+
 std::optional<SizeReply> decode_size(const char *buf, size_t len)
 {
     if (!buf || len < 9)
@@ -59,6 +67,51 @@ std::optional<std::string> decode_id(const char *buf, size_t len)
     if (n == 0 || n > 64 || n != len - 4)
         return std::nullopt;
     return std::string(buf + 4, n);
+}
+
+std::optional<std::string> decode_string(const char *buf, size_t len)
+{
+    if (!buf || len < 4)
+        return std::nullopt;
+    const uint32_t n = le32(buf);
+    if (n != len - 4)
+        return std::nullopt;
+    return std::string(buf + 4, n);
+}
+
+std::optional<uint8_t> decode_u8(const char *buf, size_t len)
+{
+    if (!buf || len != 1)
+        return std::nullopt;
+    return static_cast<uint8_t>(buf[0]);
+}
+
+std::optional<SnapContext> decode_snapcontext(const char *buf, size_t len)
+{
+    if (!buf || len < 12)
+        return std::nullopt;
+    SnapContext c;
+    c.seq = le64(buf);
+    const uint32_t n = le32(buf + 8);
+    if (len != 12 + size_t{n} * 8)
+        return std::nullopt;
+    c.snaps.reserve(n);
+    for (uint32_t i = 0; i < n; i++) {
+        c.snaps.push_back(le64(buf + 12 + size_t{i} * 8));
+        // A valid context: ids below the sequence, newest first.
+        if (c.snaps.back() > c.seq || (i > 0 && c.snaps[i] >= c.snaps[i - 1]))
+            return std::nullopt;
+    }
+    return c;
+}
+
+std::optional<int64_t> decode_parent_pool(const char *buf, size_t len)
+{
+    // u8 version, u8 compat (1), u32 length, then the i64 pool id.
+    if (!buf || len < 14 || static_cast<unsigned char>(buf[0]) < 1 || static_cast<unsigned char>(buf[1]) != 1 ||
+        le32(buf + 2) != len - 6)
+        return std::nullopt;
+    return static_cast<int64_t>(le64(buf + 6));
 }
 
 std::optional<StripeReply> decode_stripe(const char *buf, size_t len)
@@ -117,6 +170,28 @@ uint64_t allocated_bytes(const unsigned char *bits, size_t len, uint64_t first, 
         }
     }
     return used;
+}
+
+std::optional<bool> head_equals_newest_snapshot(const char *head_map, size_t head_len, const char *snap_map,
+                                                size_t snap_len, uint64_t objects)
+{
+    const size_t bytes = static_cast<size_t>((objects + 3) / 4);
+    auto head_entries = object_map_entries(head_map, head_len);
+    auto snap_entries = object_map_entries(snap_map, snap_len);
+    if (!head_entries || !snap_entries || *head_entries != objects || *snap_entries != objects ||
+        head_len < kObjectMapHeader + bytes || snap_len < kObjectMapHeader + bytes)
+        return std::nullopt;
+    const auto *h = reinterpret_cast<const unsigned char *>(head_map + kObjectMapHeader);
+    const auto *sn = reinterpret_cast<const unsigned char *>(snap_map + kObjectMapHeader);
+    for (uint64_t obj = 0; obj < objects; obj++) {
+        const size_t b = static_cast<size_t>(obj / 4);
+        const unsigned shift = static_cast<unsigned>((3 - obj % 4) * 2);
+        const unsigned head = (h[b] >> shift) & 3, snap = (sn[b] >> shift) & 3;
+        if (head == kObjectNonexistent ? snap != kObjectNonexistent
+                                       : head != kObjectExistsClean || snap == kObjectNonexistent)
+            return false;
+    }
+    return true;
 }
 
 } // namespace rbdclone::wire

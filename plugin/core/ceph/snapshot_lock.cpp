@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "base/log.hpp"
+#include "ceph/image_open.hpp"
 #include "ceph/names.hpp"
 
 namespace rbdclone {
@@ -72,6 +73,17 @@ Result<SnapshotLock> SnapshotLock::take(rados_ioctx_t io, const std::string &ima
                                cat("waited ", kLockSeconds, " s for a removal of a snapshot of image id ", image_id));
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+}
+
+SnapshotLock lock_before_open(rados_ioctx_t io, const std::string &name, std::string &id)
+{
+    id.clear();
+    if (image_id_of(io, name, id) != 0) {
+        id.clear();
+        return {};
+    }
+    auto lock = SnapshotLock::take(io, id, SnapshotLock::Kind::Clone);
+    return lock ? std::move(*lock) : SnapshotLock();
 }
 
 } // namespace rbdclone

@@ -37,4 +37,13 @@ class SnapshotLock {
     std::string oid_, cookie_;
 };
 
+// Before an open whose handle a clone will use: the image's id (one round
+// trip) and its clone lock, so that the snapshots the open then lists stay
+// until the lock goes, and the clone needs no second, fresh open.  `id` is
+// empty when the name has none (format 1, missing, unreadable: the open by
+// name says which); the lock is not held when it cannot be taken (a Ceph
+// user who may not write the lock object): the clone then takes it itself
+// and reports its own failure.
+SnapshotLock lock_before_open(rados_ioctx_t io, const std::string &name, std::string &id);
+
 } // namespace rbdclone

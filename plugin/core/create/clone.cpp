@@ -199,7 +199,8 @@ static Result<SnapshotChoice> parent_snapshot(const ImageRef &src, rbd_image_t i
 }
 
 Result<CloneOutcome> clone_image(const ImageRef &src, rbd_image_t src_img, uint64_t size, Pool &dst_pool,
-                                 const std::string &dst_name, uint64_t capacity, bool under_lock)
+                                 const std::string &dst_name, uint64_t capacity, bool under_lock,
+                                 const KnownSnapshot *known)
 {
     const auto t0 = std::chrono::steady_clock::now();
     const std::string src_label = src.label();
@@ -237,7 +238,10 @@ Result<CloneOutcome> clone_image(const ImageRef &src, rbd_image_t src_img, uint6
                                 : ceph_error(r, "failed to find snapshot '" + src.snap + "' of " + src_label);
     }
     WritableSource rw(src);
-    if (src.snap.empty()) {
+    if (known) {
+        out.snapshot = known->name;
+        how = "reused";
+    } else if (src.snap.empty()) {
         auto choice = parent_snapshot(src, src_img, rw, size, out.snapshot_created);
         if (!choice)
             return choice.error();
@@ -249,7 +253,9 @@ Result<CloneOutcome> clone_image(const ImageRef &src, rbd_image_t src_img, uint6
     }
 
     int prot = 0;
-    if (out.clone_format == 1 && !(rbd_snap_is_protected(src_img, out.snapshot.c_str(), &prot) == 0 && prot)) {
+    const bool is_protected = known ? known->is_protected
+                                    : rbd_snap_is_protected(src_img, out.snapshot.c_str(), &prot) == 0 && prot;
+    if (out.clone_format == 1 && !is_protected) {
         auto w = rw.get();
         if (!w)
             return w.error();

@@ -45,7 +45,15 @@ struct ImageRef {
 // `under_lock`: src_img was opened after the caller took the shared
 // snapshot lock of the source, which it holds until this returns (else
 // clone_image takes it and opens a fresh handle itself).
+// `known`: a snapshot of ours the caller found equal to the source's head,
+// under the lock (ceph/header_view.hpp): it is reused, src_img is not read
+// (it may be null).
+struct KnownSnapshot {
+    std::string name;
+    bool is_protected = false;
+};
 Result<CloneOutcome> clone_image(const ImageRef &src, rbd_image_t src_img, uint64_t size, Pool &dst_pool,
-                                 const std::string &dst_name, uint64_t capacity, bool under_lock = false);
+                                 const std::string &dst_name, uint64_t capacity, bool under_lock = false,
+                                 const KnownSnapshot *known = nullptr);
 
 } // namespace rbdclone

@@ -128,7 +128,8 @@ Result<CloneOutcome> clone_step(Pool &dst, const std::string &dst_name, uint64_t
     ref.pool = place.ceph_pool;
     ref.image = place.image;
     ref.snap = place.snap;
-    auto c = clone_image(ref, src->image(), src->size(), dst, dst_name, capacity, src->opened_under_clone_lock());
+    auto c = clone_image(ref, src->image(), src->size(), dst, dst_name, capacity, src->opened_under_clone_lock(),
+                         src->known_snapshot());
     if (c || c.error().rc != -ENOENT || !ref.snap.empty())
         return c;
     // Expected race: the snapshot we chose to reuse was removed by the
@@ -138,7 +139,8 @@ Result<CloneOutcome> clone_step(Pool &dst, const std::string &dst_name, uint64_t
     if (!fresh)
         return fresh.error();
     src = std::move(*fresh);
-    return clone_image(ref, src->image(), src->size(), dst, dst_name, capacity, src->opened_under_clone_lock());
+    return clone_image(ref, src->image(), src->size(), dst, dst_name, capacity, src->opened_under_clone_lock(),
+                       src->known_snapshot());
 }
 
 std::mutex g_failed_mu;

@@ -156,28 +156,54 @@ class FillLock {
 // at the snapshot first and then without it, as this once did, took an
 // entry renamed between the two opens for one that lost its snapshot.)
 // A name whose identity differs (a hash collision) is an error.
-Result<bool> entry_ready(Pool &dst, const std::string &entry, const CacheIdentity &id)
-{
+// An entry opened at its head, and the size and id of its snapshot.
+struct OpenEntry {
+    SnapshotLock clone_lock; // held when opened for a clone and it could be taken
     ImageHandle img;
-    int r = open_image_by_name(dst.io(), entry, nullptr, true, img);
+    uint64_t size = 0;
+};
+
+// The entry `entry` for `id` opened (nullopt: there is none yet), checked
+// for its snapshot and identity.  For a clone, its clone lock is taken
+// before the open (lock_before_open), so that this one handle serves the
+// clone; an entry's head equals its snapshot (sealed before it is visible).
+Result<std::optional<OpenEntry>> open_entry(Pool &dst, const std::string &entry, const CacheIdentity &id,
+                                            bool for_clone)
+{
+    OpenEntry e;
+    std::string entry_id;
+    if (for_clone)
+        e.clone_lock = lock_before_open(dst.io(), entry, entry_id);
+    int r = entry_id.empty() ? open_image_by_name(dst.io(), entry, nullptr, true, e.img)
+                             : open_image_by_id(dst.io(), entry_id, nullptr, true, e.img);
     if (r == -ENOENT)
-        return false;
+        return std::optional<OpenEntry>();
     if (r < 0)
         return ceph_error(r, "failed to open the image cache entry " + dst.image_label(entry));
-    uint64_t snap_id = 0;
-    r = rbd_snap_get_id(img.get(), kCacheSnapshot, &snap_id);
-    if (r == -ENOENT)
+    auto snaps = list_snapshots(e.img.get());
+    if (!snaps)
+        return ceph_error(snaps.error().rc,
+                          "failed to list the snapshots of the image cache entry " + dst.image_label(entry));
+    auto snap = std::find_if(snaps->begin(), snaps->end(), [](const auto &s) { return s.name == kCacheSnapshot; });
+    if (snap == snaps->end())
         return plain_error(RBDC_ERR_OPERATION_INVALID, -EEXIST,
                            "image cache entry " + dst.image_label(entry) + " for " + id.description +
                                " has lost its snapshot '" + kCacheSnapshot +
                                "' (an interrupted eviction?); remove it with 'rbdclone-cache purge'");
-    if (r < 0)
-        return ceph_error(r, "failed to find the snapshot of the image cache entry " + dst.image_label(entry));
-    if (meta_get(img.get(), kCacheMetaIdentity) != id.key)
+    e.size = snap->size;
+    if (meta_get(e.img.get(), kCacheMetaIdentity) != id.key)
         return plain_error(RBDC_ERR_INTERNAL, -EEXIST,
                            "image cache entry " + dst.image_label(entry) + " holds another source than " +
                                id.description + " (hash collision)");
-    return true;
+    return std::optional<OpenEntry>(std::move(e));
+}
+
+Result<bool> entry_ready(Pool &dst, const std::string &entry, const CacheIdentity &id)
+{
+    auto e = open_entry(dst, entry, id, false);
+    if (!e)
+        return e.error();
+    return e->has_value();
 }
 
 } // namespace
@@ -318,29 +344,32 @@ Result<CacheOutcome> clone_through_cache(Pool &dst, const std::string &dst_name,
     CacheOutcome out;
     out.entry = cache_entry_name(id.key);
     const std::string entry_label = dst.image_label(out.entry);
-    auto ready = entry_ready(dst, out.entry, id);
-    if (!ready)
-        return ready.error();
-    out.hit = *ready;
+    // A hit opens the entry once, under its clone lock, and clones from
+    // that handle; a miss fills it first and then opens it so.
+    auto entry = open_entry(dst, out.entry, id, true);
+    if (!entry)
+        return entry.error();
+    out.hit = entry->has_value();
     if (!out.hit && !fill)
         return plain_error(RBDC_ERR_NO_VOLUME, -ENOENT, id.description + " is not in the image cache");
-    if (!out.hit)
+    if (!out.hit) {
         if (auto st = fill_or_find(dst, id, fill, out); !st)
             return st.error();
-
-    ImageHandle img;
-    int r = open_image_by_name(dst.io(), out.entry, kCacheSnapshot, true, img);
-    if (r < 0)
-        return ceph_error(r, "failed to open the image cache entry " + entry_label);
-    uint64_t size = 0;
-    if ((r = rbd_get_size(img.get(), &size)) < 0)
-        return ceph_error(r, "failed to get the size of " + entry_label);
+        entry = open_entry(dst, out.entry, id, true);
+        if (!entry)
+            return entry.error();
+        if (!entry->has_value())
+            return plain_error(RBDC_ERR_NO_VOLUME, -ENOENT,
+                               "the image cache entry " + entry_label + " was removed before it could be cloned");
+    }
+    OpenEntry &e = **entry;
     ImageRef ref;
     ref.io = dst.io();
     ref.pool = dst.id().ceph_pool;
     ref.image = out.entry;
     ref.snap = kCacheSnapshot;
-    auto c = clone_image(ref, img.get(), size, dst, dst_name, capacity);
+    auto c = clone_image(ref, e.img.get(), e.size, dst, dst_name, capacity, e.clone_lock.held());
+    entry->reset(); // closed, and its lock released, before any eviction
     if (!c)
         return c.error();
     touch(dst.io(), out.entry);

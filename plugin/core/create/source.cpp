@@ -2,6 +2,7 @@
 
 #include <future>
 
+#include "base/log.hpp"
 #include "ceph/image_open.hpp"
 #include "create/copy_engine.hpp"
 #include "source/format_sniff.hpp"
@@ -20,6 +21,7 @@ Result<std::unique_ptr<Source>> Source::open_file(const std::string &path, const
     auto file = open_file_source(path);
     if (!file)
         return file.error();
+    s->size_ = (*file)->size();
     s->bytes_ = std::move(*file);
     if (auto st = s->sniff(); !st)
         return st.error();
@@ -32,19 +34,21 @@ Result<std::unique_ptr<Source>> Source::open_rbd(const RbdPlace &place, const st
     s->is_rbd_ = true;
     s->place_ = place;
     s->declared_ = declared_format;
-    const std::string image_label = "RBD image '" + place.ceph_pool + "/" + place.image + "'";
     s->label_ = rbd_label(place);
-    std::string id;
-    if (image_id_of(place.io, place.image, id) == 0) {
-        // Without it (a Ceph user who may not write the lock object, say),
-        // the source is still read as before; a clone then takes the lock
-        // itself, and its failure is the clone's to report.
-        if (auto lock = SnapshotLock::take(place.io, id, SnapshotLock::Kind::Clone))
-            s->clone_lock_ = std::move(*lock);
-    } else {
-        id.clear(); // format 1, missing or unreadable: the open by name says which
-    }
-    auto src = open_rbd_source(place.io, place.image, place.snap, image_label, id);
+    s->clone_lock_ = lock_before_open(place.io, place.image, s->image_id_);
+    // Read under the lock, so that the snapshot it finds stays for the clone.
+    if (s->clone_lock_.held() && place.snap.empty())
+        if (auto view = read_header_view(place.io, s->image_id_, kSniffHeadBytes, kSniffTailBytes)) {
+            s->size_ = view->size;
+            s->layering_ = view->features & RBD_FEATURE_LAYERING;
+            s->known_ = KnownSnapshot{view->newest.name, view->newest_protected};
+            s->sniff(std::move(view->head), view->tail);
+            log_debug(s->label_, " read without opening it: its newest snapshot '", view->newest.name,
+                      "' is ours and equal to its head");
+            return s;
+        }
+    const std::string image_label = s->rbd_image_label();
+    auto src = open_rbd_source(place.io, place.image, place.snap, image_label, s->image_id_);
     if (!src) {
         if (src.error().rc == -ENOENT && !place.snap.empty())
             return plain_error(RBDC_ERR_NO_VOLUME, -ENOENT,
@@ -62,11 +66,25 @@ Result<std::unique_ptr<Source>> Source::open_rbd(const RbdPlace &place, const st
         return ceph_error(r, "failed to get the features of " + image_label);
     s->format_1_ = old != 0;
     s->layering_ = !old && (features & RBD_FEATURE_LAYERING);
+    s->size_ = (*src)->size();
     s->bytes_ = std::move(*src);
     if (auto st = s->sniff(); !st)
         return st.error();
     return s;
 }
+
+Result<ByteSource *> Source::bytes()
+{
+    if (!bytes_) { // an RBD head read by its header view
+        auto src = open_rbd_source(place_.io, place_.image, place_.snap, rbd_image_label(), image_id_);
+        if (!src)
+            return src.error();
+        bytes_ = std::move(*src);
+    }
+    return bytes_.get();
+}
+
+std::string Source::rbd_image_label() const { return "RBD image '" + place_.ceph_pool + "/" + place_.image + "'"; }
 
 std::string Source::rbd_label(const RbdPlace &place)
 {
@@ -76,12 +94,18 @@ std::string Source::rbd_label(const RbdPlace &place)
 
 Status Source::sniff()
 {
-    std::string tail;
-    if (auto st = read_head_tail(*bytes_, kSniffHeadBytes, kSniffTailBytes, head_, tail); !st)
+    std::string head, tail;
+    if (auto st = read_head_tail(*bytes_, kSniffHeadBytes, kSniffTailBytes, head, tail); !st)
         return st;
+    sniff(std::move(head), tail);
+    return {};
+}
+
+void Source::sniff(std::string head, const std::string &tail)
+{
+    head_ = std::move(head);
     sniffed_ = sniff_format(head_, tail);
     copy_ = rbdclone::copy_format(declared_, sniffed_);
-    return {};
 }
 
 void Source::describe(CloneFacts &f) const
@@ -113,13 +137,16 @@ CacheIdentity Source::cache_identity() const
     return file_cache_identity(path_, copy_.format);
 }
 
-rbd_image_t Source::image() const { return is_rbd_ ? static_cast<RbdSource &>(*bytes_).image() : nullptr; }
+rbd_image_t Source::image() const
+{
+    return is_rbd_ && bytes_ ? static_cast<RbdSource &>(*bytes_).image() : nullptr;
+}
 
 Result<std::unique_ptr<QemuImage>> Source::container() const
 {
     if (is_rbd_)
         return QemuImage::rbd(*place_.params, place_.ceph_pool, place_.image, place_.snap, copy_.format,
-                              bytes_->label());
+                              rbd_image_label());
     return QemuImage::file(path_, copy_.format);
 }
 
@@ -128,8 +155,12 @@ Result<CopyStats> Source::copy_into(Pool &dst, const std::string &image, uint64_
 {
     CopyOptions opts;
     opts.checksum = checksum;
-    if (copy_.format == "raw")
-        return import_image(dst, image, capacity, *bytes_, opts, seal);
+    if (copy_.format == "raw") {
+        auto raw = bytes();
+        if (!raw)
+            return raw.error();
+        return import_image(dst, image, capacity, **raw, opts, seal);
+    }
     // qemu-img writes the image itself (qemu's rbd driver): one process, no
     // socket hop, measured faster than reading through qemu-nbd.  The
     // checksum of an RBD container's guest-visible bytes needs the reader.

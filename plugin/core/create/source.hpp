@@ -8,10 +8,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "ceph/cluster.hpp"
+#include "ceph/header_view.hpp"
 #include "ceph/snapshot_lock.hpp"
+#include "create/clone.hpp"
 #include "create/image_cache.hpp"
 #include "create/plan.hpp"
 #include "source/byte_source.hpp"
@@ -39,7 +42,10 @@ class Source {
     // An RBD image, at place.snap when one is given.  Opened under the
     // shared lock of its snapshots (snapshot_lock.hpp), taken first, so that
     // a clone from it can use this very handle; a Ceph user who may not
-    // take the lock opens it without.
+    // take the lock opens it without.  The head of an image whose newest
+    // snapshot is ours and equal to it is not opened at all: read as
+    // ceph/header_view.hpp reads it (two round trips), the clone reuses that
+    // snapshot, and librbd opens the image only if a copy reads it.
     static Result<std::unique_ptr<Source>> open_rbd(const RbdPlace &place, const std::string &declared_format);
 
     // "'<path>'", or rbd_label(place).
@@ -55,10 +61,14 @@ class Source {
     // Its identity in the image cache, in the copy's format.
     CacheIdentity cache_identity() const;
 
-    // RBD only: the place, the read-only handle (at the snapshot) and size.
+    // RBD only: the place, the read-only handle (at the snapshot; null
+    // while not opened: see known_snapshot) and size.
     const RbdPlace &place() const { return place_; }
     rbd_image_t image() const;
-    uint64_t size() const { return bytes_->size(); }
+    uint64_t size() const { return size_; }
+    // RBD only: the snapshot of ours a clone reuses, known equal to the
+    // head without opening it (null: the clone reads the handle).
+    const KnownSnapshot *known_snapshot() const { return known_ ? &*known_ : nullptr; }
     // Whether the handle was opened under the clone lock, still held.
     bool opened_under_clone_lock() const { return clone_lock_.held(); }
     // A copy needs no lock: let removals of our snapshots go on.
@@ -76,6 +86,11 @@ class Source {
   private:
     Source() = default;
     Status sniff();
+    void sniff(std::string head, const std::string &tail);
+    // "RBD image 'pool/image'" (the label of its bytes and of qemu's errors).
+    std::string rbd_image_label() const;
+    // The bytes, opened now if they were not (an RBD head read without librbd).
+    Result<ByteSource *> bytes();
     Result<std::unique_ptr<QemuImage>> container() const;
     Result<CopyStats> convert_with_qemu_img(Pool &dst, const std::string &image, uint64_t capacity,
                                             bool checksum, const ImageSealer &seal);
@@ -90,7 +105,10 @@ class Source {
     bool format_1_ = false, layering_ = false;
     RbdPlace place_;
     SnapshotLock clone_lock_;           // RBD: taken before the open
-    std::unique_ptr<ByteSource> bytes_; // a FileSource or an RbdSource
+    std::string image_id_;              // RBD: "" = format 1 or unknown
+    std::optional<KnownSnapshot> known_; // RBD: read by its header view, not opened
+    uint64_t size_ = 0;
+    std::unique_ptr<ByteSource> bytes_; // a FileSource or an RbdSource (null: not opened yet)
 };
 
 } // namespace rbdclone
