@@ -150,23 +150,23 @@ class FillLock {
     std::thread renewer_;
 };
 
-// Ready: the entry exists, with its protected snapshot.  Both are made
-// while the entry is still the hidden partial image, before a rename gives
-// it its name, so one open sees either no entry or a sealed one.  (Opening
-// at the snapshot first and then without it, as this once did, took an
-// entry renamed between the two opens for one that lost its snapshot.)
-// A name whose identity differs (a hash collision) is an error.
-// An entry opened at its head, and the size and id of its snapshot.
+// An entry opened at its head, and the size of its snapshot.
 struct OpenEntry {
     SnapshotLock clone_lock; // held when opened for a clone and it could be taken
     ImageHandle img;
     uint64_t size = 0;
 };
 
-// The entry `entry` for `id` opened (nullopt: there is none yet), checked
-// for its snapshot and identity.  For a clone, its clone lock is taken
-// before the open (lock_before_open), so that this one handle serves the
-// clone; an entry's head equals its snapshot (sealed before it is visible).
+// Ready: the entry exists, with its protected snapshot.  Both are made
+// while the entry is still the hidden partial image, before a rename gives
+// it its name, so one open sees either no entry or a sealed one.  (Opening
+// at the snapshot first and then without it, as this once did, took an
+// entry renamed between the two opens for one that lost its snapshot.)
+// A name whose identity differs (a hash collision) is an error.
+// open_entry opens it (nullopt: there is none yet) and checks that.  For a
+// clone, its clone lock is taken before the open (lock_before_open), so
+// that this one handle serves the clone: an entry's head equals its
+// snapshot (sealed before it is visible).
 Result<std::optional<OpenEntry>> open_entry(Pool &dst, const std::string &entry, const CacheIdentity &id,
                                             bool for_clone)
 {
