@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <future>
 #include <system_error>
+#include <thread>
 
 #include "base/log.hpp"
 
@@ -327,93 +327,151 @@ void DownloadStream::pop_front_locked()
     segs_.pop_front();
 }
 
-void DownloadStream::push_hole(uint64_t len)
+DownloadStream::Piece *DownloadStream::first_queued_locked()
 {
-    std::lock_guard lk(mu_);
-    push_hole_locked(len);
-    update_ready_locked();
-    cv_.notify_all();
+    for (Piece &p : pieces_)
+        if (p.state == Piece::State::Queued)
+            return &p;
+    return nullptr;
 }
 
-void DownloadStream::push_chunk(MappedBuffer buf, size_t len)
+// Hands what is ready at the head of pieces_ to the glue (holes, chunks
+// read), up to the first chunk not read yet, and for good up to a failed
+// read: the stream ends there with its error.
+void DownloadStream::publish_locked()
 {
-    std::vector<std::pair<size_t, size_t>> runs;
-    if (sparse_)
-        runs = nonzero_runs(buf.get(), len, zero_block_);
-    else
-        runs.emplace_back(0, len);
-    std::lock_guard lk(mu_);
     if (stopped_)
         return;
-    size_t at = 0;
-    for (size_t i = 0; i < runs.size(); i++) {
-        auto [b, e] = runs[i];
-        push_hole_locked(b - at);
-        segs_.push_back(Segment{false, e - b, buf.get() + b, i + 1 == runs.size()});
-        at = e;
+    bool moved = false;
+    while (!pieces_.empty() && !failed_) {
+        Piece &p = pieces_.front();
+        if (p.state == Piece::State::Hole) {
+            push_hole_locked(p.len);
+        } else if (p.state != Piece::State::Read) {
+            break;
+        } else if (!p.read) {
+            failed_ = true;
+            error_ = p.read.error();
+            break;
+        } else {
+            size_t at = 0;
+            for (size_t i = 0; i < p.runs.size(); i++) {
+                auto [b, e] = p.runs[i];
+                push_hole_locked(b - at);
+                segs_.push_back(Segment{false, e - b, p.buf.get() + b, i + 1 == p.runs.size()});
+                at = e;
+            }
+            push_hole_locked(p.len - at);
+            if (p.runs.empty())
+                spare_.push_back(std::move(p.buf));
+            else
+                chunks_.push_back(std::move(p.buf)); // the pointers above stay valid
+            chunk_pieces_--;
+        }
+        pieces_.pop_front();
+        moved = true;
     }
-    push_hole_locked(len - at);
-    if (runs.empty())
-        spare_.push_back(std::move(buf));
-    else
-        chunks_.push_back(std::move(buf)); // the pointers above stay valid
-    update_ready_locked();
-    cv_.notify_all();
+    if (moved || failed_) {
+        update_ready_locked();
+        cv_.notify_all();
+    }
 }
 
-Status DownloadStream::emit_range(ByteSource &src, uint64_t off, uint64_t len)
+void DownloadStream::queue_hole(uint64_t len)
 {
-    // Half the stream's buffers are read at once (librbd serves reads of
-    // one handle in parallel), the other half wait for the glue.
+    if (len == 0)
+        return;
+    std::lock_guard lk(mu_);
+    if (halted_locked())
+        return;
+    if (!pieces_.empty() && pieces_.back().state == Piece::State::Hole) {
+        pieces_.back().len += len;
+    } else {
+        pieces_.emplace_back();
+        pieces_.back().len = len;
+    }
+    publish_locked();
+}
+
+Status DownloadStream::queue_range(ByteSource &src, uint64_t off, uint64_t len, bool inline_reads)
+{
     const uint64_t end = off + len;
-    while (off < end) {
-        const uint64_t left = (end - off + lim_.chunk - 1) / lim_.chunk;
-        const unsigned width = static_cast<unsigned>(std::min<uint64_t>(std::max(1u, lim_.buffers / 2), left));
-        std::vector<MappedBuffer> bufs;
+    for (uint64_t at = off; at < end; at += lim_.chunk) {
         {
             std::unique_lock lk(mu_);
-            // The worker's buffers plus those queued stay within the limit.
-            cv_.wait(lk, [&] { return stopped_ || chunks_.size() + width <= lim_.buffers; });
+            // Chunks queued, being read or waiting for the glue stay
+            // within the limit.
+            cv_.wait(lk, [&] { return halted_locked() || chunk_pieces_ + chunks_.size() < lim_.buffers; });
             if (stopped_)
                 return plain_error(RBDC_ERR_OPERATION_INVALID, -ECANCELED, "the download of " + label_ + " stopped");
-            for (unsigned k = 0; k < width && off + uint64_t{k} * lim_.chunk < end && !spare_.empty(); k++) {
-                bufs.push_back(std::move(spare_.back()));
-                spare_.pop_back();
-            }
+            if (failed_)
+                return *error_;
+            Piece &p = pieces_.emplace_back();
+            p.state = Piece::State::Queued;
+            p.off = at;
+            p.len = std::min<uint64_t>(lim_.chunk, end - at);
+            chunk_pieces_++;
+            cv_.notify_all();
         }
-        std::vector<size_t> lens;
-        for (uint64_t at = off; lens.size() < width && at < end; at += lim_.chunk)
-            lens.push_back(static_cast<size_t>(std::min<uint64_t>(lim_.chunk, end - at)));
-        bufs.resize(lens.size());
-        for (auto &b : bufs)
-            if (!b && !b.allocate(lim_.chunk))
-                return plain_error(RBDC_ERR_INTERNAL, -ENOMEM, "out of memory for the download of " + label_);
-        std::vector<Status> read(lens.size());
-        {
-            std::vector<std::future<void>> others;
-            try {
-                for (size_t k = 1; k < lens.size(); k++)
-                    others.push_back(std::async(std::launch::async, [&, k] {
-                        read[k] = src.read_exact(off + k * lim_.chunk, bufs[k].get(), lens[k]);
-                    }));
-            } catch (const std::system_error &) { // no thread: read here instead
-                for (size_t k = others.size() + 1; k < lens.size(); k++)
-                    read[k] = src.read_exact(off + k * lim_.chunk, bufs[k].get(), lens[k]);
-            }
-            read[0] = src.read_exact(off, bufs[0].get(), lens[0]);
-        } // every read done
-        for (size_t k = 0; k < lens.size(); k++) {
-            if (!read[k])
-                return read[k];
-            push_chunk(std::move(bufs[k]), lens[k]);
-            off += lens[k];
-        }
+        if (inline_reads)
+            read_pieces(src, false);
     }
     return {};
 }
 
+// Reads queued chunks, one at a time, oldest first; until_walk_done: waits
+// for more until the walk is over, else returns when none is queued.
+void DownloadStream::read_pieces(ByteSource &src, bool until_walk_done)
+{
+    for (;;) {
+        Piece *p = nullptr;
+        MappedBuffer buf;
+        {
+            std::unique_lock lk(mu_);
+            if (until_walk_done)
+                cv_.wait(lk, [&] { return halted_locked() || walk_done_ || first_queued_locked(); });
+            if (halted_locked() || !(p = first_queued_locked()))
+                return;
+            p->state = Piece::State::Reading; // its offset and length stay as they are
+            if (!spare_.empty()) {
+                buf = std::move(spare_.back());
+                spare_.pop_back();
+            }
+        }
+        const size_t len = static_cast<size_t>(p->len);
+        Status st;
+        std::vector<std::pair<size_t, size_t>> runs;
+        try {
+            if (!buf && !buf.allocate(lim_.chunk))
+                st = plain_error(RBDC_ERR_INTERNAL, -ENOMEM, "out of memory for the download of " + label_);
+            else
+                st = src.read_exact(p->off, buf.get(), len);
+            if (st && sparse_)
+                runs = nonzero_runs(buf.get(), len, zero_block_);
+            else if (st)
+                runs.emplace_back(0, len);
+        } catch (const std::exception &e) {
+            st = plain_error(RBDC_ERR_INTERNAL, -ENOMEM, cat("the download of ", label_, " failed: ", e.what()));
+        }
+        std::lock_guard lk(mu_);
+        p->buf = std::move(buf);
+        p->runs = std::move(runs);
+        p->read = std::move(st);
+        p->state = Piece::State::Read;
+        publish_locked();
+    }
+}
+
 Status DownloadStream::run(ByteSource &src)
 {
+    std::vector<std::thread> readers;
+    const unsigned width = std::max(1u, std::min(lim_.readers, lim_.buffers));
+    try {
+        for (unsigned i = 0; i < width; i++)
+            readers.emplace_back([&] { thread_body("download reader", [&] { read_pieces(src, true); }); });
+    } catch (const std::system_error &) { // fewer threads; with none, the walk reads itself
+    }
+    const bool inline_reads = readers.empty();
     Status st;
     if (sparse_) {
         uint64_t pos = begin_;
@@ -422,22 +480,33 @@ Status DownloadStream::run(ByteSource &src)
             const uint64_t en = std::min(e.offset + e.length, end_);
             if (b >= en)
                 return {};
-            push_hole(b - pos);
+            queue_hole(b - pos);
             pos = en;
-            return emit_range(src, b, en - b);
+            return queue_range(src, b, en - b, inline_reads);
         });
         if (st && pos < end_)
-            push_hole(end_ - pos);
+            queue_hole(end_ - pos);
     } else {
-        st = emit_range(src, begin_, end_ - begin_);
+        st = queue_range(src, begin_, end_ - begin_, inline_reads);
     }
+    {
+        std::lock_guard lk(mu_);
+        walk_done_ = true;
+        cv_.notify_all();
+    }
+    for (auto &t : readers)
+        t.join(); // every chunk queued is read (or the stream halted)
     std::lock_guard lk(mu_);
-    if (!st && !stopped_)
+    if (!st && !error_ && !stopped_)
         error_ = st.error();
     worker_done_ = true;
     update_ready_locked();
     cv_.notify_all();
-    return stopped_ && !st ? Status{} : st;
+    if (stopped_)
+        return {};
+    if (error_)
+        return *error_;
+    return st;
 }
 
 Result<std::optional<size_t>> DownloadStream::recv(char *buf, size_t n, bool block)

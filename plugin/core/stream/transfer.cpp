@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <chrono>
 #include <thread>
 
 #include "base/log.hpp"
@@ -91,12 +92,14 @@ void run_upload(std::shared_ptr<Pool> pool, std::string name, ImageHandle img, s
 void run_download(std::shared_ptr<Pool> keep, std::unique_ptr<RbdSource> src, std::shared_ptr<DownloadStream> stream,
                   TransferPlan p, bool sparse)
 {
+    const auto t0 = std::chrono::steady_clock::now();
     Status st = stream->run(*src);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
     if (!st)
         log_message(RBDC_LOG_ERROR, cat("download of ", src->label(), " failed: ", st.error().message));
     else
         log_info("downloaded ", src->label(), " from offset ", p.offset, ", ", p.length, " bytes",
-                 sparse ? " as a sparse stream" : "");
+                 sparse ? " as a sparse stream" : "", " in ", ms.count(), " ms");
     src.reset();
     keep.reset();
 }
@@ -138,7 +141,8 @@ Result<std::shared_ptr<DownloadStream>> start_download(std::shared_ptr<Pool> poo
     if (!p)
         return p.error();
     auto src = std::make_unique<RbdSource>(std::move(*img), pool->image_label(name), p->image_size);
-    auto stream = std::make_shared<DownloadStream>(p->offset, p->length, sparse, pool->image_label(name));
+    auto stream =
+        std::make_shared<DownloadStream>(p->offset, p->length, sparse, pool->image_label(name), kDownloadLimits);
     if (stream->ready_fd() < 0)
         return plain_error(RBDC_ERR_SYSTEM, -errno, "cannot create an eventfd for the download stream");
     std::thread([pool, src = std::move(src), stream, plan = *p, sparse]() mutable {

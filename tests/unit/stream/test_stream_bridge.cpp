@@ -4,11 +4,14 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -113,6 +116,58 @@ class MemorySource final : public ByteSource {
     std::string bytes_;
     std::vector<Extent> extents_;
     std::string label_ = "mem";
+};
+
+// A disk whose reads take turns as a test says: the read at `held_at`
+// waits until released, and one read (`fail_at`) fails; it counts the
+// reads running at once.
+class GatedSource final : public ByteSource {
+  public:
+    explicit GatedSource(std::string bytes) : bytes_(std::move(bytes)) {}
+    const std::string &label() const override { return label_; }
+    uint64_t size() const override { return bytes_.size(); }
+    Status read_exact(uint64_t off, char *buf, size_t len) override
+    {
+        {
+            std::unique_lock lk(mu);
+            started++;
+            running++;
+            peak = std::max(peak, running);
+            cv.notify_all();
+            cv.wait(lk, [&] { return off != held_at || released; });
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1)); // others may start meanwhile
+        std::lock_guard lk(mu);
+        running--;
+        cv.notify_all();
+        if (fail_at && off == *fail_at)
+            return plain_error(RBDC_ERR_SYSTEM, -EIO, "read error at " + std::to_string(off));
+        memcpy(buf, bytes_.data() + off, len);
+        return {};
+    }
+    // Waits until n reads have started; false after 5 s.
+    bool wait_started(int n)
+    {
+        std::unique_lock lk(mu);
+        return cv.wait_for(lk, std::chrono::seconds(5), [&] { return started >= n; });
+    }
+    void release()
+    {
+        std::lock_guard lk(mu);
+        released = true;
+        cv.notify_all();
+    }
+
+    std::mutex mu;
+    std::condition_variable cv;
+    int started = 0, running = 0, peak = 0;
+    uint64_t held_at = UINT64_MAX;
+    bool released = false;
+    std::optional<uint64_t> fail_at;
+
+  private:
+    std::string bytes_;
+    std::string label_ = "gated";
 };
 
 size_t send_all(UploadStream &s, const std::string &data)
@@ -540,4 +595,71 @@ TEST(DownloadStream, RecvDoesNotBlockWhenAskedNotTo)
     Received got = read_all(s, false);
     worker.join();
     EXPECT_TRUE(got.bytes == disk);
+}
+
+TEST(DownloadStream, ReadersStayBusyWhileAnEarlierReadIsSlow)
+{
+    // One slow read must not stop the others: with 4 readers and 8
+    // buffers, the 7 chunks after a held first chunk are all read while it
+    // waits, 4 at a time at most, and nothing reaches the glue out of order.
+    std::string disk = pattern(32 * kChunk, 16);
+    GatedSource src(disk);
+    src.held_at = 0;
+    const StreamLimits lim{kChunk, 8, 4};
+    DownloadStream s(0, disk.size(), false, "img", lim);
+    std::thread worker([&] { EXPECT_TRUE(s.run(src)); });
+    EXPECT_TRUE(src.wait_started(8)) << "started only " << src.started << " reads";
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    {
+        std::lock_guard lk(src.mu);
+        EXPECT_EQ(src.started, 8) << "no more buffers than the limit";
+        EXPECT_GE(src.peak, 2) << "reads overlap";
+        EXPECT_LE(src.peak, 4) << "at most as many reads as readers";
+    }
+    EXPECT_FALSE(readable(s.ready_fd())) << "the first chunk is not read yet";
+    src.release();
+    Received got = read_all(s, false);
+    worker.join();
+    EXPECT_EQ(got.error, "");
+    EXPECT_TRUE(got.bytes == disk);
+    EXPECT_LE(src.peak, 4);
+}
+
+TEST(DownloadStream, AFailedReadInTheMiddleStopsTheStreamThere)
+{
+    // Reads after the failed one may already be done: they are not sent.
+    std::string disk = pattern(16 * kChunk, 17);
+    GatedSource src(disk);
+    src.fail_at = 3 * kChunk;
+    const StreamLimits lim{kChunk, 8, 4};
+    for (bool sparse : {false, true}) {
+        DownloadStream s(0, disk.size(), sparse, "img", lim, 1024);
+        std::thread worker([&] { EXPECT_FALSE(s.run(src)); });
+        Received got = read_all(s, sparse);
+        worker.join();
+        EXPECT_NE(got.error.find("read error at " + std::to_string(3 * kChunk)), std::string::npos) << got.error;
+        EXPECT_TRUE(got.bytes == disk.substr(0, 3 * kChunk)) << "sparse " << sparse << ": " << got.bytes.size();
+    }
+}
+
+TEST(DownloadStream, SparseKeepsHolesInOrderWithParallelReads)
+{
+    // Holes between extents come out where they belong while the reads of
+    // the extents around them overlap.
+    std::string disk(40 * kChunk, '\0');
+    std::vector<Extent> ext;
+    for (size_t i = 0; i < 40; i += 4) {
+        disk.replace(i * kChunk, 2 * kChunk, pattern(2 * kChunk, static_cast<char>(i)));
+        ext.push_back({i * kChunk, 2 * kChunk});
+    }
+    MemorySource src(disk, ext);
+    const StreamLimits lim{kChunk, 6, 3};
+    DownloadStream s(0, disk.size(), true, "img", lim, 1024);
+    std::thread worker([&] { EXPECT_TRUE(s.run(src)); });
+    Received got = read_all(s, true);
+    worker.join();
+    EXPECT_EQ(got.error, "");
+    EXPECT_TRUE(got.bytes == disk);
+    EXPECT_EQ(got.hole_bytes, 20 * kChunk);
+    EXPECT_EQ(src.reads, 20);
 }
