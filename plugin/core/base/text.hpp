@@ -1,7 +1,10 @@
 // Splitting the short separated lists the module reads (mon_host, feature
-// names, RBD locations).
+// names, RBD locations), and the hexadecimal words of names and cookies.
 #pragma once
 
+#include <cstdint>
+#include <cstdio>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -20,6 +23,24 @@ inline std::vector<std::string> split(const std::string &s, const char *seps)
             return out;
         pos = end + 1;
     }
+}
+
+// v as 16 lower-case hexadecimal digits, zero-padded: how RADOS object
+// names carry snapshot and object numbers, and how the module writes
+// checksums and cookies.
+inline std::string hex16(uint64_t v)
+{
+    char b[17];
+    snprintf(b, sizeof(b), "%016llx", static_cast<unsigned long long>(v));
+    return b;
+}
+
+// 16 random hexadecimal digits: lock cookies and temporary names that must
+// not collide between daemons.
+inline std::string random_hex16()
+{
+    thread_local std::mt19937_64 gen{std::random_device{}()};
+    return hex16(gen());
 }
 
 } // namespace rbdclone

@@ -129,7 +129,7 @@ std::optional<HeaderView> read_header_view(rados_ioctx_t io, const std::string &
                                            size_t tail_bytes)
 {
     const std::string header = rbd_header_object(image_id);
-    static const std::string head = wire::head_snap_arg();
+    static const std::string head = wire::snap_arg(wire::kHeadSnapId);
 
     // Round 1: the header, and the head's object map beside it.
     AsyncRead hdr;

@@ -96,7 +96,7 @@ class ImageRead {
             return;
         }
         io_ = io;
-        static const std::string head = wire::head_snap_arg();
+        static const std::string head = wire::snap_arg(wire::kHeadSnapId);
         begin_request();
         rados_read_op_exec(op_, "rbd", "get_size", head.data(), head.size(), &size_.p, &size_.len, &size_.rv);
         rados_read_op_exec(op_, "rbd", "get_features", head.data(), head.size(), &features_.p, &features_.len,

@@ -1,6 +1,6 @@
 #include "ceph/names.hpp"
 
-#include <cstdio>
+#include "base/text.hpp"
 
 namespace rbdclone {
 
@@ -29,13 +29,6 @@ std::string rbd_id_object(const std::string &image) { return "rbd_id." + image; 
 std::string rbd_v1_header_object(const std::string &image) { return image + ".rbd"; }
 std::string rbd_header_object(const std::string &image_id) { return "rbd_header." + image_id; }
 std::string rbd_object_map_object(const std::string &image_id) { return "rbd_object_map." + image_id; }
-
-static std::string hex16(uint64_t v)
-{
-    char b[17];
-    snprintf(b, sizeof(b), "%016llx", static_cast<unsigned long long>(v));
-    return b;
-}
 
 std::string rbd_object_map_object(const std::string &image_id, uint64_t snap_id)
 {

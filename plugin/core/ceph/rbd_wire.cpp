@@ -25,14 +25,6 @@ uint32_t le32(const char *p)
 
 } // namespace
 
-std::string head_snap_arg()
-{
-    // CEPH_NOSNAP = (uint64_t)-2, little-endian.
-    std::string s(8, '\xff');
-    s[0] = '\xfe';
-    return s;
-}
-
 std::string snap_arg(uint64_t snap_id)
 {
     std::string s(8, '\0');
@@ -58,17 +50,6 @@ std::optional<uint64_t> decode_u64(const char *buf, size_t len)
     return le64(buf);
 }
 
-std::optional<std::string> decode_id(const char *buf, size_t len)
-{
-    if (!buf || len < 4)
-        return std::nullopt;
-    const uint32_t n = le32(buf);
-    // librbd's ids are short hex strings; anything else is not an id.
-    if (n == 0 || n > 64 || n != len - 4)
-        return std::nullopt;
-    return std::string(buf + 4, n);
-}
-
 std::optional<std::string> decode_string(const char *buf, size_t len)
 {
     if (!buf || len < 4)
@@ -77,6 +58,15 @@ std::optional<std::string> decode_string(const char *buf, size_t len)
     if (n != len - 4)
         return std::nullopt;
     return std::string(buf + 4, n);
+}
+
+std::optional<std::string> decode_id(const char *buf, size_t len)
+{
+    auto id = decode_string(buf, len);
+    // librbd's ids are short hex strings; anything else is not an id.
+    if (id && (id->empty() || id->size() > 64))
+        return std::nullopt;
+    return id;
 }
 
 std::optional<uint8_t> decode_u8(const char *buf, size_t len)

@@ -21,9 +21,9 @@
 
 namespace rbdclone::wire {
 
-// CEPH_NOSNAP (the image head), as the class methods' snapshot argument.
-std::string head_snap_arg();
-// A snapshot id as that argument (u64).
+// CEPH_NOSNAP: the image head, where a class method asks for a snapshot id.
+inline constexpr uint64_t kHeadSnapId = 0xfffffffffffffffeull;
+// A snapshot id (or kHeadSnapId) as the class methods' argument (u64).
 std::string snap_arg(uint64_t snap_id);
 
 struct SizeReply {

@@ -1,10 +1,10 @@
 #include "ceph/snapshot_lock.hpp"
 
 #include <chrono>
-#include <random>
 #include <thread>
 
 #include "base/log.hpp"
+#include "base/text.hpp"
 #include "ceph/image_open.hpp"
 #include "ceph/names.hpp"
 
@@ -13,14 +13,6 @@ namespace rbdclone {
 namespace {
 
 constexpr int kLockSeconds = 60;
-
-std::string random_cookie()
-{
-    thread_local std::mt19937_64 gen{std::random_device{}()};
-    char b[17];
-    snprintf(b, sizeof(b), "%016llx", static_cast<unsigned long long>(gen()));
-    return b;
-}
 
 } // namespace
 
@@ -51,7 +43,7 @@ Result<SnapshotLock> SnapshotLock::take(rados_ioctx_t io, const std::string &ima
 {
     SnapshotLock l;
     l.oid_ = snapshot_lock_object(image_id);
-    l.cookie_ = random_cookie();
+    l.cookie_ = random_hex16();
     timeval duration{kLockSeconds, 0};
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kLockSeconds);
     for (;;) {

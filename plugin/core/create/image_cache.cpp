@@ -7,13 +7,13 @@
 #include <cstring>
 #include <chrono>
 #include <ctime>
-#include <random>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
 
 #include "base/log.hpp"
 #include "base/parallel.hpp"
+#include "base/text.hpp"
 #include "ceph/image_children.hpp"
 #include "ceph/image_open.hpp"
 #include "ceph/snapshot_lock.hpp"
@@ -32,13 +32,6 @@ namespace {
 constexpr int kFillLockSeconds = 60;
 constexpr int kFillWaitSeconds = 1800;
 
-std::string hex64(uint64_t v)
-{
-    char b[17];
-    snprintf(b, sizeof(b), "%016llx", static_cast<unsigned long long>(v));
-    return b;
-}
-
 uint64_t fnv1a(const std::string &s, uint64_t basis)
 {
     uint64_t h = basis;
@@ -52,12 +45,6 @@ uint64_t fnv1a(const std::string &s, uint64_t basis)
 // The RADOS object whose lock serialises the fill of an entry, and whose
 // xattr records its last use (cheaper than opening the image).
 std::string lock_object(const std::string &entry) { return cache_lock_object(entry); }
-
-std::string random_cookie()
-{
-    std::random_device rd;
-    return hex64((uint64_t(rd()) << 32) | rd());
-}
 
 std::string meta_get(rbd_image_t img, const char *key)
 {
@@ -86,7 +73,7 @@ int64_t last_used(rados_ioctx_t io, const std::string &entry, int64_t fallback)
 // released), so it outlives a long conversion but not a dead daemon.
 class FillLock {
   public:
-    FillLock(rados_ioctx_t io, std::string obj) : io_(io), obj_(std::move(obj)), cookie_(random_cookie()) {}
+    FillLock(rados_ioctx_t io, std::string obj) : io_(io), obj_(std::move(obj)), cookie_(random_hex16()) {}
     FillLock(const FillLock &) = delete;
     FillLock &operator=(const FillLock &) = delete;
     ~FillLock() { release(); }
@@ -251,7 +238,7 @@ CacheIdentity rbd_cache_identity(rbd_image_t src, const std::string &fsid, const
 
 std::string cache_entry_name(const std::string &key)
 {
-    return kCachePrefix + hex64(fnv1a(key, 0xcbf29ce484222325ull)) + hex64(fnv1a(key, 0x84222325cbf29ce4ull));
+    return kCachePrefix + hex16(fnv1a(key, 0xcbf29ce484222325ull)) + hex16(fnv1a(key, 0x84222325cbf29ce4ull));
 }
 
 namespace {
@@ -294,7 +281,7 @@ Status seal_entry(Pool &dst, const std::string &partial, const CopyStats &stats,
     const std::pair<const char *, std::string> meta[] = {
         {kCacheMetaIdentity, id.key},
         {kCacheMetaSource, id.description},
-        {kCacheMetaChecksum, hex64(stats.checksum)},
+        {kCacheMetaChecksum, hex16(stats.checksum)},
         {kCacheMetaChecksumOf, stats.checksum_of_stored ? "the source's bytes as stored" : "the guest-visible bytes"},
         {kCacheMetaCreated, created}};
     for (const auto &[k, v] : meta)
@@ -331,7 +318,7 @@ Status fill_or_find(Pool &dst, const CacheIdentity &id, const EntryFiller &fill,
     if (!filled)
         return filled.error();
     out.copied = *filled;
-    log_info("image cache: stored ", id.description, " as ", entry_label, " (checksum ", hex64(filled->checksum),
+    log_info("image cache: stored ", id.description, " as ", entry_label, " (checksum ", hex16(filled->checksum),
              ")");
     return {};
 }

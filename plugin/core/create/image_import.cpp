@@ -2,11 +2,10 @@
 
 #include <chrono>
 #include <map>
-#include <mutex>
-#include <random>
 #include <set>
 
 #include "base/log.hpp"
+#include "base/text.hpp"
 #include "ceph/image_open.hpp"
 #include "ceph/snapshots.hpp"
 #include "lifecycle/image_activity.hpp"
@@ -17,16 +16,6 @@ namespace rbdclone {
 namespace {
 
 constexpr int kStaleAfterSeconds = 5;
-
-std::string random_suffix()
-{
-    static std::mutex mu;
-    static std::mt19937_64 gen{std::random_device{}()};
-    std::lock_guard lk(mu);
-    char b[17];
-    snprintf(b, sizeof(b), "%016llx", static_cast<unsigned long long>(gen()));
-    return b;
-}
 
 // Removes a partial image, with the snapshots a sealer may have given it
 // (an image cache entry's, protected) before its rename failed.
@@ -74,7 +63,7 @@ Result<CopyStats> import_with(Pool &dst, const std::string &name, uint64_t capac
         return ceph_error(r, "failed to look for " + label);
     }
 
-    const std::string partial = name + kPartialMarker + random_suffix();
+    const std::string partial = name + kPartialMarker + random_hex16();
     ImportMark running(dst, name, partial);
     if (auto st = create_volume(dst, partial, capacity); !st)
         return st.error();

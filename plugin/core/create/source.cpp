@@ -3,6 +3,7 @@
 #include <future>
 
 #include "base/log.hpp"
+#include "ceph/header_view.hpp"
 #include "ceph/image_open.hpp"
 #include "create/copy_engine.hpp"
 #include "source/format_sniff.hpp"

@@ -12,7 +12,6 @@
 #include <string>
 
 #include "ceph/cluster.hpp"
-#include "ceph/header_view.hpp"
 #include "ceph/snapshot_lock.hpp"
 #include "create/clone.hpp"
 #include "create/image_cache.hpp"

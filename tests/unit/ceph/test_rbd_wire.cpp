@@ -29,7 +29,7 @@ std::string map_header(uint64_t entries)
 
 TEST(RbdWire, HeadSnapshotArgumentIsCephNoSnapLittleEndian)
 {
-    EXPECT_EQ(head_snap_arg(), le64(0xfffffffffffffffeull));
+    EXPECT_EQ(snap_arg(kHeadSnapId), le64(0xfffffffffffffffeull));
 }
 
 TEST(RbdWire, SizeReplyIsOrderThenSize)
