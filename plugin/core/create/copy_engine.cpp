@@ -300,6 +300,8 @@ Result<size_t> ImageWriter::acquire()
 
 char *ImageWriter::data(size_t slot) { return s_->slots[slot].buf.get(); }
 
+MappedBuffer &ImageWriter::buffer(size_t slot) { return s_->slots[slot].buf; }
+
 void ImageWriter::release(size_t slot) { put(slot); }
 
 Status ImageWriter::aio_write(size_t slot, uint64_t off, const char *data, size_t len)

@@ -121,6 +121,9 @@ class ImageWriter {
     // earlier write failed or the copy was cancelled.
     Result<size_t> acquire();
     char *data(size_t slot);
+    // The acquired slot's buffer itself (opts.chunk bytes): the acquirer may
+    // exchange it for another buffer of that size, one it filled already.
+    MappedBuffer &buffer(size_t slot);
     // Writes len bytes of the slot's buffer at off (zero blocks skipped or
     // written as zeroes, per opts.zeros); the slot is free again once its
     // writes complete.

@@ -210,7 +210,7 @@ Status UploadStream::run(UploadSink &sink)
         if (b.off > written)
             st = sink.zero(written, b.off - written);
         if (st)
-            st = sink.write(b.off, b.buf.get(), b.len);
+            st = sink.write(b.off, b.buf, b.len);
         written = b.off + b.len;
         std::lock_guard lk(mu_);
         spare_.push_back(std::move(b.buf));

@@ -50,7 +50,10 @@ class ReadyFlag {
 class UploadSink {
   public:
     virtual ~UploadSink() = default;
-    virtual Status write(uint64_t off, const char *data, size_t len) = 0;
+    // Writes the first len bytes of buf at off.  The sink may keep buf and
+    // leave in its place another buffer of the same size, free to refill
+    // (a pipeline that writes from its own buffers then copies nothing).
+    virtual Status write(uint64_t off, MappedBuffer &buf, size_t len) = 0;
     virtual Status zero(uint64_t off, uint64_t len) = 0;
     // After the last write: waits for every write to be stable.
     virtual Status finish() = 0;

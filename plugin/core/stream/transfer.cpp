@@ -4,6 +4,7 @@
 #include <cstring>
 #include <chrono>
 #include <thread>
+#include <utility>
 
 #include "base/log.hpp"
 #include "create/copy_engine.hpp"
@@ -44,12 +45,16 @@ Result<TransferPlan> plan(Pool &pool, const std::string &name, rbd_image_t img, 
 class ImageSink final : public UploadSink {
   public:
     ImageSink(rbd_image_t img, const std::string &label, const CopyOptions &opts) : w_(img, label, opts) {}
-    Status write(uint64_t off, const char *data, size_t len) override
+    Status write(uint64_t off, MappedBuffer &buf, size_t len) override
     {
         auto slot = w_.acquire();
         if (!slot)
             return slot.error();
-        memcpy(w_.data(*slot), data, len);
+        MappedBuffer &mine = w_.buffer(*slot);
+        if (buf.len == mine.len)
+            std::swap(buf, mine); // the stream's buffer goes to librbd as it is, ours back to the stream
+        else
+            memcpy(mine.get(), buf.get(), len);
         return w_.submit(*slot, off, len);
     }
     Status zero(uint64_t off, uint64_t len) override { return w_.zero(off, len); }

@@ -43,8 +43,9 @@ std::string pattern(size_t n, char seed)
 class MemorySink final : public UploadSink {
   public:
     explicit MemorySink(std::string initial) : image(std::move(initial)) {}
-    Status write(uint64_t off, const char *data, size_t len) override
+    Status write(uint64_t off, MappedBuffer &buf, size_t len) override
     {
+        const char *data = buf.get();
         std::unique_lock lk(mu);
         cv.wait(lk, [&] { return !hold; });
         if (fail_at_write >= 0 && writes == fail_at_write)
@@ -52,6 +53,11 @@ class MemorySink final : public UploadSink {
         writes++;
         image.replace(off, len, data, len);
         stats_.bytes_written += len;
+        if (keep_buffers) { // as the upload's image sink does: keeps it, gives back another
+            kept.emplace_back(std::string(data, len), std::move(buf));
+            if (!buf.allocate(kept.back().second.len))
+                return plain_error(RBDC_ERR_INTERNAL, -ENOMEM, "no memory");
+        }
         return {};
     }
     Status zero(uint64_t off, uint64_t len) override
@@ -81,6 +87,9 @@ class MemorySink final : public UploadSink {
     bool hold = false;
     int fail_at_write = -1;
     int writes = 0;
+    bool keep_buffers = false;
+    std::vector<std::pair<std::string, MappedBuffer>> kept; // what was written, the buffer it came in
+
     bool finished = false;
     std::vector<std::pair<uint64_t, uint64_t>> zeroed;
     CopyStats stats_;
@@ -662,4 +671,23 @@ TEST(DownloadStream, SparseKeepsHolesInOrderWithParallelReads)
     EXPECT_TRUE(got.bytes == disk);
     EXPECT_EQ(got.hole_bytes, 20 * kChunk);
     EXPECT_EQ(src.reads, 20);
+}
+
+TEST(UploadStream, ASinkMayKeepTheBuffersItWrites)
+{
+    // The image sink swaps the stream's filled buffer for a free one of its
+    // own: the stream must fill only what it got back, never a buffer it
+    // handed over (librbd writes from it until the write completes).
+    MemorySink sink(std::string(40 * kChunk, 'o'));
+    sink.keep_buffers = true;
+    UploadStream s(0, 40 * kChunk, "img", kLimits);
+    std::thread worker([&] { EXPECT_TRUE(s.run(sink)); });
+    const std::string data = pattern(40 * kChunk, 3);
+    EXPECT_EQ(send_all(s, data), data.size());
+    ASSERT_TRUE(s.finish());
+    worker.join();
+    EXPECT_TRUE(sink.image == data);
+    ASSERT_EQ(sink.kept.size(), 40u);
+    for (auto &[written, buf] : sink.kept)
+        EXPECT_EQ(std::string(buf.get(), written.size()), written) << "a buffer was refilled after it was handed over";
 }
