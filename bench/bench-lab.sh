@@ -123,9 +123,10 @@ mibs() { awk -v s="$1" -v ms="$2" 'BEGIN {printf "%.0f", (ms > 0) ? s * 1000 / m
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # ---- The librbd write probe (bench/write_probe.cpp), on the same file the copy benchmark copies.
-# The probe's figure is the best throughput it found in this run: over its search and over the
-# one trial per round (interleaved with the benchmark's variants), so that every copy is held
-# against the fastest librbd was seen to write here.
+# The probe's figure is its throughput in this run: the median of one trial per round (each in a
+# new process after an untimed warm-up trial, interleaved with the benchmark's variants), the same
+# statistic as every variant's.  The best it wrote (over its search of settings and the rounds) is
+# printed beside it: a maximum over some 25 noisy trials, above what any median reaches.
 # probe_search FILE: the search for the best settings (its output in $RESULTS/$PROG-probe.txt);
 # sets PROBE_SEARCH_MIBS and PROBE_ARGS (those settings).
 probe_search() {
@@ -138,22 +139,28 @@ probe_search() {
     PROBE_ARGS=${PROBE_ARGS/% Z1/ --zero-copy}
     [ -n "$PROBE_ARGS" ] || { echo "$PROG: the write probe printed no result" >&2; exit 1; }
 }
-# probe_once FILE: one trial at the best settings, its write time in ms appended to $WORK/t.probe.
+# probe_once FILE [NAME [ARGS...]]: one warm trial at the best settings (plus ARGS), its write time
+# in ms appended to $WORK/t.NAME (default probe).
 probe_once() {
-    local ms
+    local file=$1 name=${2:-probe} ms
+    shift $(( $# < 2 ? $# : 2 ))
     # shellcheck disable=SC2086  # PROBE_ARGS is a list of options
-    ms=$("$BUILD/bench/write-probe" "$1" rbd $PROBE_ARGS | sed -n 's/^PROBE .* MS=\([0-9]*\)$/\1/p')
+    ms=$("$BUILD/bench/write-probe" "$file" rbd $PROBE_ARGS --warm-up "$@" | sed -n 's/^PROBE .* MS=\([0-9]*\)$/\1/p')
     [ -n "$ms" ] || { echo "$PROG: the write probe failed" >&2; exit 1; }
-    echo "$ms" >>"$WORK/t.probe"
+    echo "$ms" >>"$WORK/t.$name"
 }
-# probe_note SIZE_MIB: sets PROBE_MIBS (the best of the search and the rounds) and prints the
-# probe's line for a table.
+# probe_note SIZE_MIB: sets PROBE_MIBS (the median of the rounds) and PROBE_BEST_MIBS (the best of
+# the search and the rounds), and prints the probe's line for a table.
 probe_note() {
     local fastest median
     fastest=$(sort -n "$WORK/t.probe" | head -1)
     median=$(median_of probe)
-    PROBE_MIBS=$(awk -v a="$PROBE_SEARCH_MIBS" -v b="$(mibs "$1" "$fastest")" 'BEGIN {printf "%.0f", (a > b) ? a : b}')
-    echo "librbd write probe ($PROBE_ARGS): best $PROBE_MIBS MiB/s (search best $PROBE_SEARCH_MIBS; per round $(tr '\n' ' ' <"$WORK/t.probe")ms for $1 MiB, median $(mibs "$1" "$median") MiB/s)"
+    PROBE_MIBS=$(mibs "$1" "$median")
+    PROBE_BEST_MIBS=$(awk -v a="$PROBE_SEARCH_MIBS" -v b="$(mibs "$1" "$fastest")" 'BEGIN {printf "%.0f", (a > b) ? a : b}')
+    echo "librbd write probe ($PROBE_ARGS): $PROBE_MIBS MiB/s, the median of one warm trial per round ($(tr '\n' ' ' <"$WORK/t.probe")ms for $1 MiB); best $PROBE_BEST_MIBS MiB/s (search best $PROBE_SEARCH_MIBS)"
 }
-# of_probe SIZE_MIB MS: "N MiB/s = F x probe" (probe_note first).
-of_probe() { local t; t=$(mibs "$1" "$2"); echo "$t MiB/s = $(ratio "$t" "$PROBE_MIBS")x probe"; }
+# of_probe SIZE_MIB MS: "N MiB/s = F x probe, G x its best" (probe_note first).
+of_probe() {
+    local t; t=$(mibs "$1" "$2")
+    echo "$t MiB/s = $(ratio "$t" "$PROBE_MIBS")x probe, $(ratio "$t" "$PROBE_BEST_MIBS")x its best"
+}

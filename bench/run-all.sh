@@ -89,8 +89,8 @@ bench_of() { case $1 in 1|2|3) echo run-bench.sh ;; 4|5) echo copy-bench.sh ;; 6
     echo "floor table (issue 19, \"Down to the floor\"), $(date -u +%Y-%m-%dT%H:%M:%SZ), $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)"
     echo "machine: $(nproc) CPUs, shared; load average at the start $LOAD_START, at the end $LOAD_END; mean of the 1-min load $LOAD_MEAN"
     echo "every ratio is ours / its baseline, both measured interleaved in the same benchmark run (medians); throughputs"
-    echo "are fractions of the librbd write probe (bench/write_probe.cpp) in the same lab: the best it wrote there, over its"
-    echo "search of settings and one trial per round"
+    echo "are fractions of the librbd write probe (bench/write_probe.cpp) in the same lab: the median of one warm trial per"
+    echo "round at the best settings its search found (the same statistic as ours), and of the best it wrote there"
     echo "benchmarks: ${durations[*]}; total $((SECONDS - T0)) s"
     echo
     printf '| %s | %s | %s | %s | %s | %s | %s |\n' '#' work ours baseline ratio target result

@@ -8,7 +8,10 @@
 // creates), opens it once or several times, writes every byte with up to
 // `depth` librbd aio writes of `chunk` bytes in flight (chunks dealt round-robin
 // over the handles), flushes, and is timed from the first write to the end of
-// the flush; the image is removed afterwards.
+// the flush; the image is removed afterwards.  With --from-file the bytes are
+// not in memory beforehand: each chunk is read from the file (pread, one
+// thread) into one of `depth` buffers just before its write, inside the timed
+// part, as any copy of a file must; a buffer is reused when its write is done.
 //
 //   write-probe FILE POOL --search [--reps N]
 //       one untimed warm-up trial, then: chunk 1/2/4/8 MiB at depth 16, with
@@ -18,7 +21,10 @@
 //       the best settings are run N more times (default 2); prints every
 //       trial and the best.
 //   write-probe FILE POOL --chunk MIB --depth N --handles H [--zero-copy] [--reps N]
-//       N trials (default 1) of those settings; prints the best.
+//               [--from-file] [--warm-up]
+//       N trials (default 1) of those settings; prints the best.  --warm-up:
+//       one untimed trial first, so that a trial in a new process pays no
+//       first-time costs (threads, connections, the OSD's first allocation).
 //
 // The last line of the output is for scripts:
 //   PROBE MIBS=<MiB/s> CHUNK=<MiB> DEPTH=<n> HANDLES=<n> ZEROCOPY=<0|1> MS=<ms>
@@ -53,6 +59,7 @@ struct Settings {
     unsigned depth = 16;
     unsigned handles = 1;
     bool zero_copy = false; // rbd_disable_zero_copy_writes = false: librbd writes from our buffer
+    bool from_file = false; // read each chunk from the file inside the timed part
 };
 
 struct Trial {
@@ -66,28 +73,47 @@ struct Trial {
     throw std::runtime_error(what + ": " + strerror(-r));
 }
 
-// The writes in flight, counted; completions run in librados threads.
+// The writes in flight, counted, and (--from-file) the buffers they write
+// from; completions run in librados threads.
 struct InFlight {
+    struct Write {
+        InFlight *fl;
+        unsigned slot;
+    };
     std::mutex mu;
     std::condition_variable cv;
     unsigned n = 0;
     int first_error = 0;
+    std::vector<unsigned> free_slots;
+    std::vector<Write> writes; // one per slot, the completion's argument
 
     static void done(rbd_completion_t c, void *arg)
     {
-        auto *self = static_cast<InFlight *>(arg);
+        auto *w = static_cast<Write *>(arg);
+        InFlight *self = w->fl;
         int r = static_cast<int>(rbd_aio_get_return_value(c));
         rbd_aio_release(c);
         std::lock_guard lk(self->mu);
         if (r < 0 && !self->first_error)
             self->first_error = r;
         self->n--;
+        self->free_slots.push_back(w->slot);
         self->cv.notify_all();
     }
     void wait_below(unsigned limit)
     {
         std::unique_lock lk(mu);
         cv.wait(lk, [&] { return n < limit; });
+    }
+    // Waits for a free slot (there are `depth` of them) and counts its write.
+    unsigned take_slot()
+    {
+        std::unique_lock lk(mu);
+        cv.wait(lk, [&] { return !free_slots.empty(); });
+        unsigned slot = free_slots.back();
+        free_slots.pop_back();
+        n++;
+        return slot;
     }
 };
 
@@ -126,21 +152,27 @@ struct Conn {
 
 class Probe {
   public:
-    Probe(const std::string &file, const std::string &pool) : pool_(pool)
+    // in_memory: the file's bytes are read into memory now (for trials
+    // without --from-file).
+    Probe(const std::string &file, const std::string &pool, bool in_memory) : pool_(pool), file_(file)
     {
-        int fd = open(file.c_str(), O_RDONLY);
+        fd_ = open(file.c_str(), O_RDONLY);
         struct stat st {};
-        if (fd < 0 || fstat(fd, &st) < 0)
+        if (fd_ < 0 || fstat(fd_, &st) < 0)
             throw std::runtime_error("cannot open " + file + ": " + strerror(errno));
-        data_.resize(static_cast<size_t>(st.st_size));
-        for (size_t done = 0; done < data_.size();) {
-            ssize_t k = pread(fd, data_.data() + done, data_.size() - done, static_cast<off_t>(done));
-            if (k <= 0)
-                throw std::runtime_error("cannot read " + file);
-            done += static_cast<size_t>(k);
-        }
-        close(fd);
+        size_ = static_cast<uint64_t>(st.st_size);
+        if (!in_memory)
+            return;
+        data_.resize(static_cast<size_t>(size_));
+        read_file(0, data_.data(), data_.size());
     }
+    ~Probe()
+    {
+        if (fd_ >= 0)
+            close(fd_);
+    }
+    Probe(const Probe &) = delete;
+    Probe &operator=(const Probe &) = delete;
 
     Trial run(const Settings &s)
     {
@@ -149,7 +181,9 @@ class Probe {
             conn = std::make_unique<Conn>(pool_, s.zero_copy);
         rados_ioctx_t io_ = conn->io;
         const std::string name = "write-probe-" + std::to_string(getpid()) + "-" + std::to_string(++serial_);
-        const uint64_t size = data_.size();
+        if (!s.from_file && data_.size() != size_)
+            throw std::logic_error("the probe's bytes are not in memory");
+        const uint64_t size = size_;
         int order = 0; // the cluster's default object size, features and the rest
         int r = rbd_create(io_, name.c_str(), size, &order);
         if (r < 0)
@@ -160,21 +194,31 @@ class Probe {
                 die("opening " + name, r);
         const uint64_t chunk = uint64_t{s.chunk_mib} * MiB;
         InFlight fl;
+        std::vector<std::vector<char>> bufs(s.from_file ? s.depth : 0, std::vector<char>(chunk));
+        for (unsigned k = 0; k < s.depth; k++) {
+            fl.free_slots.push_back(k);
+            fl.writes.push_back(InFlight::Write{&fl, k});
+        }
         auto t0 = std::chrono::steady_clock::now();
         uint64_t i = 0;
         for (uint64_t off = 0; off < size; off += chunk, i++) {
-            fl.wait_below(s.depth);
+            const unsigned slot = fl.take_slot();
             {
                 std::lock_guard lk(fl.mu);
-                if (fl.first_error)
+                if (fl.first_error) {
+                    fl.n--;
                     break;
-                fl.n++;
+                }
+            }
+            size_t len = static_cast<size_t>(std::min(chunk, size - off));
+            const char *bytes = data_.data() + (s.from_file ? 0 : off);
+            if (s.from_file) {
+                read_file(off, bufs[slot].data(), len);
+                bytes = bufs[slot].data();
             }
             rbd_completion_t c;
-            rbd_aio_create_completion(&fl, InFlight::done, &c);
-            size_t len = static_cast<size_t>(std::min(chunk, size - off));
-            r = rbd_aio_write2(imgs[i % imgs.size()], off, len, data_.data() + off, c,
-                               LIBRADOS_OP_FLAG_FADVISE_DONTNEED);
+            rbd_aio_create_completion(&fl.writes[slot], InFlight::done, &c);
+            r = rbd_aio_write2(imgs[i % imgs.size()], off, len, bytes, c, LIBRADOS_OP_FLAG_FADVISE_DONTNEED);
             if (r < 0) {
                 rbd_aio_release(c);
                 std::lock_guard lk(fl.mu);
@@ -199,16 +243,30 @@ class Probe {
         t.s = s;
         t.ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
         t.mibs = static_cast<double>(size) / MiB / (t.ms / 1000);
-        printf("  chunk %u MiB, depth %2u, handles %u, %-12s %7.1f ms, %7.1f MiB/s\n", s.chunk_mib, s.depth,
-               s.handles, s.zero_copy ? "zero-copy:" : "copying:", t.ms, t.mibs);
+        const std::string how = std::string(s.zero_copy ? "zero-copy" : "copying") + (s.from_file ? ", from the file:" : ":");
+        printf("  chunk %u MiB, depth %2u, handles %u, %-28s %7.1f ms, %7.1f MiB/s\n", s.chunk_mib, s.depth, s.handles,
+               how.c_str(), t.ms, t.mibs);
         fflush(stdout);
         return t;
     }
 
-    uint64_t size() const { return data_.size(); }
+    uint64_t size() const { return size_; }
 
   private:
+    void read_file(uint64_t off, char *buf, size_t len)
+    {
+        for (size_t done = 0; done < len;) {
+            ssize_t k = pread(fd_, buf + done, len - done, static_cast<off_t>(off + done));
+            if (k <= 0)
+                throw std::runtime_error("cannot read " + file_);
+            done += static_cast<size_t>(k);
+        }
+    }
+
     std::string pool_;
+    std::string file_;
+    int fd_ = -1;
+    uint64_t size_ = 0;
     std::vector<char> data_;
     std::unique_ptr<Conn> copying_, zero_copy_;
     unsigned serial_ = 0;
@@ -257,11 +315,12 @@ Trial search(Probe &p, int reps)
 int main(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s FILE POOL --search [--reps N] | --chunk MIB --depth N --handles H [--zero-copy] [--reps N]\n",
+        fprintf(stderr, "usage: %s FILE POOL --search [--reps N] | --chunk MIB --depth N --handles H [--zero-copy] [--reps N] "
+                "[--from-file] [--warm-up]\n",
                 argv[0]);
         return 2;
     }
-    bool do_search = false;
+    bool do_search = false, warm_up = false;
     int reps = -1;
     Settings s;
     for (int i = 3; i < argc; i++) {
@@ -283,6 +342,10 @@ int main(int argc, char **argv)
             s.handles = next();
         else if (a == "--zero-copy")
             s.zero_copy = true;
+        else if (a == "--from-file")
+            s.from_file = true;
+        else if (a == "--warm-up")
+            warm_up = true;
         else if (a == "--reps")
             reps = static_cast<int>(next());
         else {
@@ -295,7 +358,7 @@ int main(int argc, char **argv)
         return 2;
     }
     try {
-        Probe p(argv[1], argv[2]);
+        Probe p(argv[1], argv[2], do_search || !s.from_file);
         printf("librbd write probe: %s (%.0f MiB) into new images in pool %s\n", argv[1],
                static_cast<double>(p.size()) / MiB, argv[2]);
         Trial best;
@@ -303,6 +366,10 @@ int main(int argc, char **argv)
             best = search(p, reps < 0 ? 2 : reps);
         } else {
             std::vector<Trial> ts;
+            if (warm_up) {
+                printf("warm-up (untimed):\n");
+                p.run(s);
+            }
             for (int i = 0; i < std::max(reps, 1); i++)
                 ts.push_back(p.run(s));
             best = best_of(ts);
