@@ -21,6 +21,22 @@ bench_cleanup() {
     echo "total run time: $((SECONDS - BENCH_T0)) s"
 }
 
+# The memstore OSD's count of used bytes drifts under a benchmark's load (tens of GiB written and
+# removed): once it fell 4 MiB below zero with the pools empty, the OSD took itself for full
+# ("full status failsafe engaged ... now -2147483648% full"), and every write after it waited
+# forever (a copy-bench hung 25 minutes in rbd_create).  BALLAST_MIB of RADOS objects in pool rbd2,
+# never removed, keep the count above zero through such a drift; RBD sees none of them.
+BALLAST_MIB=256
+put_ballast() {
+    local f i
+    f=$(mktemp) || exit 1
+    head -c $((4 * 1024 * 1024)) /dev/urandom >"$f"
+    for i in $(seq 1 $((BALLAST_MIB / 4))); do
+        rados -c "$CEPH_CONF" --id admin -p rbd2 put "lab-ballast.$i" "$f" || { rm -f "$f"; exit 1; }
+    done
+    rm -f "$f"
+}
+
 bench_lab() {
     local name=$1 mem=$2
     trap bench_cleanup EXIT
@@ -28,9 +44,10 @@ bench_lab() {
     say "build"
     build_all || exit 1
     say "lab: Ceph (memstore sized for the images) + libvirtd with our module"
-    CEPH_LAB_MEM_BYTES=$mem start_lab "$name" "$(ours_backend_dir)" || exit 1
+    CEPH_LAB_MEM_BYTES=$((mem + BALLAST_MIB * 1024 * 1024)) start_lab "$name" "$(ours_backend_dir)" || exit 1
     # shellcheck source=/dev/null  # written by lab.sh
     . "$LAB/lab.env"
+    put_ballast
     # Files on disk, not in /tmp (often a tmpfs): the sources are read as a host would.
     WORK=$(mktemp -d "/var/tmp/rbdclone-$name-files.XXXXXX") || exit 1
     # shellcheck disable=SC2034  # for the benchmarks that source this file
