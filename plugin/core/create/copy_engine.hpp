@@ -53,7 +53,8 @@ enum class ZeroPolicy {
 struct CopyOptions {
     size_t chunk = 2u << 20;        // bytes per read and largest write (2 MiB measured
                                     // 1.4x faster than whole 4 MiB objects)
-    unsigned in_flight = 8;         // aio writes outstanding at most
+    unsigned in_flight = 16;        // aio writes outstanding at most (the write probe
+                                    // found depth 16 1.1-1.3x faster than 8 in most searches)
     size_t zero_block = 64u << 10;  // granularity of zero detection
     ZeroPolicy zeros = ZeroPolicy::Skip;
     uint64_t dest_offset = 0;       // where source offset 0 lands
