@@ -73,6 +73,36 @@ timed() {
 # The median of what timed NAME measured.
 median_of() { median <"$WORK/t.$1"; }
 
+# ---- Where the CPU goes: what a command costs libvirtd, the OSD and the command itself.
+# cpu_ms PID: the CPU time (user + system) the process has used so far, in ms.
+cpu_ms() {
+    awk -v hz="$(getconf CLK_TCK)" '{sub(/^.*\) /, ""); printf "%d", ($12 + $13) * 1000 / hz}' "/proc/$1/stat"
+}
+# timed_cpu NAME CMD...: as timed, and appends "WALL LIBVIRTD OSD CMD" (ms; CMD: the command and
+# its children, from bash's times) to $WORK/c.NAME.
+timed_cpu() {
+    local name=$1 t0 rc l0 o0 osd; shift
+    osd=$(<"$CEPH_LAB_DIR/osd.pid")
+    l0=$(cpu_ms "$LIBVIRTD_PID") o0=$(cpu_ms "$osd") t0=$(now_ms)
+    ( "$@" >"$WORK/last.out" 2>&1; rc=$?; times >"$WORK/times.out"; exit $rc ); rc=$?
+    if [ $rc != 0 ]; then echo "$PROG: '$name' failed:" >&2; cat "$WORK/last.out" >&2; exit 1; fi
+    local wall=$(( $(now_ms) - t0 ))
+    echo "$wall" >>"$WORK/t.$name"
+    echo "$wall $(( $(cpu_ms "$LIBVIRTD_PID") - l0 )) $(( $(cpu_ms "$osd") - o0 )) $(awk 'NR == 2 {
+        n = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60000 + a[2] * 1000 }; printf "%d", n }' "$WORK/times.out")" \
+        >>"$WORK/c.$name"
+}
+# cpu_total_of NAME: the median over the samples of libvirtd + OSD + client CPU, ms.
+cpu_total_of() { awk '{print $2 + $3 + $4}' "$WORK/c.$1" | median; }
+# cpu_line NAME: "wall W ms; CPU: libvirtd L, OSD O, client C, total T ms = T/W cores" from the
+# medians of each column of $WORK/c.NAME.
+cpu_line() {
+    local w l o c
+    w=$(cut -d' ' -f1 "$WORK/c.$1" | median) l=$(cut -d' ' -f2 "$WORK/c.$1" | median)
+    o=$(cut -d' ' -f3 "$WORK/c.$1" | median) c=$(cut -d' ' -f4 "$WORK/c.$1" | median)
+    echo "wall $w ms; CPU: libvirtd $l, OSD $o, client $c, total $((l + o + c)) ms = $(ratio $((l + o + c)) "$w") cores"
+}
+
 # raw_files DIR SIZE_MIB: DIR/dense.raw (SIZE_MIB of random data: what a real OS image costs at
 # worst, it neither compresses nor dedupes), DIR/dense200.raw (200 MiB) and DIR/sparse20g.raw
 # (20 GiB holding those 200 MiB as 10 x 20 MiB spread over it).
@@ -94,7 +124,7 @@ timing_rounds() {
     local r
     say "warm-up round (untimed)"
     round
-    rm -f "$WORK"/t.*
+    rm -f "$WORK"/t.* "$WORK"/c.*
     # shellcheck disable=SC2153  # REPS: set by the benchmark
     say "timing ($REPS rounds, variants interleaved, order alternating)"
     for r in $(seq 1 "$REPS"); do

@@ -44,20 +44,20 @@ drop() { $V vol-delete "$1" --pool bench >/dev/null 2>&1 || $RBD rm "rbd/$1" >/d
 # upload NAME FILE [FLAGS]: a new volume the size of FILE; only the upload is timed.
 upload() {
     $V vol-create-as bench up "$(stat -c %s "$WORK/$2")b" >/dev/null || exit 1
-    timed "$1" $V vol-upload ${3:-} up "$WORK/$2" --pool bench
+    timed_cpu "$1" $V vol-upload ${3:-} up "$WORK/$2" --pool bench
     drop up
 }
-rbd_import() { timed import $RBD import --no-progress "$WORK/dense.raw" rbd/up; drop up; }
-download() { timed "$1" $V vol-download ${3:-} "$2" "$WORK/out.raw" --pool bench; rm -f "$WORK/out.raw"; }
-rbd_export() { timed export $RBD export --no-progress rbd/src-dense "$WORK/out.raw"; rm -f "$WORK/out.raw"; }
+rbd_import() { timed_cpu import $RBD import --no-progress "$WORK/dense.raw" rbd/up; drop up; }
+download() { timed_cpu "$1" $V vol-download ${3:-} "$2" "$WORK/out.raw" --pool bench; rm -f "$WORK/out.raw"; }
+rbd_export() { timed_cpu export $RBD export --no-progress rbd/src-dense "$WORK/out.raw"; rm -f "$WORK/out.raw"; }
 
 say "libvirt's own stream path: a dir pool on tmpfs"
 SHM_DIR=$(mktemp -d /dev/shm/rbdclone-streambench.XXXXXX) || exit 1
 BENCH_TMP_DIRS+=("$SHM_DIR")
 $V pool-create-as shm dir --target "$SHM_DIR" >/dev/null || exit 1
 $V vol-create-as shm dense "$(stat -c %s "$WORK/dense.raw")b" --format raw >/dev/null || exit 1
-shm_upload() { timed shm_up $V vol-upload dense "$WORK/dense.raw" --pool shm; }
-shm_download() { timed shm_down $V vol-download dense "$WORK/out.raw" --pool shm; rm -f "$WORK/out.raw"; }
+shm_upload() { timed_cpu shm_up $V vol-upload dense "$WORK/dense.raw" --pool shm; }
+shm_download() { timed_cpu shm_down $V vol-download dense "$WORK/out.raw" --pool shm; rm -f "$WORK/out.raw"; }
 # Row 9's bound: libvirt's own sparse download of the same 20 GiB file against the dense 200 MiB.
 cp --sparse=always "$WORK/sparse20g.raw" "$SHM_DIR/sparse20g" && cp "$WORK/dense200.raw" "$SHM_DIR/dense200" || exit 1
 $V pool-refresh shm >/dev/null || exit 1
@@ -73,19 +73,29 @@ for f in dense dense200 sparse20g; do
 done
 $V pool-refresh bench >/dev/null
 probe_search "$WORK/dense.raw"
+# Row 8's bound on the RBD side: librbd reading the image the download reads, at the module's
+# settings (2 MiB, 8 in flight), into memory and into a file (what rbd export does, at that depth).
+read_probe() { # NAME [--to-file PATH]
+    local name=$1 ms; shift
+    ms=$("$BUILD/bench/read-probe" rbd src-dense --chunk 2 --depth 8 "$@" | sed -n 's/^READPROBE .* MS=\([0-9]*\)$/\1/p')
+    [ -n "$ms" ] || { echo "$PROG: the read probe failed" >&2; exit 1; }
+    echo "$ms" >>"$WORK/t.$name"
+    rm -f "$WORK/out.raw"
+}
+read_probes() { read_probe readprobe; read_probe readprobe_file --to-file "$WORK/out.raw"; }
 
 round() {
     probe_once "$WORK/dense.raw"
     upload up_dense dense.raw;                rbd_import;  shm_upload
     upload up_sparse sparse20g.raw --sparse;  upload up_dense200 dense200.raw
-    download down_dense src-dense;            rbd_export;  shm_download
+    download down_dense src-dense;            rbd_export;  shm_download;  read_probes
     download down_sparse src-sparse20g --sparse; download down_dense200 src-dense200
     shm_sparse_downloads
 }
 round_reversed() {
     shm_sparse_downloads
     download down_dense200 src-dense200;      download down_sparse src-sparse20g --sparse
-    shm_download; rbd_export;                 download down_dense src-dense
+    read_probes; shm_download; rbd_export;    download down_dense src-dense
     upload up_dense200 dense200.raw;          upload up_sparse sparse20g.raw --sparse
     shm_upload; rbd_import;                   upload up_dense dense.raw
     probe_once "$WORK/dense.raw"
@@ -134,6 +144,13 @@ fi
     row "vol-upload dense vs libvirt's own (dir pool on tmpfs)" "$ud" "$su" "$(ratio "$ud" "$su")" "-"
     row "vol-download dense vs libvirt's own (dir pool on tmpfs)" "$dd_" "$sd" "$(ratio "$dd_" "$sd")" "-"
     row "libvirt's own: --sparse 20 GiB vs dense 200 MiB (tmpfs)" "$sds" "$sd200" "$(ratio "$sds" "$sd200")" "-"
+    rp=$(median_of readprobe); rpf=$(median_of readprobe_file)
+    row "librbd read probe (2 MiB, 8 in flight) into memory vs rbd export" "$rp" "$ex" "$(ratio "$rp" "$ex")" "-"
+    row "librbd read probe (2 MiB, 8 in flight) into a file vs rbd export" "$rpf" "$ex" "$(ratio "$rpf" "$ex")" "-"
+    echo "where the CPU goes (medians; client: virsh or rbd; $(nproc) cores):"
+    for t in up_dense import shm_up down_dense export shm_down; do
+        printf '  %-12s %s\n' "$t" "$(cpu_line "$t")"
+    done
     if [ "$BIG_MIB" -gt 0 ]; then
         g=$(( (PEAK_UP - RSS0) / 1024 )); row "libvirtd RSS growth uploading ${BIG_MIB} MiB (MiB)" "$g" "-" "$g" "<= 64"
         g=$(( (PEAK_DOWN - RSS0) / 1024 )); row "libvirtd RSS growth downloading ${BIG_MIB} MiB (MiB)" "$g" "-" "$g" "<= 64"
@@ -141,8 +158,8 @@ fi
     printf 'the 20 GiB sparse volume: stored in Ceph %s, downloaded with --sparse into a %s KiB file\n' \
         "${SPARSE_STORED:-?}" "${SPARSE_FILE_KIB:-?}"
     printf 'samples (ms):'
-    for t in probe up_dense import shm_up up_sparse up_dense200 down_dense export shm_down down_sparse down_dense200 \
-        shm_down_sparse shm_down_dense200; do
+    for t in probe up_dense import shm_up up_sparse up_dense200 down_dense export shm_down readprobe readprobe_file \
+        down_sparse down_dense200 shm_down_sparse shm_down_dense200; do
         printf ' %s %s;' "$t" "$(tr '\n' ' ' <"$WORK/t.$t" | sed 's/ $//')"
     done
     echo
@@ -156,7 +173,7 @@ fi
     r=$(ratio "$dd_" "$ex")
     floor_row 8 "vol-download dense ${SIZE_MIB} MiB vs rbd export" "$dd_ ms ($(of_probe "$SIZE_MIB" "$dd_"))" \
         "rbd export $ex ms ($(of_probe "$SIZE_MIB" "$ex"))" "$r" "<= 0.70" "$(verdict "$r" 0.70)" \
-        "(a download reads: its fraction of the write probe is for scale only); libvirt's own stream (dir pool on tmpfs, no RBD) $sd ms: the bound"
+        "(a download reads: its fraction of the write probe is for scale only); the bounds: librbd alone reads the image in $rp ms (read probe, into memory; $rpf ms into a file), libvirt's own stream (dir pool on tmpfs, no RBD) takes $sd ms; ours uses $(cpu_total_of down_dense) ms of CPU (libvirtd, OSD, virsh) on $(nproc) cores: no faster than $(( $(cpu_total_of down_dense) / $(nproc) )) ms; the target is $(awk -v e="$ex" 'BEGIN {printf "%d", e * 0.70}') ms"
     r=$(ratio "$ds" "$d200")
     floor_row 9 "vol-download --sparse 20 GiB holding 200 MiB vs dense 200 MiB" "$ds ms" "dense 200 MiB $d200 ms" \
         "$r" "<= 1.10" "$(verdict "$r" 1.10)" \

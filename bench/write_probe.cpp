@@ -31,8 +31,7 @@
 // Connects as client.admin with $CEPH_CONF (the lab's ceph.conf) and $CEPH_ARGS.
 // Several handles of one image in one process take turns at its exclusive lock
 // (the cluster's default features have it): measured slower, kept as a point.
-#include <rados/librados.h>
-#include <rbd/librbd.h>
+#include "probe_conn.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -52,7 +51,9 @@
 
 namespace {
 
-constexpr uint64_t MiB = 1024 * 1024;
+using probe::Conn;
+using probe::die;
+using probe::MiB;
 
 struct Settings {
     unsigned chunk_mib = 2;
@@ -68,10 +69,6 @@ struct Trial {
     double mibs = 0;
 };
 
-[[noreturn]] void die(const std::string &what, int r)
-{
-    throw std::runtime_error(what + ": " + strerror(-r));
-}
 
 // The writes in flight, counted, and (--from-file) the buffers they write
 // from; completions run in librados threads.
@@ -117,38 +114,6 @@ struct InFlight {
     }
 };
 
-// One cluster connection and the pool's I/O context.
-struct Conn {
-    rados_t cluster = nullptr;
-    rados_ioctx_t io = nullptr;
-
-    Conn(const std::string &pool, bool zero_copy)
-    {
-        const char *conf = getenv("CEPH_CONF");
-        int r;
-        if ((r = rados_create2(&cluster, "ceph", "client.admin", 0)) < 0)
-            die("rados_create2", r);
-        if ((r = rados_conf_read_file(cluster, conf && *conf ? conf : nullptr)) < 0)
-            die("reading ceph.conf", r);
-        if ((r = rados_conf_parse_env(cluster, nullptr)) < 0) // CEPH_ARGS, as Ceph's tools
-            die("parsing CEPH_ARGS", r);
-        if ((r = rados_conf_set(cluster, "rbd_disable_zero_copy_writes", zero_copy ? "false" : "true")) < 0)
-            die("setting rbd_disable_zero_copy_writes", r);
-        if ((r = rados_connect(cluster)) < 0)
-            die("rados_connect", r);
-        if ((r = rados_ioctx_create(cluster, pool.c_str(), &io)) < 0)
-            die("opening pool " + pool, r);
-    }
-    ~Conn()
-    {
-        if (io)
-            rados_ioctx_destroy(io);
-        if (cluster)
-            rados_shutdown(cluster);
-    }
-    Conn(const Conn &) = delete;
-    Conn &operator=(const Conn &) = delete;
-};
 
 class Probe {
   public:

@@ -774,12 +774,6 @@ TEST_F(Transfer, CloneRightAfterAnUploadSeesTheUploadedBytes)
     ceph().remove("rbd", copy);
 }
 
-namespace {
-
-// SIGSTOPs the lab's OSD; SIGCONTs it when it goes away, whatever happens.
-
-} // namespace
-
 TEST_F(Copy, FailedCreateNeverDeletesAnImageItDidNotMake)
 {
     // An image libvirt does not list yet (made behind its back) under the

@@ -99,6 +99,26 @@ class SecondCluster {
             out += l + "\n";
         return out;
     }
+    // What the OSD itself says about a silence, for a failure's message: its
+    // ops in flight with their events (what each waits for), its state, its
+    // used-bytes count, and the log lines about fullness, heartbeats, map
+    // changes and leases.  Through the admin socket, which answers while
+    // client ops are stuck.
+    std::string osd_diagnosis() const
+    {
+        const std::string sock = dir_ + "/run/ceph-osd.0.asok";
+        std::string out;
+        for (const char *cmd : {"status", "dump_ops_in_flight", "perf dump osd"}) {
+            out += std::string("--- ceph daemon osd.0 ") + cmd + ":\n";
+            out += run_capture("timeout 20 ceph --admin-daemon '" + sock + "' " + cmd + " 2>&1 | head -c 12000");
+        }
+        out += "--- OSD log lines about fullness, heartbeats, maps, leases, slow ops (last 40):\n";
+        out += run_capture("grep -aE 'full|heartbeat|wrongly|marked|laggy|readable|boot|slow|timed out|state<' '" +
+                           dir_ + "/log/osd.0.log' | grep -avE 'get_health_metrics|slow requests' | tail -n 40");
+        out += "--- ceph -s (20 s bound):\n";
+        out += run_capture("timeout 20 ceph -c '" + get("CEPH_CONF") + "' -s 2>&1");
+        return out;
+    }
     // The OSD's pid (to freeze the cluster).
     pid_t osd_pid() const
     {
@@ -109,6 +129,17 @@ class SecondCluster {
     }
 
   private:
+    static std::string run_capture(const std::string &cmd)
+    {
+        std::string out;
+        if (FILE *f = popen(cmd.c_str(), "r")) {
+            char buf[4096];
+            for (size_t n; (n = fread(buf, 1, sizeof buf, f)) > 0;)
+                out.append(buf, n);
+            pclose(f);
+        }
+        return out;
+    }
     TempDir top_{"far"};
     std::string dir_;
     std::map<std::string, std::string> env_;
@@ -408,8 +439,8 @@ TEST_F(FarCluster, ZOsdStoppedMidCopyFailsInBoundedTimeAndLeavesNothingUsable)
     // first time, for whoever reads the run.
     int ex = rbdclone::image_exists(far_->io(), disk);
     if (ex == -ETIMEDOUT)
-        fprintf(stderr, "the far cluster has not answered for 60 s since SIGCONT (OSD %s); its log ends:\n%s",
-                kill(osd, 0) == 0 ? "running" : "gone", far_->osd_log_tail().c_str());
+        fprintf(stderr, "the far cluster has not answered for 60 s since SIGCONT (OSD %s); its log ends:\n%s%s",
+                kill(osd, 0) == 0 ? "running" : "gone", far_->osd_log_tail().c_str(), far_->osd_diagnosis().c_str());
     for (int i = 0; ex == -ETIMEDOUT && i < 5; i++) {
         ex = far_->image_exists_fresh(disk);
         fprintf(stderr, "asked again with a new client: %d\n", ex);

@@ -172,6 +172,14 @@ osd class dir = $RADOS_CLASS_DIR
 osd crush update on start = false
 public addr = 127.0.0.1
 cluster addr = 127.0.0.1
+# Tests freeze the OSD (SIGSTOP) for up to 90 s to make a cluster that does not answer. A PG
+# whose read lease (osd_heartbeat_grace x this ratio; 16 s by default) runs out meanwhile turns
+# "laggy", and on Ceph 18 a lone OSD's laggy PG stayed so for minutes after SIGCONT: every op
+# on it "waiting for readable" (dump_ops_in_flight), reads of a new client too. In a real
+# cluster its peers would have the frozen OSD marked down and the PG would re-peer; here the
+# lease (300 s) outlasts any freeze instead. A lone OSD never restarts, so nothing ever waits
+# for an old lease to run out.
+osd pool default read lease ratio = 15
 
 [client]
 # client.admin, client.libvirt and client.ro keys.

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <system_error>
 #include <thread>
 
@@ -450,8 +451,10 @@ void DownloadStream::read_pieces(ByteSource &src, bool until_walk_done)
                 runs = nonzero_runs(buf.get(), len, zero_block_);
             else if (st)
                 runs.emplace_back(0, len);
+        } catch (const std::bad_alloc &) {
+            st = plain_error(RBDC_ERR_INTERNAL, -ENOMEM, "out of memory for the download of " + label_);
         } catch (const std::exception &e) {
-            st = plain_error(RBDC_ERR_INTERNAL, -ENOMEM, cat("the download of ", label_, " failed: ", e.what()));
+            st = plain_error(RBDC_ERR_INTERNAL, -EIO, cat("the download of ", label_, " failed: ", e.what()));
         }
         std::lock_guard lk(mu_);
         p->buf = std::move(buf);
