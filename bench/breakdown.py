@@ -150,31 +150,34 @@ def parse_window(lines, t0, t1):
 # The steps of one request, recognised by the op that starts each (see
 # /work/notes/19-breakdown.md for the functions that issue them).
 STEP_NAMES = [
-    ("A", "driver refreshVol(source): rbdGlueRefreshVol -> rbdc_volume_info_get -> volume_info -> open_image "
-          "-> open_image_by_name (read-only)"),
-    ("B", "Source::open_rbd -> open_rbd_source -> open_image_by_name (read-only), Source::sniff head/tail reads"),
-    ("C", "clone_image: SnapshotLock::take, open_image_by_id (fresh, read-only), parent_snapshot -> "
-          "head_unchanged_since"),
+    ("A", "the source's view, read without opening it (rbd_id get_id, one header read): the driver's "
+          "refreshVol(source) and Source::open"),
+    ("B", "clone_image: SnapshotLock::take (lock.lock), the snapshot's checks (header, object map, "
+          "snapshot info)"),
+    ("C", "Source::sniff: the head and tail reads"),
     ("D", "clone_image: rbd_clone3 (librbd: parent name->id, parent open, child create, child open, attach, close)"),
-    ("E", "clone_image returns: ~SnapshotLock (rados_unlock)"),
-    ("F", "driver refreshVol(new volume): rbdGlueRefreshVol -> volume_info -> open_image_by_name "
-          "(librbd opens the parent too)"),
+    ("E", "clone_image returns: ~SnapshotLock (lock.unlock)"),
+    ("F", "driver refreshVol(new volume): its view (rbd_id get_id, one header read)"),
 ]
 
 
 def steps_of(ops, src, new):
     """Index of the first op of each step A..F, or None when the sequence is not the expected one."""
-    starts = {}
-    by_name = [i for i in range(len(ops) - 1)
-               if ops[i]["ops"] == ["stat"] and ops[i + 1]["ops"] == ["stat"] and ops[i]["obj"] == ops[i + 1]["obj"]]
-    src_opens = [i for i in by_name if ops[i]["obj"] == "rbd_id." + src]
-    new_opens = [i for i in by_name if ops[i]["obj"] == "rbd_id." + new]
-    lock = [i for i, o in enumerate(ops) if o["ops"] == ["call lock.lock"]]
-    unlock = [i for i, o in enumerate(ops) if o["ops"] == ["call lock.unlock"]]
-    clone = [i for i, o in enumerate(ops) if o["ops"] == ["call rbd.dir_get_id"]]
-    if len(src_opens) < 2 or not new_opens or not lock or not unlock or not clone:
+    def first(pred, after=-1):
+        return next((i for i, o in enumerate(ops) if i > after and pred(o)), None)
+    if not ops or ops[0]["obj"] != "rbd_id." + src:
         return None
-    starts = {"A": 0, "B": src_opens[1], "C": lock[0], "D": clone[0], "E": unlock[0], "F": new_opens[-1]}
+    lock = first(lambda o: o["ops"] == ["call lock.lock"])
+    if lock is None:
+        return None
+    sniff = first(lambda o: o["obj"].startswith("rbd_data.") and o["ops"] == ["read"], lock)
+    clone = first(lambda o: o["ops"] == ["call rbd.dir_get_id"], lock)
+    unlock = first(lambda o: o["ops"] == ["call lock.unlock"], lock)
+    if sniff is None or clone is None or unlock is None or unlock + 1 >= len(ops):
+        return None
+    if ops[unlock + 1]["obj"] != "rbd_id." + new:
+        return None
+    starts = {"A": 0, "B": lock, "C": sniff, "D": clone, "E": unlock, "F": unlock + 1}
     order = [starts[k] for k, _ in STEP_NAMES]
     return starts if order == sorted(order) else None
 
@@ -286,10 +289,13 @@ def main():
     with open(os.path.join(OUT, "steps.txt"), "w") as f:
         n = len(step_ms["driver"])
         f.write(f"steps of one vol-create-from (same pool, clone), mean over {n} requests with the debug log "
-                f"(Ceph log times are 4 ms coarse: means, not single values)\n")
+                f"(Ceph log times are 4 ms coarse: means, not single values; a negative step is that clock against libvirt's)\n")
         f.write("| step | what | OSD ops | ms |\n|---|---|---|---|\n")
         f.write(f"| - | client -> libvirtd RPC, XML parse, createVol, reply (client total - driver) | 0 | "
                 f"{statistics.mean(step_ms['rpc']) if n else 0:.1f} |\n")
+        if not n:
+            f.write("NO STEPS: no request's OSD ops matched the expected sequence (steps_of); the module's "
+                    "order of operations changed: see timeline.txt and update STEP_NAMES and steps_of\n")
         for k, what in STEP_NAMES:
             if step_ms[k]:
                 f.write(f"| {k} | {what} | {statistics.mean(step_ops[k]):.0f} | {statistics.mean(step_ms[k]):.1f} |\n")
