@@ -94,13 +94,14 @@ timed_cpu() {
 }
 # cpu_total_of NAME: the median over the samples of libvirtd + OSD + client CPU, ms.
 cpu_total_of() { awk '{print $2 + $3 + $4}' "$WORK/c.$1" | median; }
-# cpu_line NAME: "wall W ms; CPU: libvirtd L, OSD O, client C, total T ms = T/W cores" from the
-# medians of each column of $WORK/c.NAME.
+# cpu_line NAME: "wall W ms; CPU: libvirtd L, OSD O, client C, total T ms = T/W cores": the
+# medians of each column of $WORK/c.NAME; T is cpu_total_of's (the figure row 8's note uses).
 cpu_line() {
-    local w l o c
+    local w l o c t
     w=$(cut -d' ' -f1 "$WORK/c.$1" | median) l=$(cut -d' ' -f2 "$WORK/c.$1" | median)
     o=$(cut -d' ' -f3 "$WORK/c.$1" | median) c=$(cut -d' ' -f4 "$WORK/c.$1" | median)
-    echo "wall $w ms; CPU: libvirtd $l, OSD $o, client $c, total $((l + o + c)) ms = $(ratio $((l + o + c)) "$w") cores"
+    t=$(cpu_total_of "$1")
+    echo "wall $w ms; CPU: libvirtd $l, OSD $o, client $c, total $t ms = $(ratio "$t" "$w") cores"
 }
 
 # raw_files DIR SIZE_MIB: DIR/dense.raw (SIZE_MIB of random data: what a real OS image costs at

@@ -50,7 +50,6 @@ struct Reads {
         std::vector<char> buf;
         uint64_t off = 0;
         size_t len = 0;
-        bool busy = false; // a read into it is in flight
     };
     std::mutex mu;
     std::condition_variable cv;
@@ -134,6 +133,7 @@ Trial run(rados_ioctx_t io, const std::string &image, const Settings &s)
             std::lock_guard lk(rd.mu);
             if (rd.first_error)
                 break;
+            rd.in_flight++; // the read below, counted before it can complete
         }
         Reads::Slot *slot = free.back();
         free.pop_back();
@@ -141,10 +141,6 @@ Trial run(rados_ioctx_t io, const std::string &image, const Settings &s)
         slot->len = static_cast<size_t>(std::min(chunk, size - off));
         rbd_completion_t c;
         rbd_aio_create_completion(slot, Reads::complete, &c);
-        {
-            std::lock_guard lk(rd.mu);
-            rd.in_flight++;
-        }
         if ((r = rbd_aio_read2(img, off, slot->len, slot->buf.data(), c, LIBRADOS_OP_FLAG_FADVISE_SEQUENTIAL)) < 0) {
             rbd_aio_release(c);
             std::lock_guard lk(rd.mu);

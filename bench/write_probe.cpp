@@ -69,7 +69,6 @@ struct Trial {
     double mibs = 0;
 };
 
-
 // The writes in flight, counted, and (--from-file) the buffers they write
 // from; completions run in librados threads.
 struct InFlight {
@@ -113,7 +112,6 @@ struct InFlight {
         return slot;
     }
 };
-
 
 class Probe {
   public:
