@@ -516,21 +516,28 @@ Result<std::optional<size_t>> DownloadStream::recv(char *buf, size_t n, bool blo
 {
     std::unique_lock lk(mu_);
     for (;;) {
-        if (!segs_.empty()) {
+        // Across chunks while their data follows on: libvirtd's messages
+        // (262120 bytes) do not divide a chunk, and stopping at its end
+        // would send one tiny message per chunk.
+        size_t done = 0;
+        while (done < n && !segs_.empty() && !segs_.front().hole) {
             Segment &s = segs_.front();
-            if (s.hole)
-                return plain_error(RBDC_ERR_INTERNAL, -EINVAL,
-                                   cat("the download of ", label_, " is at a hole of ", s.len,
-                                       " bytes: the reader must skip it"));
-            const size_t k = static_cast<size_t>(std::min<uint64_t>(n, s.len));
-            memcpy(buf, s.data, k);
+            const size_t k = static_cast<size_t>(std::min<uint64_t>(n - done, s.len));
+            memcpy(buf + done, s.data, k);
+            done += k;
             s.data += k;
             s.len -= k;
             if (s.len == 0)
                 pop_front_locked();
-            update_ready_locked();
-            return std::optional<size_t>(k);
         }
+        if (done > 0) {
+            update_ready_locked();
+            return std::optional<size_t>(done);
+        }
+        if (!segs_.empty())
+            return plain_error(RBDC_ERR_INTERNAL, -EINVAL,
+                               cat("the download of ", label_, " is at a hole of ", segs_.front().len,
+                                   " bytes: the reader must skip it"));
         if (worker_done_) {
             if (error_)
                 return *error_;
@@ -546,8 +553,14 @@ Result<InData> DownloadStream::in_data()
 {
     std::unique_lock lk(mu_);
     cv_.wait(lk, [&] { return !segs_.empty() || worker_done_; });
-    if (!segs_.empty())
-        return InData{!segs_.front().hole, segs_.front().len};
+    if (!segs_.empty() && segs_.front().hole)
+        return InData{false, segs_.front().len}; // consecutive holes are one segment
+    if (!segs_.empty()) {
+        uint64_t run = 0; // the data ready up to the next hole, as one recv may take it
+        for (auto it = segs_.begin(); it != segs_.end() && !it->hole; ++it)
+            run += it->len;
+        return InData{true, run};
+    }
     if (error_)
         return *error_;
     return InData{};

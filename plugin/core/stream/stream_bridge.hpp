@@ -179,11 +179,13 @@ class DownloadStream {
     int ready_fd() const { return ready_.fd(); }
 
     // The glue's side.  recv() copies up to n bytes of the data at the
-    // head: 0 at the end, std::nullopt when it would block (!block).  A
-    // hole at the head is an error for recv (call in_data first).
+    // head, across chunks up to the next hole: 0 at the end, std::nullopt
+    // when it would block (!block).  A hole at the head is an error for
+    // recv (call in_data first).
     Result<std::optional<size_t>> recv(char *buf, size_t n, bool block);
-    // What the head is (waits until known): data of `length` bytes, a hole
-    // of `length` bytes, or the end.
+    // What the head is (waits until known): data of `length` bytes (all
+    // that is ready before the next hole), a hole of `length` bytes, or
+    // the end.
     Result<InData> in_data();
     // Consumes len bytes of the hole at the head.
     Status skip_hole(uint64_t len);

@@ -673,6 +673,49 @@ TEST(DownloadStream, SparseKeepsHolesInOrderWithParallelReads)
     EXPECT_EQ(src.reads, 20);
 }
 
+TEST(DownloadStream, RecvFillsTheBufferAcrossChunksUpToAHole)
+{
+    // libvirtd receives 262120 bytes per message, which no chunk size
+    // divides: a recv that stopped at each chunk's end would send one tiny
+    // message per chunk.  Data ready in consecutive chunks fills one recv,
+    // and in_data reports it as one run; a hole still ends it.
+    std::string disk(8 * kChunk, '\0');
+    disk.replace(0, 5 * kChunk, pattern(5 * kChunk, 18));
+    disk.replace(6 * kChunk, kChunk, pattern(kChunk, 19));
+    for (bool sparse : {false, true}) {
+        MemorySource src(disk, {{0, 5 * kChunk}, {6 * kChunk, kChunk}});
+        DownloadStream s(0, disk.size(), sparse, "img", StreamLimits{kChunk, 16, 2}, 1024);
+        Status outcome = plain_error(RBDC_ERR_INTERNAL, -EIO, "not run");
+        std::thread worker([&] { outcome = s.run(src); });
+        worker.join(); // 16 buffers: every chunk is read before the first recv
+        ASSERT_TRUE(outcome);
+        if (sparse) {
+            auto d = s.in_data();
+            ASSERT_TRUE(d);
+            EXPECT_TRUE(d->data);
+            EXPECT_EQ(d->length, 5 * kChunk) << "five chunks of data, one run";
+        }
+        std::vector<char> buf(8 * kChunk);
+        auto r = s.recv(buf.data(), 3 * kChunk + 10, true);
+        ASSERT_TRUE(r);
+        ASSERT_EQ(**r, 3 * kChunk + 10) << "sparse " << sparse << ": as much as asked, across chunks";
+        EXPECT_EQ(std::string(buf.data(), **r), disk.substr(0, **r));
+        r = s.recv(buf.data(), buf.size(), true);
+        ASSERT_TRUE(r);
+        if (sparse) {
+            EXPECT_EQ(**r, 2 * kChunk - 10) << "the hole ends the data";
+            EXPECT_EQ(std::string(buf.data(), **r), disk.substr(3 * kChunk + 10, **r));
+            Received rest = read_all(s, true);
+            EXPECT_EQ(rest.error, "");
+            EXPECT_TRUE(rest.bytes == disk.substr(5 * kChunk));
+            EXPECT_EQ(rest.hole_bytes, 2 * kChunk);
+        } else {
+            EXPECT_EQ(**r, 5 * kChunk - 10) << "the rest, in one recv";
+            EXPECT_TRUE(std::string(buf.data(), **r) == disk.substr(3 * kChunk + 10));
+        }
+    }
+}
+
 TEST(UploadStream, ASinkMayKeepTheBuffersItWrites)
 {
     // The image sink swaps the stream's filled buffer for a free one of its
