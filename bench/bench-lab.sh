@@ -118,20 +118,58 @@ raw_files() {
     done
 }
 
+# ---- The CPU the hypervisor takes (bench/steal.sh).
+. "$REPO/bench/steal.sh"
+STEAL_MAX=${BENCH_STEAL_MAX:-15} STEAL_RETAKES=${BENCH_STEAL_RETAKES:-3}
+ROUND_STEAL=() RETAKEN_STEAL=()
+
 # timing_rounds: one untimed warm-up round (memstore grows its memory the first time), then
 # $REPS timed rounds, alternating the benchmark's `round` and `round_reversed`, so that neither
 # variant of a pair always runs right after the other's delete (the OSD reuses freed memory).
+# A round during which the hypervisor took more than STEAL_MAX % of the CPU is thrown away whole
+# (every variant's samples of it, ours and the baselines alike) and run again, at most
+# STEAL_RETAKES times; steal_note says which.
 timing_rounds() {
-    local r
+    local r=1 snap pct
     say "warm-up round (untimed)"
     round
     rm -f "$WORK"/t.* "$WORK"/c.*
+    mkdir -p "$WORK/before-round"
     # shellcheck disable=SC2153  # REPS: set by the benchmark
-    say "timing ($REPS rounds, variants interleaved, order alternating)"
-    for r in $(seq 1 "$REPS"); do
+    say "timing ($REPS rounds, variants interleaved, order alternating; a round with more than $STEAL_MAX % of the CPU stolen is run again)"
+    while [ "$r" -le "$REPS" ]; do
+        rm -f "$WORK"/before-round/*
+        cp "$WORK"/t.* "$WORK"/c.* "$WORK/before-round/" 2>/dev/null
+        snap=$(cpu_steal_now)
         if [ $((r % 2)) = 1 ]; then round; else round_reversed; fi
-        echo "round $r done" >&2
+        # shellcheck disable=SC2086  # snap: two numbers
+        pct=$(steal_pct $snap)
+        if [ "$pct" -gt "$STEAL_MAX" ] && [ ${#RETAKEN_STEAL[@]} -lt "$STEAL_RETAKES" ]; then
+            RETAKEN_STEAL+=("$pct")
+            rm -f "$WORK"/t.* "$WORK"/c.*
+            cp "$WORK"/before-round/* "$WORK/" 2>/dev/null
+            echo "round $r: the hypervisor took $pct % of the CPU: thrown away, run again" >&2
+            continue
+        fi
+        ROUND_STEAL+=("$pct")
+        echo "round $r done ($pct % of the CPU stolen)" >&2
+        r=$((r + 1))
     done
+}
+# steal_note: which rounds were kept, and how much CPU the hypervisor took in each; also written
+# to $FLOOR_ROWS/$PROG.steal for the floor table.
+steal_note() {
+    mkdir -p "$FLOOR_ROWS"
+    steal_line | tee "$FLOOR_ROWS/$PROG.steal"
+}
+steal_line() {
+    printf 'CPU stolen by the hypervisor per round kept: %s %%' "${ROUND_STEAL[*]}"
+    if [ ${#RETAKEN_STEAL[@]} -gt 0 ]; then
+        printf '; %s round(s) thrown away and run again (stolen: %s %%; limit %s %%)' \
+            "${#RETAKEN_STEAL[@]}" "${RETAKEN_STEAL[*]}" "$STEAL_MAX"
+    else
+        printf ' (none over the limit of %s %%)' "$STEAL_MAX"
+    fi
 }
 
 # peak_rss CMD...: runs CMD while sampling libvirtd's RSS every 0.1 s; sets PEAK (KiB) to the

@@ -48,6 +48,13 @@ RSS0=$(rss)   # before any copy: the growth below includes everything the copies
 
 vol_xml() { echo "<volume><name>$1</name><capacity unit='bytes'>1</capacity><target><format type='raw'/></target></volume>" >"$WORK/vol.xml"; echo "$WORK/vol.xml"; }
 ours() { $V vol-create-from bench "$(vol_xml "$1")" "$2" --inputpool files; }
+# engine_sample FILE: the copy engine's own time for the last copy of FILE, from the daemon's log
+# (the rest is libvirt, RPC, virsh), appended to $WORK/t.engine_FILE (a round run again drops it).
+engine_sample() {
+    local ms
+    ms=$(grep -F "copied '$WORK/files/$1' into" "$LIBVIRTD_LOG" | tail -1 | sed -n 's/.* in \([0-9]*\) ms$/\1/p')
+    [ -n "$ms" ] && echo "$ms" >>"$WORK/t.engine_$1"
+}
 drop() { $V vol-delete "$1" --pool bench >/dev/null 2>&1 || $RBD rm "rbd/$1" >/dev/null 2>&1; true; }
 rbd_import() { $RBD import --no-progress "$WORK/files/$2" "rbd/$1"; }
 qemu_into_rbd() { qemu-img convert -f qcow2 -O raw "$WORK/files/image.qcow2" "rbd:rbd/$1:conf=$CEPH_CONF:id=admin"; }
@@ -65,11 +72,11 @@ qemu_local_then_import() {
 round() {
     probe_once "$WORK/files/dense.raw"
     probe_once "$WORK/files/dense.raw" probe_file --from-file
-    timed ours_dense ours d1 dense.raw;              drop d1
+    timed ours_dense ours d1 dense.raw;              engine_sample dense.raw; drop d1
     timed import_dense rbd_import d2 dense.raw;      drop d2
     timed ours_dense200 ours d3 dense200.raw;        drop d3
     timed ours_sparse ours d4 sparse20g.raw;         drop d4
-    timed ours_qcow2 ours d5 image.qcow2;            drop d5
+    timed ours_qcow2 ours d5 image.qcow2;            engine_sample image.qcow2; drop d5
     timed qemu_rbd qemu_into_rbd d6;                 drop d6
     timed qemu_local_import qemu_local_then_import d7; drop d7
     timed qemu_bound qemu_tuned d8;                  drop d8
@@ -78,21 +85,19 @@ round_reversed() {
     timed qemu_bound qemu_tuned d8;                  drop d8
     timed qemu_local_import qemu_local_then_import d7; drop d7
     timed qemu_rbd qemu_into_rbd d6;                 drop d6
-    timed ours_qcow2 ours d5 image.qcow2;            drop d5
+    timed ours_qcow2 ours d5 image.qcow2;            engine_sample image.qcow2; drop d5
     timed ours_sparse ours d4 sparse20g.raw;         drop d4
     timed ours_dense200 ours d3 dense200.raw;        drop d3
     timed import_dense rbd_import d2 dense.raw;      drop d2
-    timed ours_dense ours d1 dense.raw;              drop d1
+    timed ours_dense ours d1 dense.raw;              engine_sample dense.raw; drop d1
     probe_once "$WORK/files/dense.raw" probe_file --from-file
     probe_once "$WORK/files/dense.raw"
 }
 
 timing_rounds
 
-# The engine's own time, from the daemon's log (the rest is libvirt, RPC, virsh).
-engine_ms() { grep -F "copied '$WORK/files/$1' into" "$LIBVIRTD_LOG" | sed -n 's/.* in \([0-9]*\) ms$/\1/p' | tail -n "$REPS" | median; }
-ENGINE_DENSE=$(engine_ms dense.raw)
-ENGINE_QCOW2=$(engine_ms image.qcow2)
+ENGINE_DENSE=$(median_of engine_dense.raw)
+ENGINE_QCOW2=$(median_of engine_image.qcow2)
 
 PEAK=$RSS0 ALLOC=''
 if [ "$BIG_MIB" -gt 0 ]; then
@@ -114,6 +119,7 @@ fi
     printf 'copy benchmark, %s rounds, medians (ms); one lab, memstore OSD, %s; load average %s at the start, %s at the end\n' \
         "$REPS" "$(date -u +%F)" "$LOAD0" "$(loadavg)"
     probe_note "$SIZE_MIB"
+    steal_note; echo
     printf '%-58s %9s %9s %8s %-16s %s\n' case ours baseline ratio target result
     row() { printf '%-58s %9s %9s %8s %-16s %s\n' "$1" "$2" "$3" "$4" "$5" "$6"; }
     r=$(ratio "$d" "$i"); rp=$(ratio "$(mibs "$SIZE_MIB" "$d")" "$PROBE_MIBS")

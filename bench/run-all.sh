@@ -18,6 +18,7 @@
 # Exits non-zero when a benchmark failed (not when a target is missed).
 set -uo pipefail
 . "$(dirname "$0")/../tests/common.sh"
+. "$REPO/bench/steal.sh"
 
 RESULTS=$BUILD/bench-results
 LOGS=$RESULTS/logs
@@ -49,6 +50,7 @@ rm -rf "$ROWS"
 mkdir -p "$ROWS"
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+STEAL0=$(cpu_steal_now)
 : >"$RESULTS/load.samples"
 (while :; do cut -d' ' -f1 /proc/loadavg >>"$RESULTS/load.samples"; sleep 5; done) &
 SAMPLER=$!
@@ -92,6 +94,11 @@ bench_of() { case $1 in 1|2|3) echo run-bench.sh ;; 4|5) echo copy-bench.sh ;; 6
     echo "are fractions of the librbd write probe (bench/write_probe.cpp) in the same lab: the median of one warm trial per"
     echo "round at the best settings its search found (the same statistic as ours), and of the best it wrote there"
     echo "benchmarks: ${durations[*]}; total $((SECONDS - T0)) s"
+    # shellcheck disable=SC2086  # STEAL0: two numbers
+    echo "CPU stolen by the hypervisor over the whole run: $(steal_pct $STEAL0) %"
+    for f in "$ROWS"/*.steal; do
+        [ -f "$f" ] && echo "  $(basename "$f" .steal): $(cat "$f")"
+    done
     echo
     printf '| %s | %s | %s | %s | %s | %s | %s |\n' '#' work ours baseline ratio target result
     printf '|---|---|---|---|---|---|---|\n'

@@ -18,6 +18,12 @@
 #   probe            bench/write_probe.cpp on the dense file: librbd's best write throughput
 #                    into a new image, one trial per round; each row prints its throughput as
 #                    a fraction of it (downloads too, though they read)
+#   read probe       bench/read_probe.cpp: librbd reading the downloaded image at the module's
+#                    settings, into memory and into a file, one trial each per round
+#   CPU              for every dense upload and download, the CPU time of libvirtd, the OSD and
+#                    the client (virsh or rbd): row 8's floor is their sum over the cores
+#   steal            the CPU the hypervisor took in each round; a round over BENCH_STEAL_MAX %
+#                    (15) is thrown away and run again (bench-lab.sh, timing_rounds)
 #
 # Rows 7, 8 and 9 of the floor table (bench/run-all.sh): vol-upload dense <= 0.60 x rbd import,
 # vol-download dense <= 0.70 x rbd export, vol-download --sparse <= 1.10 x the dense 200 MiB.
@@ -133,6 +139,7 @@ fi
     printf 'stream benchmark, %s rounds, medians (ms); one lab, memstore OSD, %s; load average %s at the start, %s at the end\n' \
         "$REPS" "$(date -u +%F)" "$LOAD0" "$(loadavg)"
     probe_note "$SIZE_MIB"
+    steal_note; echo
     row() { # a target of "-": a limit shown, nothing to meet
         printf '%-60s %9s %9s %8s %-8s %s\n' "$1" "$2" "$3" "$4" "$5" "$(if [ "$5" = - ]; then echo -; else verdict "$4" "${5#<= }"; fi)"
     }

@@ -429,14 +429,14 @@ TEST_F(FarCluster, ZOsdStoppedMidCopyFailsInBoundedTimeAndLeavesNothingUsable)
     EXPECT_LT(std::chrono::duration_cast<std::chrono::seconds>(took).count(), 45) << "not bounded";
     EXPECT_NE(err.message.find("rbd/" + disk), std::string::npos) << err.message;
     // Looked up without an open that would fail inside librbd (image_open.hpp).
-    // After SIGCONT the OSD may take a while to answer again (once on
-    // Debian 13 in CI: not within this client's 60 s op timeout): ask until
-    // it does, a few times, rather than take its silence for an answer.
-    // Once it did not answer 4 times in a row (CI, Debian 13), once only
-    // after 75 s: the later questions go through a new client, which tells
-    // whether the OSD or the old client's session is the one that is
-    // silent, for up to 5 more minutes; the OSD's log goes to stderr the
-    // first time, for whoever reads the run.
+    // A freeze longer than the PGs' read lease leaves a lone OSD's PGs
+    // "laggy" after SIGCONT, every op "waiting for readable" (Ceph 18 kept
+    // them so for more than 6 minutes): the labs' lease is 300 s
+    // (tests/lab/ceph-lab.sh), longer than this freeze.  Should the OSD
+    // still be silent, the later questions go through a new client, which
+    // tells whether the OSD or the old client's session is the one that
+    // is silent, for up to 5 more minutes; the OSD's log, its ops in
+    // flight and its status go to stderr the first time.
     int ex = rbdclone::image_exists(far_->io(), disk);
     if (ex == -ETIMEDOUT)
         fprintf(stderr, "the far cluster has not answered for 60 s since SIGCONT (OSD %s); its log ends:\n%s%s",
@@ -448,9 +448,8 @@ TEST_F(FarCluster, ZOsdStoppedMidCopyFailsInBoundedTimeAndLeavesNothingUsable)
     EXPECT_EQ(ex, 0) << "a cut copy became a volume"
                      << (ex == -ETIMEDOUT ? "? (the far cluster never answered again)" : "");
     // Whatever was left is hidden: never a volume.  (It goes at a refresh
-    // once the cluster answers again and nobody watches it; a memstore OSD
-    // stopped mid-write stays slow for minutes after SIGCONT here, so that
-    // part is tested with a crashed daemon in Restart.*.)
+    // once the cluster answers again and nobody watches it: Restart.*
+    // tests that part, with a crashed daemon.)
     virStoragePoolRefresh(pool.get(), 0);
     for (const auto &partial : far_partials(far_->io()))
         EXPECT_EQ(Vol(virStorageVolLookupByName(pool.get(), partial.c_str())), nullptr) << partial << " is listed";
