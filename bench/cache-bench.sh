@@ -45,6 +45,8 @@ from_file() { # POOL NAME FILE
     echo "<volume><name>$2</name><target><format type='raw'/></target><backingStore><path>$3</path><format type='qcow2'/></backingStore></volume>" >"$WORK/v-$2.xml"
     $V vol-create "$1" "$WORK/v-$2.xml" >/dev/null
 }
+# ms_of CMD...: runs CMD, prints its time in ms; a failure fails ms_of (call it as x=$(ms_of ...) || exit 1:
+# an exit inside $(...) ends only the subshell).
 ms_of() { local t0 rc; t0=$(now_ms); "$@"; rc=$?; [ $rc = 0 ] || { echo "cache-bench: '$*' failed" >&2; exit 1; }; echo $(( $(now_ms) - t0 )); }
 # The OSD frees deleted objects and reorganises memory after big writes: let it settle
 # before each timed heavy request, so that no variant pays for the previous one.
@@ -74,10 +76,10 @@ while [ "$r" -le "$ROUNDS" ]; do
     for v in $( ((r % 2)) && echo "copy miss" || echo "miss copy"); do
         settle
         if [ "$v" = copy ]; then
-            copy=$(ms_of from_file plain "copy$n" "$WORK/r$n.qcow2")
+            copy=$(ms_of from_file plain "copy$n" "$WORK/r$n.qcow2") || exit 1
             forget plain "copy$n"
         else
-            miss=$(ms_of from_file cached "miss$n" "$WORK/r$n.qcow2")
+            miss=$(ms_of from_file cached "miss$n" "$WORK/r$n.qcow2") || exit 1
             forget cached "miss$n"
         fi
     done
@@ -101,12 +103,14 @@ copy_ms=$(echo "${copies[*]}" | median)
 
 say "ten in a row: one miss, then nine hits, against plain RBD clones"
 settle
-first_of_ten=$(ms_of from_file cached disk0 "$WORK/a.qcow2")
+first_of_ten=$(ms_of from_file cached disk0 "$WORK/a.qcow2") || exit 1
 hits=() clones=()
 for i in $(seq 1 9); do
-    hits+=("$(ms_of from_file cached "disk$i" "$WORK/a.qcow2")")
+    ms=$(ms_of from_file cached "disk$i" "$WORK/a.qcow2") || exit 1
+    hits+=("$ms")
     # shellcheck disable=SC2086  # $V is a command line
-    clones+=("$(ms_of $V vol-clone golden "clone$i" --pool plain)")
+    ms=$(ms_of $V vol-clone golden "clone$i" --pool plain) || exit 1
+    clones+=("$ms")
 done
 hit_ms=$(echo "${hits[*]}" | median)
 hit_max=$(echo "${hits[*]}" | tr ' ' '\n' | sort -n | tail -1)
@@ -115,7 +119,7 @@ entries=$($RBD ls rbd | grep -c '^rbdclone-cache-' || true)
 
 say "eight at once"
 settle
-single_ms=$(ms_of from_file cached single "$WORK/b.qcow2")
+single_ms=$(ms_of from_file cached single "$WORK/b.qcow2") || exit 1
 forget cached single
 # A new source for the concurrent case: b's bytes under another identity.
 cp "$WORK/b.qcow2" "$WORK/c.qcow2"
