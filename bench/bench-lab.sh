@@ -130,7 +130,7 @@ ROUND_STEAL=() RETAKEN_STEAL=()
 # (every variant's samples of it, ours and the baselines alike) and run again, at most
 # STEAL_RETAKES times; steal_note says which.
 timing_rounds() {
-    local r=1 snap pct
+    local r=1 snap
     say "warm-up round (untimed)"
     round
     rm -f "$WORK"/t.* "$WORK"/c.*
@@ -143,18 +143,28 @@ timing_rounds() {
         snap=$(cpu_steal_now)
         if [ $((r % 2)) = 1 ]; then round; else round_reversed; fi
         # shellcheck disable=SC2086  # snap: two numbers
-        pct=$(steal_pct $snap)
-        if [ "$pct" -gt "$STEAL_MAX" ] && [ ${#RETAKEN_STEAL[@]} -lt "$STEAL_RETAKES" ]; then
-            RETAKEN_STEAL+=("$pct")
+        if round_stolen "$r" $snap; then
             rm -f "$WORK"/t.* "$WORK"/c.*
             cp "$WORK"/before-round/* "$WORK/" 2>/dev/null
-            echo "round $r: the hypervisor took $pct % of the CPU: thrown away, run again" >&2
             continue
         fi
-        ROUND_STEAL+=("$pct")
-        echo "round $r done ($pct % of the CPU stolen)" >&2
         r=$((r + 1))
     done
+}
+# round_stolen ROUND STOLEN TOTAL (cpu_steal_now at the round's start): true when the round is to
+# be thrown away and run again (more than STEAL_MAX % stolen, fewer than STEAL_RETAKES so far);
+# records the round's steal either way.
+round_stolen() {
+    local pct
+    pct=$(steal_pct "$2" "$3")
+    if [ "$pct" -gt "$STEAL_MAX" ] && [ ${#RETAKEN_STEAL[@]} -lt "$STEAL_RETAKES" ]; then
+        RETAKEN_STEAL+=("$pct")
+        echo "round $1: the hypervisor took $pct % of the CPU: thrown away, run again" >&2
+        return 0
+    fi
+    ROUND_STEAL+=("$pct")
+    echo "round $1 done ($pct % of the CPU stolen)" >&2
+    return 1
 }
 # steal_note: which rounds were kept, and how much CPU the hypervisor took in each; also written
 # to $FLOOR_ROWS/$PROG.steal for the floor table.

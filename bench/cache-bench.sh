@@ -85,16 +85,11 @@ while [ "$r" -le "$ROUNDS" ]; do
     done
     rm -f "$WORK/r$n.qcow2"
     # shellcheck disable=SC2086  # snap: two numbers
-    pct=$(steal_pct $snap)
-    if [ "$pct" -gt "$STEAL_MAX" ] && [ ${#RETAKEN_STEAL[@]} -lt "$STEAL_RETAKES" ]; then
-        RETAKEN_STEAL+=("$pct")
+    if round_stolen "$r" $snap; then
         sed -i '$d' "$WORK/t.probe" # the probe's trial of this round goes too
-        echo "round $r: the hypervisor took $pct % of the CPU: thrown away, run again" >&2
         continue
     fi
-    ROUND_STEAL+=("$pct")
     misses+=("$miss") copies+=("$copy")
-    echo "round $r done ($pct % of the CPU stolen)" >&2
     r=$((r + 1))
 done
 rm -f "$WORK/a.raw"
