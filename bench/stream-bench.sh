@@ -169,10 +169,10 @@ fi
     rp=$(median_of readprobe); rpf=$(median_of readprobe_file)
     row "librbd read probe (2 MiB, 8 in flight) into memory vs rbd export" "$rp" "$ex" "$(ratio "$rp" "$ex")" "-"
     row "librbd read probe (2 MiB, 8 in flight) into a file vs rbd export" "$rpf" "$ex" "$(ratio "$rpf" "$ex")" "-"
-    echo "where the CPU goes (medians; client: virsh or rbd; $(nproc) cores):"
     dk=$(median_of down_dense_kept); sdk=$(median_of shm_down_kept)
     row "vol-download dense, virsh's malloc keeping its memory, vs rbd export" "$dk" "$ex" "$(ratio "$dk" "$ex")" "-"
     row "libvirt's own (tmpfs), virsh's malloc keeping its memory, vs rbd export" "$sdk" "$ex" "$(ratio "$sdk" "$ex")" "-"
+    echo "where the CPU goes (medians; client: virsh or rbd; $(nproc) cores):"
     for t in up_dense import shm_up down_dense export shm_down down_dense_kept shm_down_kept; do
         printf '  %-12s %s\n' "$t" "$(cpu_line "$t")"
     done
