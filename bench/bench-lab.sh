@@ -123,33 +123,42 @@ raw_files() {
 STEAL_MAX=${BENCH_STEAL_MAX:-15} STEAL_RETAKES=${BENCH_STEAL_RETAKES:-3}
 ROUND_STEAL=() RETAKEN_STEAL=()
 
-# timing_rounds: one untimed warm-up round (memstore grows its memory the first time), then
-# $REPS timed rounds, alternating the benchmark's `round` and `round_reversed`, so that neither
-# variant of a pair always runs right after the other's delete (the OSD reuses freed memory).
-# A round during which the hypervisor took more than STEAL_MAX % of the CPU is thrown away whole
-# (every variant's samples of it, ours and the baselines alike) and run again, at most
-# STEAL_RETAKES times; steal_note says which.
-timing_rounds() {
-    local r=1 snap
-    say "warm-up round (untimed)"
-    round
-    rm -f "$WORK"/t.* "$WORK"/c.*
+# steal_rounds N BODY [PREPARE]: runs `BODY R` for R = 1..N, each after `PREPARE R` (untimed set-up,
+# outside the steal's window).  A round during which the hypervisor took more than STEAL_MAX % of
+# the CPU is thrown away whole (what it appended to $WORK/t.* and $WORK/c.*: every variant's
+# samples, ours and the baselines alike) and run again, at most STEAL_RETAKES times; steal_note
+# says which.
+steal_rounds() {
+    # (its locals are visible to BODY and PREPARE, bash's scoping: names they will not use)
+    local _rounds=$1 _body=$2 _prepare=${3:-} _r=1 _snap
     mkdir -p "$WORK/before-round"
-    # shellcheck disable=SC2153  # REPS: set by the benchmark
-    say "timing ($REPS rounds, variants interleaved, order alternating; a round with more than $STEAL_MAX % of the CPU stolen is run again)"
-    while [ "$r" -le "$REPS" ]; do
+    while [ "$_r" -le "$_rounds" ]; do
         rm -f "$WORK"/before-round/*
         cp "$WORK"/t.* "$WORK"/c.* "$WORK/before-round/" 2>/dev/null
-        snap=$(cpu_steal_now)
-        if [ $((r % 2)) = 1 ]; then round; else round_reversed; fi
-        # shellcheck disable=SC2086  # snap: two numbers
-        if round_stolen "$r" $snap; then
+        [ -n "$_prepare" ] && "$_prepare" "$_r"
+        _snap=$(cpu_steal_now)
+        "$_body" "$_r"
+        # shellcheck disable=SC2086  # _snap: two numbers
+        if round_stolen "$_r" $_snap; then
             rm -f "$WORK"/t.* "$WORK"/c.*
             cp "$WORK"/before-round/* "$WORK/" 2>/dev/null
             continue
         fi
-        r=$((r + 1))
+        _r=$((_r + 1))
     done
+}
+# timing_rounds: one untimed warm-up round (memstore grows its memory the first time), then
+# $REPS timed rounds (steal_rounds), alternating the benchmark's `round` and `round_reversed`, so
+# that neither variant of a pair always runs right after the other's delete (the OSD reuses
+# freed memory).
+alternating_round() { if [ $(($1 % 2)) = 1 ]; then round; else round_reversed; fi; }
+timing_rounds() {
+    say "warm-up round (untimed)"
+    round
+    rm -f "$WORK"/t.* "$WORK"/c.*
+    # shellcheck disable=SC2153  # REPS: set by the benchmark
+    say "timing ($REPS rounds, variants interleaved, order alternating; a round with more than $STEAL_MAX % of the CPU stolen is run again)"
+    steal_rounds "$REPS" alternating_round
 }
 # round_stolen ROUND STOLEN TOTAL (cpu_steal_now at the round's start): true when the round is to
 # be thrown away and run again (more than STEAL_MAX % stolen, fewer than STEAL_RETAKES so far);

@@ -64,37 +64,29 @@ forget() { # POOL DISK: delete the disk, then the cache entries nothing uses any
 }
 
 say "first requests: miss vs plain copy, $ROUNDS rounds, order alternating; a round with more than $STEAL_MAX % of the CPU stolen is run again"
-misses=() copies=()
-r=1 n=0
-while [ "$r" -le "$ROUNDS" ]; do
-    n=$((n + 1)) # a new file and new names for every attempt: a source the cache has never seen
-    cp "$WORK/a.qcow2" "$WORK/r$n.qcow2"
-    settle
-    snap=$(cpu_steal_now)
+# Each attempt at a round a new file and new names: a source the cache has never seen.
+attempt=0
+new_source() { attempt=$((attempt + 1)); cp "$WORK/a.qcow2" "$WORK/r$attempt.qcow2"; settle; }
+first_requests() { # ROUND: the probe, then a miss and a plain copy of the new source, order alternating
+    local v ms
     probe_once "$WORK/a.raw"
-    miss='' copy=''
-    for v in $( ((r % 2)) && echo "copy miss" || echo "miss copy"); do
+    for v in $( (($1 % 2)) && echo "copy miss" || echo "miss copy"); do
         settle
         if [ "$v" = copy ]; then
-            copy=$(ms_of from_file plain "copy$n" "$WORK/r$n.qcow2") || exit 1
-            forget plain "copy$n"
+            ms=$(ms_of from_file plain "copy$attempt" "$WORK/r$attempt.qcow2") || exit 1
+            forget plain "copy$attempt"
         else
-            miss=$(ms_of from_file cached "miss$n" "$WORK/r$n.qcow2") || exit 1
-            forget cached "miss$n"
+            ms=$(ms_of from_file cached "miss$attempt" "$WORK/r$attempt.qcow2") || exit 1
+            forget cached "miss$attempt"
         fi
+        echo "$ms" >>"$WORK/t.$v"
     done
-    rm -f "$WORK/r$n.qcow2"
-    # shellcheck disable=SC2086  # snap: two numbers
-    if round_stolen "$r" $snap; then
-        sed -i '$d' "$WORK/t.probe" # the probe's trial of this round goes too
-        continue
-    fi
-    misses+=("$miss") copies+=("$copy")
-    r=$((r + 1))
-done
+    rm -f "$WORK/r$attempt.qcow2"
+}
+steal_rounds "$ROUNDS" first_requests new_source
 rm -f "$WORK/a.raw"
-first_ms=$(echo "${misses[*]}" | median)
-copy_ms=$(echo "${copies[*]}" | median)
+first_ms=$(median_of miss)
+copy_ms=$(median_of copy)
 
 say "ten in a row: one miss, then nine hits, against plain RBD clones"
 settle
@@ -141,7 +133,7 @@ mkdir -p "$RESULTS"
     row "slowest hit vs the first of the ten" "$hit_max" "$first_of_ten" "$(ratio "$hit_max" "$first_of_ten")" "<= 0.05"
     row "hit (median) vs plain RBD clone (vol-clone, median of 9)" "$hit_ms" "$clone_ms" "$(ratio "$hit_ms" "$clone_ms")" "<= 1.5"
     row "8 simultaneous first requests vs one miss" "$conc_ms" "$single_ms" "$(ratio "$conc_ms" "$single_ms")" "<= 1.5"
-    echo "misses: ${misses[*]} ms; plain copies: ${copies[*]} ms; hits: ${hits[*]} ms; probe: $(tr '\n' ' ' <"$WORK/t.probe")ms"
+    echo "misses: $(tr '\n' ' ' <"$WORK/t.miss")ms; plain copies: $(tr '\n' ' ' <"$WORK/t.copy")ms; hits: ${hits[*]} ms; probe: $(tr '\n' ' ' <"$WORK/t.probe")ms"
     echo "entries after the ten: $entries (expected 1); conversions of the concurrent source: $stored (expected 1); entries at the end: $entries_after (expected 2)"
     echo
     echo "floor rows:"
