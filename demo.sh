@@ -93,7 +93,7 @@ if ! build_all >"$build_log" 2>&1; then
     exit 1
 fi
 rm -f "$build_log"
-echo "built $BUILD/plugin/libvirt_storage_backend_rbd.so"
+echo "built $BUILD/plugin/: the loader libvirt_storage_backend_rbd.so and $(cd "$BUILD/plugin" && echo rbdclone-libvirt-*.so)"
 OURS_BACKENDS=$(ours_backend_dir)
 STOCK_VERSION=$(libvirtd --version | awk '{print $NF}')
 

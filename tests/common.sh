@@ -71,13 +71,23 @@ build_all() {
     meson compile -C "$BUILD"
 }
 
-# A backend directory for libvirtd: our rbd module plus the stock fs module
-# (dir pools), as LIBVIRT_STORAGE_BACKEND_DIR replaces the directory for
-# every backend.  Prints its path.
+# A backend directory for libvirtd laid out as the Debian package lays out libvirt's: our
+# loader as the rbd module, the modules it picks from in rbdclone/ (the build's), libvirt's
+# stock rbd module beside it as ….so.stock (where the package diverts it: what the loader falls
+# back to), and the stock fs module (dir pools), as LIBVIRT_STORAGE_BACKEND_DIR replaces the
+# directory for every backend.  Prints its path.
 ours_backend_dir() {
     local d=$BUILD/backends-ours
     mkdir -p "$d"
     ln -sf "$BUILD/plugin/libvirt_storage_backend_rbd.so" "$d/libvirt_storage_backend_rbd.so"
+    ln -sfn "$BUILD/plugin" "$d/rbdclone"
+    ln -sf "$(stock_rbd_module)" "$d/libvirt_storage_backend_rbd.so.stock"
     ln -sf "$STOCK_BACKENDS/libvirt_storage_backend_fs.so" "$d/libvirt_storage_backend_fs.so"
     echo "$d"
+}
+
+# libvirt's own rbd module: where the Debian package diverted it while it is installed.
+stock_rbd_module() {
+    local m=$STOCK_BACKENDS/libvirt_storage_backend_rbd.so
+    if [ -e "$m.stock" ]; then echo "$m.stock"; else echo "$m"; fi
 }

@@ -1,8 +1,12 @@
 #!/bin/bash
 # Installs what building and testing need on Debian 12 and 13, from Debian's own
 # packages (for the VM tests: libvirt's qemu driver, qemu-system-x86, virt-install and
-# busybox-static, the guests' initramfs), and enables deb-src (the build fetches
-# libvirt's source package for its internal headers).  Idempotent; needs root.
+# busybox-static, the guests' initramfs), enables deb-src (the build fetches
+# libvirt's source package for its internal headers) and adds the release's
+# backports suite to apt's sources (the build makes a module for each libvirt
+# version the release and its backports offer; backports are never installed
+# from unless asked, or pinned as on a host running backports' libvirt).
+# Idempotent; needs root.
 set -euo pipefail
 
 PACKAGES=(
@@ -39,6 +43,38 @@ if [ -f /etc/apt/sources.list ] && grep -q '^deb ' /etc/apt/sources.list &&
    ! grep -q '^deb-src ' /etc/apt/sources.list; then
     sed -n 's/^deb \(.*\)$/deb-src \1/p' /etc/apt/sources.list >> /etc/apt/sources.list
     need_update=1
+fi
+# The release's backports (deb and deb-src), from the mirror of the release itself, when no
+# source names them yet.
+codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+if [ -n "$codename" ] && ! grep -rqsE "^[^#]*[[:space:]]$codename-backports([[:space:]]|\$)" \
+        /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    mirror='' keyring=''
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] || continue
+        # The stanza whose Suites name the release itself: its URI and keyring.
+        read -r mirror keyring < <(awk -v c="$codename" '
+            /^[[:space:]]*$/ { if (s && u != "") { print u, k; exit } s = 0; u = ""; k = ""; next }
+            /^URIs:/ { u = $2 }
+            /^Signed-By:/ { k = $2 }
+            /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == c) s = 1 }
+            END { if (s && u != "") print u, k }' "$f") || true
+        [ -n "$mirror" ] && break
+    done
+    if [ -n "$mirror" ]; then
+        {
+            echo "Types: deb deb-src"
+            echo "URIs: $mirror"
+            echo "Suites: $codename-backports"
+            echo "Components: main"
+            [ -n "$keyring" ] && echo "Signed-By: $keyring"
+        } >"/etc/apt/sources.list.d/$codename-backports.sources"
+    else
+        mirror=$(sed -n "s/^deb \(\[[^]]*\] \)\{0,1\}\([^ ]*\) $codename .*/\2/p" /etc/apt/sources.list 2>/dev/null | head -1)
+        [ -n "$mirror" ] && printf 'deb %s %s-backports main\ndeb-src %s %s-backports main\n' \
+            "$mirror" "$codename" "$mirror" "$codename" >"/etc/apt/sources.list.d/$codename-backports.list"
+    fi
+    [ -n "$mirror" ] && echo "install-deps: added $codename-backports ($mirror) to apt's sources" && need_update=1
 fi
 # The source index must be present for apt-get source.
 ls /var/lib/apt/lists/*_Sources* >/dev/null 2>&1 || need_update=1

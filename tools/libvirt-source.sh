@@ -1,10 +1,11 @@
 #!/bin/bash
 # Prints the path of the unpacked Debian source of *exactly* the installed
-# libvirt, fetching it with `apt-get source` into CACHE_DIR when missing.
-# Used by meson at configure time; fails with a clear message when the
-# installed libvirt packages disagree with each other or with the source.
+# libvirt (or of the Debian VERSION given), fetching it with `apt-get source`
+# into CACHE_DIR when missing. Used at configure time (tools/libvirt-targets.sh);
+# fails with a clear message when the installed libvirt packages disagree with
+# each other or with the source.
 #
-#   tools/libvirt-source.sh CACHE_DIR
+#   tools/libvirt-source.sh CACHE_DIR [VERSION]
 #
 # When `apt-get source` fails (the archive may serve the tarballs but not the
 # .dsc, as it does for Debian 13's libvirt here), the source is put together
@@ -13,23 +14,31 @@
 # <pkg>_<upstream>.orig.tar.xz and <pkg>_<version>.debian.tar.xz; both are
 # downloaded from the mirror that index came from, checked against those
 # sums, unpacked, and debian/patches/series is applied in order.
+# When the archive serves the .orig tarball but not the .debian one (bookworm-
+# backports' libvirt 11.3 here), the tree is the upstream source without
+# Debian's patches, and a note says so: Debian's patches of libvirt change
+# packaging, defaults and fixes, not the storage driver's structures the glue
+# compiles against (checked for 11.3.0-3+deb13u3, whose tarball is served).
 # LIBVIRT_SOURCE_FALLBACK=1 skips apt-get source (to test that path).
 set -euo pipefail
 
-cache=${1:?usage: libvirt-source.sh CACHE_DIR}
+cache=${1:?usage: libvirt-source.sh CACHE_DIR [VERSION]}
 die() { echo "libvirt-source: $*" >&2; exit 1; }
 say() { echo "libvirt-source: $*" >&2; }
 
-dev_version=$(dpkg-query -W -f='${Version}' libvirt-dev 2>/dev/null) ||
-    die "libvirt-dev is not installed (apt-get install libvirt-dev)"
-# The daemon we plug into must be the same build as the headers.
-for pkg in libvirt-daemon libvirt0; do
-    v=$(dpkg-query -W -f='${db:Status-Abbrev}|${Version}' "$pkg" 2>/dev/null || true)
-    case "$v" in
-    ii*) [ "${v#*|}" = "$dev_version" ] ||
-        die "version mismatch: $pkg is ${v#*|} but libvirt-dev is $dev_version; the module must be built against the internal headers of exactly the libvirt it is loaded into" ;;
-    esac
-done
+installed=$(dpkg-query -W -f='${Version}' libvirt-dev 2>/dev/null) || installed=''
+dev_version=${2:-$installed}
+[ -n "$dev_version" ] || die "libvirt-dev is not installed (apt-get install libvirt-dev)"
+# The installed daemon must be the same build as the installed headers.
+if [ "$dev_version" = "$installed" ]; then
+    for pkg in libvirt-daemon libvirt0; do
+        v=$(dpkg-query -W -f='${db:Status-Abbrev}|${Version}' "$pkg" 2>/dev/null || true)
+        case "$v" in
+        ii*) [ "${v#*|}" = "$dev_version" ] ||
+            die "version mismatch: $pkg is ${v#*|} but libvirt-dev is $dev_version; the module must be built against the internal headers of exactly the libvirt it is loaded into" ;;
+        esac
+    done
+fi
 
 upstream=${dev_version#*:}
 upstream=${upstream%-*}
@@ -45,7 +54,7 @@ fetch_from_index() {
         die "apt has no source index (Sources): enable deb-src in /etc/apt/sources.list.d/ (add 'deb-src' to 'Types:') and run apt-get update"
     # Find the stanza, download and verify both tarballs; prints their file names.
     files=$(python3 - "$work" libvirt "$dev_version" "$work/indexes" <<'PY'
-import hashlib, os, subprocess, sys, urllib.request
+import hashlib, os, subprocess, sys, urllib.error, urllib.request
 
 work, package, version, indexes = sys.argv[1:5]
 
@@ -109,7 +118,15 @@ for name in wanted:
     h = hashlib.sha256()
     got = 0
     try:
-        with urllib.request.urlopen(url, timeout=120) as r, open(dest, "wb") as out:
+        try:
+            r = urllib.request.urlopen(url, timeout=120)
+        except urllib.error.HTTPError as e:
+            if e.code == 404 and name.endswith(".debian.tar.xz"):
+                print(f"libvirt-source: NOTE: {url} is missing from the archive (404): the tree is "
+                      "the upstream source without Debian's patches", file=sys.stderr)
+                continue
+            raise
+        with r, open(dest, "wb") as out:
             while True:
                 b = r.read(1 << 20)
                 if not b:
@@ -128,14 +145,16 @@ PY
     ) || die "could not fetch the source of libvirt $dev_version from the archive"
     local orig debian
     orig=$(grep '\.orig\.tar\.' <<<"$files")
-    debian=$(grep '\.debian\.tar\.xz$' <<<"$files")
+    debian=$(grep '\.debian\.tar\.xz$' <<<"$files" || true)
     mkdir "$work/orig"
     tar -xf "$work/$orig" -C "$work/orig" || die "cannot unpack $orig"
     # The upstream tarball holds one top directory (libvirt-<upstream>).
     set -- "$work"/orig/*
     [ $# = 1 ] && [ -d "$1" ] || die "$orig does not hold exactly one top directory"
     mv "$1" "$work/libvirt-$upstream"
-    tar -xf "$work/$debian" -C "$work/libvirt-$upstream" || die "cannot unpack $debian"
+    if [ -n "$debian" ]; then
+        tar -xf "$work/$debian" -C "$work/libvirt-$upstream" || die "cannot unpack $debian"
+    fi
     if [ -f "$work/libvirt-$upstream/debian/patches/series" ]; then
         while IFS= read -r line || [ -n "$line" ]; do
             line=${line%%#*}
@@ -150,7 +169,7 @@ PY
             n=$((n + 1))
         done <"$work/libvirt-$upstream/debian/patches/series"
     fi
-    say "${why:+apt-get source failed ($why); }fetched the two tarballs ($orig, $debian), sha256 verified against the Sources index, applied $n Debian patches"
+    say "${why:+apt-get source failed ($why); }fetched ${debian:+the two tarballs ($orig, $debian)}${debian:-$orig alone}, sha256 verified against the Sources index, applied $n Debian patches"
 }
 
 why=''

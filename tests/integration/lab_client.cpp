@@ -501,14 +501,15 @@ CpuHogs::~CpuHogs()
         waitpid(p, nullptr, 0);
 }
 
-PrivateDaemon::PrivateDaemon()
+PrivateDaemon::PrivateDaemon(const std::string &backend_dir)
 {
     char tmpl[] = "/tmp/rbdclone-lvd-XXXXXX";
     if (!mkdtemp(tmpl))
         return;
     top_ = tmpl;
     dir_ = top_ + "/d";
-    ok_ = script("start '" + dir_ + "' '" + env("LIBVIRTD_BACKEND_DIR") + "'") && connect();
+    ok_ = script("start '" + dir_ + "' '" + (backend_dir.empty() ? env("LIBVIRTD_BACKEND_DIR") : backend_dir) + "'") &&
+          connect();
 }
 
 PrivateDaemon::~PrivateDaemon()

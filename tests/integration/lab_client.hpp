@@ -219,12 +219,12 @@ class CpuHogs {
     std::vector<pid_t> pids_;
 };
 
-// A libvirtd of a test's own (tests/lab/libvirtd-lab.sh, our backend) on
-// the lab's cluster, stopped and removed when this object goes away; its
-// state survives restart().
+// A libvirtd of a test's own (tests/lab/libvirtd-lab.sh; the lab's backend
+// directory, or BACKEND_DIR) on the lab's cluster, stopped and removed when
+// this object goes away; its state survives restart().
 class PrivateDaemon {
   public:
-    PrivateDaemon();
+    explicit PrivateDaemon(const std::string &backend_dir = "");
     ~PrivateDaemon();
     PrivateDaemon(const PrivateDaemon &) = delete;
     PrivateDaemon &operator=(const PrivateDaemon &) = delete;

@@ -10,16 +10,31 @@ die() { log "ERROR: $*"; exit 1; }
 # Debian's multiarch name of this machine (x86_64-linux-gnu, aarch64-linux-gnu, ...): libvirt's
 # modules live in /usr/lib/<multiarch>/libvirt, Ceph's object classes in
 # /usr/lib/<multiarch>/rados-classes. Derived once and exported (RBDCLONE_MULTIARCH), so the
-# scripts a test runs inherit it.
+# scripts a test runs inherit it. dpkg-architecture (dpkg-dev) knows every architecture; on a
+# minimal Debian, before anything is installed, only dpkg is there: its architecture name is
+# mapped through Debian's table (dpkg's /usr/share/dpkg/tupletable, by hand for the release
+# architectures).
 host_multiarch() {
     local m
     m=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null) && [[ -n $m ]] && { echo "$m"; return 0; }
-    m=$(gcc -print-multiarch 2>/dev/null) && [[ -n $m ]] && { echo "$m"; return 0; }
-    return 1
+    m=$(dpkg --print-architecture 2>/dev/null) || return 1
+    case $m in
+    amd64) echo x86_64-linux-gnu ;;
+    arm64) echo aarch64-linux-gnu ;;
+    armel) echo arm-linux-gnueabi ;;
+    armhf) echo arm-linux-gnueabihf ;;
+    i386) echo i386-linux-gnu ;;
+    loong64) echo loongarch64-linux-gnu ;;
+    mips64el) echo mips64el-linux-gnuabi64 ;;
+    ppc64el) echo powerpc64le-linux-gnu ;;
+    riscv64) echo riscv64-linux-gnu ;;
+    s390x) echo s390x-linux-gnu ;;
+    *) return 1 ;;
+    esac
 }
 if [[ -z ${RBDCLONE_MULTIARCH:-} ]]; then
     RBDCLONE_MULTIARCH=$(host_multiarch) || {
-        echo "${0##*/}: cannot tell the multiarch directory (/usr/lib/<multiarch>): neither dpkg-architecture (dpkg-dev) nor gcc answered" >&2
+        echo "${0##*/}: cannot tell the multiarch directory (/usr/lib/<multiarch>): dpkg-architecture is not installed and dpkg's architecture '$(dpkg --print-architecture 2>/dev/null)' is not one this script knows; install dpkg-dev" >&2
         exit 1
     }
 fi
