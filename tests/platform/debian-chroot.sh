@@ -1,23 +1,28 @@
 #!/bin/bash
 # The whole test suite (tests/run-all.sh) on another Debian release, in a fresh chroot made
-# on this machine with debootstrap: Debian 13 "trixie" (libvirt 11.3, Ceph 18, qemu 10) on a
-# Debian 12 host. As root:
+# on this machine with debootstrap: Debian 13 "trixie" (libvirt 11.3, Ceph 18, qemu 10), or
+# Debian 12 with libvirt from bookworm-backports (11.3, qemu 10.0), on a Debian 12 host; or
+# another command there (the upgrade tests). As root:
 #
 #   tests/platform/debian-chroot.sh [SUITE [OUTDIR]]      SUITE: a Debian codename (trixie)
 #
 # Stages, each timed: debootstrap --variant=minbase SUITE from the host's mirror; the host's
 # deb822 sources with the suite names swapped (bookworm -> trixie, bookworm-updates ->
-# trixie-updates, bookworm-security -> trixie-security); /etc/resolv.conf copied; mounts (the
-# chroot's root bind-mounted on itself, since the lab's libvirtd runs in `unshare -m` mount
-# namespaces, proc, sys, dev, dev/pts, a tmpfs on /dev/shm and on /run); the repository (its
-# git-tracked and untracked, not ignored files) copied to /src/rbdclone; then inside:
-# tools/install-deps.sh ("deps"), the build ("build"), tests/run-all.sh ("suite").
+# trixie-updates, bookworm-security -> trixie-security), with CHROOT_BACKPORTS=pin also
+# SUITE-backports, and libvirt, qemu and seabios pinned to it (what a host that runs backports'
+# libvirt looks like); /etc/resolv.conf copied; mounts (the chroot's root bind-mounted on
+# itself, since the lab's libvirtd runs in `unshare -m` mount namespaces, proc, sys, dev,
+# dev/pts, a tmpfs on /dev/shm and on /run); the repository (its git-tracked and untracked,
+# not ignored files) copied to /src/rbdclone, and CHROOT_INPUT's files to /src/input; then,
+# as the first thing run inside (nothing is installed before it, as on a newcomer's fresh
+# machine): the README's test command, `bash tests/run-all.sh` ("suite"), or CHROOT_RUN.
 # Daemons are never started by package installs (policy-rc.d).
 #
 # OUTDIR (default: BUILD/platform-SUITE) receives: test-results/ (run-all.sh's: "total" =
 # "PASSED FAILED [SKIPPED]", one XML per suite), platform (e.g. "debian13 (libvirt 11.3.0,
-# ceph 18.2.7, qemu 10.0.13)"), timings ("STAGE SECONDS" lines), and one log per stage.
-# Exit status: 0 when the suite ran and its total shows no failure.
+# ceph 18.2.7, qemu 10.0.13)", read after the run), package/ (the .deb the package test built),
+# timings ("STAGE SECONDS" lines), and one log per stage.
+# Exit status: 0 when the command ran and its total shows no failure.
 #
 # On exit, also on failure or a signal: every process whose root is the chroot is stopped
 # (run-all.sh first gets SIGTERM to stop its labs), every mount below the chroot is unmounted
@@ -26,14 +31,23 @@
 # Environment:
 #   CHROOT_MIRROR   the Debian mirror (default: the host's deb822 sources' URI of the suite)
 #   CHROOT_PARENT   where the chroot is made (default /var/tmp)
-#   CHROOT_CACHE    for development only: a directory keeping the debootstrap result
-#                   (SUITE-minbase.tar) and the downloaded .debs between runs. Unset (CI):
-#                   everything from nothing.
+#   CHROOT_CACHE    a directory keeping the debootstrap result (SUITE-minbase.tar) and the
+#                   downloaded .debs between chroots: .ci/run gives one that lives for its run
+#                   (one debootstrap per suite, each package downloaded once); unset,
+#                   everything from nothing
+#   CHROOT_BACKPORTS  "pin": SUITE-backports in apt's sources, libvirt* qemu* seabios pinned to
+#                   it (priority 990)
+#   CHROOT_RUN      the command run inside instead of `bash tests/run-all.sh` (bash, in
+#                   /src/rbdclone); its results in build/test-results/ too
+#   CHROOT_INPUT    files copied into the chroot's /src/input/ (e.g. a package to upgrade)
+#   CHROOT_LABEL    what the platform line starts with (default: describe.sh's debianNN)
 #   RBDCLONE_SUITES for development only: passed to run-all.sh (the parts of the suite to run)
 #   RBDCLONE_FILTER, GTEST_REPEAT  for development only: passed to run-all.sh too
 set -euo pipefail
 
 SUITE=${1:-trixie}
+BACKPORTS=${CHROOT_BACKPORTS:-}
+RUN=${CHROOT_RUN:-bash tests/run-all.sh}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 OUT=${2:-${BUILD_DIR:-$REPO/build}/platform-$SUITE}
@@ -205,7 +219,7 @@ MIRROR=${CHROOT_MIRROR:-$(host_mirror)}
 [ -n "$MIRROR" ] || die "no URIs: for suite $HOST_CODENAME in ${SOURCES[*]}; set CHROOT_MIRROR"
 
 mkdir -p "$OUT"
-rm -rf "$OUT/test-results" "$OUT/platform" "$OUT/timings" "$OUT"/*.log
+rm -rf "$OUT/test-results" "$OUT/platform" "$OUT/package" "$OUT/timings" "$OUT"/*.log
 log "mirror $MIRROR; results in $OUT"
 
 # --- debootstrap -------------------------------------------------------------------------------
@@ -254,6 +268,19 @@ mkdir -p "$CHROOT/etc/apt/sources.list.d"
 for f in "${SOURCES[@]}"; do
     swapped_sources "$f" >"$CHROOT/etc/apt/sources.list.d/${f##*/}"
 done
+if [ "$BACKPORTS" = pin ]; then
+    # The stanza of the release itself, as SUITE-backports; libvirt, qemu and seabios (qemu 10
+    # needs backports' seabios) from there.
+    awk -v c="$SUITE" '
+        /^[[:space:]]*$/ { if (s) exit; u = k = ""; next }
+        /^URIs:/ { u = $2 } /^Signed-By:/ { k = $2 }
+        /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == c) s = 1 }
+        END { printf "Types: deb\nURIs: %s\nSuites: %s-backports\nComponents: main\n", u, c; if (k != "") print "Signed-By: " k }
+    ' "$CHROOT"/etc/apt/sources.list.d/*.sources >"$CHROOT/etc/apt/sources.list.d/$SUITE-backports.sources"
+    mkdir -p "$CHROOT/etc/apt/preferences.d"
+    printf 'Package: libvirt* qemu* seabios\nPin: release n=%s-backports\nPin-Priority: 990\n' "$SUITE" \
+        >"$CHROOT/etc/apt/preferences.d/rbdclone-libvirt-backports.pref"
+fi
 grep -h '^Suites:' "$CHROOT"/etc/apt/sources.list.d/*.sources | sed 's/^/    /' >&2
 rm -f "$CHROOT/etc/resolv.conf"
 cp -L /etc/resolv.conf "$CHROOT/etc/resolv.conf"
@@ -315,6 +342,11 @@ if git -C "$REPO" rev-parse >/dev/null 2>&1; then
 else
     tar -C "$REPO" --exclude=./build -cf - . | tar -xf - -C "$CHROOT/src/rbdclone"
 fi
+if [ -n "${CHROOT_INPUT:-}" ]; then
+    mkdir -p "$CHROOT/src/input"
+    # shellcheck disable=SC2086  # a list of files
+    cp $CHROOT_INPUT "$CHROOT/src/input/"
+fi
 
 # --- stages inside -----------------------------------------------------------------------------
 
@@ -347,19 +379,15 @@ run_stage() {
 }
 
 suite_rc=0
-run_stage deps 0 'exec bash tools/install-deps.sh' || die "installing the dependencies failed (log: $OUT/deps.log)"
+run_stage suite 1 "$RUN" || suite_rc=$?
 run_stage platform 0 'exec bash tests/platform/describe.sh' || true
-cp "$OUT/platform.log" "$OUT/platform" 2>/dev/null || true
+{ [ -n "${CHROOT_LABEL:-}" ] && printf '%s ' "$CHROOT_LABEL"; cat "$OUT/platform.log"; } >"$OUT/platform" 2>/dev/null || true
 rm -f "$OUT/platform.log"
 log "platform: $(cat "$OUT/platform" 2>/dev/null)"
-# meson setup's own output (libvirt-source.sh's notes, the untested-version warning) goes to
-# build.log; run-all.sh then finds the build done.
-if run_stage build 0 'nice meson setup build . && exec nice meson compile -C build'; then
-    grep -E 'libvirt-source:|WARNING' "$OUT/build.log" | sed "s/^/[$SUITE] /" >&2 || true
-    run_stage suite 1 'exec bash tests/run-all.sh' || suite_rc=$?
-else
-    log "the build failed (log: $OUT/build.log); the suite is not run"
-    suite_rc=1
+grep -E 'libvirt-source:|libvirt-targets:|WARNING' "$OUT/suite.log" | sed "s/^/[$SUITE] /" >&2 || true
+if [ -d "$CHROOT/src/rbdclone/build/package" ]; then
+    rm -rf "$OUT/package"
+    cp -r "$CHROOT/src/rbdclone/build/package" "$OUT/package"
 fi
 
 results=$CHROOT/src/rbdclone/build/test-results

@@ -1,7 +1,9 @@
 #!/bin/bash
 # One line naming this machine's platform as the test suite sees it, e.g.
 #   debian12 (libvirt 9.0.0, ceph 16.2.15, qemu 7.2)
-# from /etc/os-release and the installed libvirt-daemon, ceph-osd and qemu-utils.
+#   debian12+backports (libvirt 11.3.0, ceph 16.2.15, qemu 10.0.2)
+# from /etc/os-release and the installed libvirt-daemon, ceph-osd and qemu-utils ("+backports"
+# when libvirt-daemon comes from the release's backports).
 set -uo pipefail
 
 upstream() {   # PACKAGE: its installed upstream version (no epoch, revision or +dfsg/+ds), or "?"
@@ -23,4 +25,7 @@ if [ -r /etc/os-release ]; then
     version=$(. /etc/os-release && echo "${VERSION_ID:-}")
     [ -n "$version" ] || version=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 fi
+case $(dpkg-query -W -f='${Version}' libvirt-daemon 2>/dev/null) in
+*~bpo*) version="$version+backports" ;;
+esac
 echo "$id$version (libvirt $(upstream libvirt-daemon), ceph $(upstream ceph-osd), qemu $(upstream qemu-utils))"
