@@ -8,7 +8,7 @@
 #   package (install, clone through the system libvirtd, remove), and stops
 #   every lab even on failure.  Ends with "N passed, N failed".
 #
-# RBDCLONE_SUITES (default "unit ours stock guests package"): the parts to run,
+# RBDCLONE_SUITES (default "scripts unit ours stock guests package"): the parts to run,
 # for development (e.g. RBDCLONE_SUITES=guests). RBDCLONE_FILTER (default "*"): the
 # gtest filter of the integration tests against our module, for development too.
 #
@@ -102,8 +102,14 @@ daemon_check() {
     done
 }
 
-SUITES=" ${RBDCLONE_SUITES:-unit ours stock guests package} "
+SUITES=" ${RBDCLONE_SUITES:-scripts unit ours stock guests package} "
 wanted() { [[ $SUITES == *" $1 "* ]]; }
+
+# The shell helpers themselves (a host without gcc and dpkg-dev).
+if wanted scripts; then
+    timeout --kill-after=10 120 "$REPO/tests/scripts/test-minimal-host.sh" "$RESULTS/scripts.xml"
+    python3 "$REPO/tests/results.py" settle scripts $? "$RESULTS/scripts.xml" "" 120
+fi
 
 if wanted unit; then
     say "unit tests"

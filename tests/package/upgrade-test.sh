@@ -89,14 +89,15 @@ upgrade_libvirt() {
     local codename
     codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
     [ "$TARGET" = "$codename-backports" ] || { echo "$TARGET is not $codename's backports"; return 1; }
-    # The release's mirror and keyring, as in its own deb822 stanza.
+    # The release's mirror and keyring, as in its own deb822 stanza (unless a source has them).
+    grep -rqsE "^Suites:.* $TARGET( |\$)" /etc/apt/sources.list.d/ ||
     awk -v c="$codename" -v t="$TARGET" '
         /^[[:space:]]*$/ { if (s) exit; u = k = ""; next }
         /^URIs:/ { u = $2 } /^Signed-By:/ { k = $2 }
         /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == c) s = 1 }
         END { printf "Types: deb\nURIs: %s\nSuites: %s\nComponents: main\n", u, t; if (k != "") print "Signed-By: " k }
     ' /etc/apt/sources.list.d/*.sources >/etc/apt/sources.list.d/upgrade-test-backports.sources
-    cat /etc/apt/sources.list.d/upgrade-test-backports.sources
+    grep -rh -A3 "^Suites:.* $TARGET" /etc/apt/sources.list.d/
     apt_get update || return 1
     apt_get install -t "$TARGET" libvirt-daemon libvirt-daemon-driver-storage-rbd libvirt-clients \
         >"$WORK/apt.out" 2>&1
@@ -120,7 +121,7 @@ package_kept() {
 restart_daemon() {
     "$REPO/tests/lab/libvirtd-lab.sh" restart "$LAB/libvirtd" &&
         for p in images vms; do
-            virsh_lab pool-info "$p" | tee /dev/stderr | grep -q '^State: *running' || return 1
+            info=$(virsh_lab pool-info "$p") && echo "$info" && grep -q "^State: *running" <<<"$info" || return 1
         done
 }
 

@@ -193,18 +193,26 @@ for f in /etc/apt/sources.list.d/*.sources; do [ -f "$f" ] && SOURCES+=("$f"); d
 # The deb822 sources with the host's suite names swapped for SUITE's (stanza by stanza; only
 # the "Suites:" field changes).
 swapped_sources() {
+    # Stanza by stanza; a stanza naming a backports suite is left out (a fresh Debian has none:
+    # the chroot gets backports as a newcomer's machine does, from install-deps.sh, or pinned
+    # with CHROOT_BACKPORTS=pin).
     awk -v from="$HOST_CODENAME" -v to="$SUITE" '
+        function flush() { if (n && !bp) { for (j = 1; j <= n; j++) print buf[j]; print "" } n = 0; bp = 0 }
+        FNR == 1 { flush() }
+        /^[[:space:]]*$/ { flush(); next }
         /^Suites:/ {
             line = "Suites:"
             for (i = 2; i <= NF; i++) {
                 s = $i
+                if (s ~ /-backports$/) bp = 1
                 if (s == from || index(s, from "-") == 1) s = to substr(s, length(from) + 1)
                 line = line " " s
             }
-            print line
+            buf[++n] = line
             next
         }
-        { print }' "$@"
+        { buf[++n] = $0 }
+        END { flush() }' "$@"
 }
 
 # The mirror of the stanza whose Suites name the host's release itself.
