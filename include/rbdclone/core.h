@@ -52,7 +52,7 @@ void rbdc_set_logger(rbdc_log_fn fn);
 /* ---- pools ------------------------------------------------------------ */
 
 /* One attribute of a policy element of the pool XML's rbd namespace:
- * <rbd:ELEMENT NAME='VALUE'/> (see plugin/core/pool_policy.hpp). */
+ * <rbd:ELEMENT NAME='VALUE'/> (see plugin/core/ceph/pool_policy.hpp). */
 typedef struct {
     const char *element;
     const char *name;

@@ -10,23 +10,13 @@
 #include <memory>
 #include <string>
 
-#include "create/create_from.hpp"
+#include "create/create_request.hpp"
 #include "lifecycle/volume_ops.hpp"
 
 namespace rbdclone {
 
-// The source of a create-from as libvirt names it: a file or block device,
-// a volume of a pool of this daemon, or an rbd:// location.
-struct SourceRequest {
-    bool is_rbd = false;
-    std::string kind, path;        // not RBD
-    std::shared_ptr<Pool> pool;    // RBD, a volume of this pool
-    std::string image;             // RBD, with pool
-    std::string location;          // RBD, without pool: rbd://[fsid@]pool/image[@snap]
-    std::string declared_format;
-};
-
-// vol-create-from, vol-clone, vol-create with a <backingStore>.
+// vol-create-from, vol-clone, vol-create with a <backingStore> (create/create_request.hpp
+// draws its steps).
 Status create_from_request(const std::shared_ptr<Pool> &dst, const std::string &name, uint64_t capacity,
                            const SourceRequest &src, bool reflink);
 

@@ -357,12 +357,8 @@ rbdGlueBuildVolFromBackingStore(virStoragePoolObj *obj, virStorageVolDef *vol)
     rbdc_pool *pool;
     int ret;
 
-    if (vol->target.encryption) {
-        virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
-                       _("storage pool does not support encrypted volumes"));
-        return -1;
-    }
-    if (backing->path[0] == '/') {
+    /* An absolute path is a file of this host; anything else names an RBD image. */
+    if (g_path_is_absolute(backing->path)) {
         src.is_rbd = 0;
         src.kind = "file";
         src.path = backing->path;
@@ -429,6 +425,11 @@ rbdGlueBuildVol(virStoragePoolObj *obj, virStorageVolDef *vol, unsigned int flag
 
     virCheckFlags(VIR_STORAGE_VOL_CREATE_VALIDATE, -1);
 
+    if (vol->target.encryption) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
+                       _("storage pool does not support encrypted volumes"));
+        return -1;
+    }
     if (vol->target.backingStore && vol->target.backingStore->path)
         return rbdGlueBuildVolFromBackingStore(obj, vol);
     if (!vol->target.capacity) {
@@ -439,11 +440,6 @@ rbdGlueBuildVol(virStoragePoolObj *obj, virStorageVolDef *vol, unsigned int flag
     if (vol->target.format != VIR_STORAGE_FILE_RAW) {
         virReportError(VIR_ERR_NO_SUPPORT, "%s",
                        _("only RAW volumes are supported by this storage pool"));
-        return -1;
-    }
-    if (vol->target.encryption) {
-        virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
-                       _("storage pool does not support encrypted volumes"));
         return -1;
     }
 

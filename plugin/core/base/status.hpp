@@ -17,8 +17,7 @@ struct Error {
     std::string message;
 };
 
-// The words users should see for the codes they really hit.  `what` is the
-// object the operation was about, e.g. "RBD image 'rbd/vm1'".
+// The words users should see for the codes they really hit (librbd's -rc).
 std::string describe_rc(int rc);
 
 // "<context>: <words for rc>", classed by rc (timeouts, permissions, ...).

@@ -140,9 +140,7 @@ std::optional<HeaderView> read_header_view(rados_ioctx_t io, const std::string &
     head_map.read(0, wire::kObjectMapHeader + kMaxMapBytes);
     if (!hdr.send(io, header, false) || !head_map.send(io, rbd_object_map_object(image_id), false))
         return std::nullopt;
-    if (hdr.wait() < 0)
-        return std::nullopt;
-    auto h = decode_header(hdr, i_size, i_prefix, i_features, i_flags, i_snapc, i_parent);
+    auto h = hdr.wait() < 0 ? std::nullopt : decode_header(hdr, i_size, i_prefix, i_features, i_flags, i_snapc, i_parent);
     if (!h)
         return std::nullopt;
 

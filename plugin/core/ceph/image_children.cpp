@@ -69,6 +69,41 @@ Result<std::optional<ParentRef>> parent_of(rbd_image_t img)
     return std::optional<ParentRef>(std::move(p));
 }
 
+// Removes the snapshot S of IMG (the parent of a deleted clone) unless a clone still uses it.
+static void remove_unused_snapshot(rbd_image_t img, const ParentRef &parent, const SnapshotInfo &s)
+{
+    // A protected snapshot (clone format 1) with clones refuses to be unprotected, which costs
+    // a read per pool, where listing its clones costs a listing of every image of their pool
+    // (librbd names them): a snapshot still in use is known without listing.
+    int prot = 0, r;
+    bool unprotected = false;
+    if (rbd_snap_is_protected(img, s.name.c_str(), &prot) == 0 && prot) {
+        r = rbd_snap_unprotect(img, s.name.c_str());
+        if (r == -EBUSY)
+            return; // still in use
+        if (r < 0) {
+            log_warn("could not unprotect ", parent.label, " to release it: ", describe_rc(r));
+            return;
+        }
+        unprotected = true;
+    }
+    auto kids = children_of_snapshot(img, s.id); // clones of format 2
+    if (!kids || !kids->empty()) {
+        if (unprotected && (r = rbd_snap_protect(img, s.name.c_str())) < 0)
+            log_warn("could not protect ", parent.label, " again: ", describe_rc(r));
+        if (!kids)
+            log_warn("could not list the clones of ", parent.label, ": ", kids.error().message);
+        return; // still in use
+    }
+    auto st = remove_snapshot(img, "snapshot " + parent.label, s.name);
+    if (!st && st.error().rc == -EBUSY)
+        return; // a clone appeared meanwhile
+    if (!st && st.error().rc != -ENOENT)
+        log_warn(st.error().message, ", which no clone uses any more");
+    else
+        log_info("removed snapshot ", parent.label, ": its last clone was deleted");
+}
+
 void release_parent_snapshot(rados_t cluster, const ParentRef &parent)
 {
     if (!is_our_snapshot(parent.snap) || parent.snap == kCacheSnapshot)
@@ -94,42 +129,9 @@ void release_parent_snapshot(rados_t cluster, const ParentRef &parent)
     auto snaps = list_snapshots(img.get());
     if (!snaps)
         return;
-    for (const auto &s : snaps.value()) {
-        if (s.name != parent.snap)
-            continue;
-        // A protected snapshot (clone format 1) with clones refuses to be
-        // unprotected, which costs a read per pool, where listing its clones
-        // costs a listing of every image of their pool (librbd names them):
-        // a snapshot still in use is known without listing.
-        int prot = 0;
-        bool unprotected = false;
-        if (rbd_snap_is_protected(img.get(), s.name.c_str(), &prot) == 0 && prot) {
-            r = rbd_snap_unprotect(img.get(), s.name.c_str());
-            if (r == -EBUSY)
-                return; // still in use
-            if (r < 0) {
-                log_warn("could not unprotect ", parent.label, " to release it: ", describe_rc(r));
-                return;
-            }
-            unprotected = true;
-        }
-        auto kids = children_of_snapshot(img.get(), s.id); // clones of format 2
-        if (!kids || !kids->empty()) {
-            if (unprotected && (r = rbd_snap_protect(img.get(), s.name.c_str())) < 0)
-                log_warn("could not protect ", parent.label, " again: ", describe_rc(r));
-            if (!kids)
-                log_warn("could not list the clones of ", parent.label, ": ", kids.error().message);
-            return; // still in use
-        }
-        auto st = remove_snapshot(img.get(), "snapshot " + parent.label, s.name);
-        if (!st && st.error().rc == -EBUSY)
-            return; // a clone appeared meanwhile
-        if (!st && st.error().rc != -ENOENT)
-            log_warn(st.error().message, ", which no clone uses any more");
-        else
-            log_info("removed snapshot ", parent.label, ": its last clone was deleted");
-        return;
-    }
+    for (const auto &s : snaps.value())
+        if (s.name == parent.snap)
+            return remove_unused_snapshot(img.get(), parent, s);
 }
 
 } // namespace rbdclone

@@ -64,6 +64,43 @@ Result<uint64_t> byte_size(const PolicyAttribute &a)
 
 } // namespace
 
+// Sets the policy field the (known, first-seen) attribute names.
+static Status apply_attribute(const PolicyAttribute &a, PoolPolicy &p)
+{
+    if (a.name == "format") {
+        auto c = choice(a, {"auto", "1", "2"});
+        if (!c)
+            return c.error();
+        p.clone_format = static_cast<CloneFormat>(*c);
+    } else if (a.name == "flatten") {
+        auto c = choice(a, {"never", "depth", "always"});
+        if (!c)
+            return c.error();
+        p.flatten = static_cast<FlattenPolicy>(*c);
+    } else if (a.name == "delete") {
+        auto c = choice(a, {"refuse", "deferred"});
+        if (!c)
+            return c.error();
+        p.on_delete = static_cast<DeletePolicy>(*c);
+    } else if (a.name == "enabled") {
+        auto c = choice(a, {"no", "yes"});
+        if (!c)
+            return c.error();
+        p.cache_enabled = *c == 1;
+    } else if (a.name == "max_size") {
+        auto n = byte_size(a);
+        if (!n)
+            return n.error();
+        p.cache_max_size = *n;
+    } else if (a.name == "max_depth") {
+        auto n = whole_number(a, kMaxMaxDepth);
+        if (!n)
+            return n.error();
+        p.max_depth = *n;
+    }
+    return {};
+}
+
 Result<PoolPolicy> parse_pool_policy(const std::vector<PolicyAttribute> &attrs)
 {
     static const std::map<std::string, std::set<std::string>> known = {
@@ -85,37 +122,8 @@ Result<PoolPolicy> parse_pool_policy(const std::vector<PolicyAttribute> &attrs)
         }
         if (!seen.emplace(a.element, a.name).second)
             return bad(where(a) + " is given twice");
-        if (a.name == "format") {
-            auto c = choice(a, {"auto", "1", "2"});
-            if (!c)
-                return c.error();
-            p.clone_format = static_cast<CloneFormat>(*c);
-        } else if (a.name == "flatten") {
-            auto c = choice(a, {"never", "depth", "always"});
-            if (!c)
-                return c.error();
-            p.flatten = static_cast<FlattenPolicy>(*c);
-        } else if (a.name == "delete") {
-            auto c = choice(a, {"refuse", "deferred"});
-            if (!c)
-                return c.error();
-            p.on_delete = static_cast<DeletePolicy>(*c);
-        } else if (a.name == "enabled") {
-            auto c = choice(a, {"no", "yes"});
-            if (!c)
-                return c.error();
-            p.cache_enabled = *c == 1;
-        } else if (a.name == "max_size") {
-            auto n = byte_size(a);
-            if (!n)
-                return n.error();
-            p.cache_max_size = *n;
-        } else if (a.name == "max_depth") {
-            auto n = whole_number(a, kMaxMaxDepth);
-            if (!n)
-                return n.error();
-            p.max_depth = *n;
-        }
+        if (auto st = apply_attribute(a, p); !st)
+            return st.error();
     }
     const bool has_depth = seen.count({"clone", "max_depth"}) != 0;
     const bool has_flatten = seen.count({"clone", "flatten"}) != 0;

@@ -198,45 +198,39 @@ static Result<SnapshotChoice> parent_snapshot(const ImageRef &src, rbd_image_t i
     return choice;
 }
 
-Result<CloneOutcome> clone_image(const ImageRef &src, rbd_image_t src_img, uint64_t size, Pool &dst_pool,
-                                 const std::string &dst_name, uint64_t capacity, bool under_lock,
-                                 const KnownSnapshot *known)
-{
-    const auto t0 = std::chrono::steady_clock::now();
-    const std::string src_label = src.label();
-    const std::string dst_label = dst_pool.image_label(dst_name);
-    if (capacity && capacity < size)
-        return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
-                           cat("cannot create ", dst_label, " of ", capacity, " bytes from ", src_label,
-                               " of ", size, " bytes: a clone cannot be smaller than its source"));
+namespace {
 
-    CloneOutcome out;
-    // Before any snapshot is made: a format the cluster refuses leaves nothing.
-    auto fmt = choose_clone_format(dst_pool);
-    if (!fmt)
-        return fmt.error();
-    out.clone_format = fmt.value();
-    std::string how;
-    // From choosing the snapshot until the clone exists, no one removes it.
-    // The handle the caller opened may predate a removal that ended just
-    // before the lock was ours: the snapshots are read from a fresh one.
-    SnapshotLock in_use;
-    ImageHandle fresh;
-    if (char id[64] = {0}; !under_lock && rbd_get_id(src_img, id, sizeof(id)) == 0) {
-        auto l = SnapshotLock::take(src.io, id, SnapshotLock::Kind::Clone);
-        if (!l)
-            return l.error();
-        in_use = std::move(*l);
-        int r = open_image_by_id(src.io, id, nullptr, true, fresh);
-        if (r < 0)
-            return ceph_error(r, "failed to open " + src_label);
-        src_img = fresh.get();
-        uint64_t snap_id = 0;
-        if (!src.snap.empty() && (r = rbd_snap_get_id(src_img, src.snap.c_str(), &snap_id)) < 0)
-            return r == -ENOENT ? plain_error(RBDC_ERR_NO_VOLUME, r,
-                                              "snapshot '" + src.snap + "' of " + src_label + " does not exist")
-                                : ceph_error(r, "failed to find snapshot '" + src.snap + "' of " + src_label);
-    }
+// From choosing the snapshot until the clone exists, no one removes it. The handle the caller
+// opened may predate a removal that ended just before the lock was ours: the snapshots are
+// read from a fresh one (src_img then points at it), which must hold the snapshot asked for.
+Status lock_snapshots(const ImageRef &src, rbd_image_t &src_img, SnapshotLock &in_use, ImageHandle &fresh)
+{
+    const std::string src_label = src.label();
+    char id[64] = {0};
+    if (rbd_get_id(src_img, id, sizeof(id)) != 0)
+        return {};
+    auto l = SnapshotLock::take(src.io, id, SnapshotLock::Kind::Clone);
+    if (!l)
+        return l.error();
+    in_use = std::move(*l);
+    int r = open_image_by_id(src.io, id, nullptr, true, fresh);
+    if (r < 0)
+        return ceph_error(r, "failed to open " + src_label);
+    src_img = fresh.get();
+    uint64_t snap_id = 0;
+    if (!src.snap.empty() && (r = rbd_snap_get_id(src_img, src.snap.c_str(), &snap_id)) < 0)
+        return r == -ENOENT ? plain_error(RBDC_ERR_NO_VOLUME, r,
+                                          "snapshot '" + src.snap + "' of " + src_label + " does not exist")
+                            : ceph_error(r, "failed to find snapshot '" + src.snap + "' of " + src_label);
+    return {};
+}
+
+// The snapshot the clone is made from (the one known equal to the head, the one given, or
+// one of ours chosen or made), protected when the clone format needs it. How it was come by
+// ("reused", "created", "shared", "given") in HOW.
+Status clone_snapshot(const ImageRef &src, rbd_image_t src_img, uint64_t size, const KnownSnapshot *known,
+                      CloneOutcome &out, std::string &how)
+{
     WritableSource rw(src);
     if (known) {
         out.snapshot = known->name;
@@ -251,7 +245,6 @@ Result<CloneOutcome> clone_image(const ImageRef &src, rbd_image_t src_img, uint6
         out.snapshot = src.snap;
         how = "given";
     }
-
     int prot = 0;
     const bool is_protected = known ? known->is_protected
                                     : rbd_snap_is_protected(src_img, out.snapshot.c_str(), &prot) == 0 && prot;
@@ -259,15 +252,20 @@ Result<CloneOutcome> clone_image(const ImageRef &src, rbd_image_t src_img, uint6
         auto w = rw.get();
         if (!w)
             return w.error();
-        if (auto st = ensure_protected(*w, src_label, out.snapshot); !st)
+        if (auto st = ensure_protected(*w, src.label(), out.snapshot); !st)
             return st.error();
     }
-    rw.reset();
+    return {};
+}
 
+// rbd_clone3 of src@snapshot into dst_pool/dst_name, with the cluster's default features and
+// layering, in the clone format chosen.
+Status create_clone(const ImageRef &src, const CloneOutcome &out, Pool &dst_pool, const std::string &dst_name)
+{
+    const std::string dst_label = dst_pool.image_label(dst_name);
     auto features = parse_rbd_features(conf_get(dst_pool.cluster().get(), "rbd_default_features"));
     if (!features)
         return features.error();
-
     ImageOptions opts;
     rbd_image_options_set_uint64(opts.get(), RBD_IMAGE_OPTION_FEATURES, features.value() | RBD_FEATURE_LAYERING);
     rbd_image_options_set_uint64(opts.get(), RBD_IMAGE_OPTION_CLONE_FORMAT,
@@ -276,17 +274,47 @@ Result<CloneOutcome> clone_image(const ImageRef &src, rbd_image_t src_img, uint6
     if (r == -EEXIST)
         return plain_error(RBDC_ERR_EXISTS, r, dst_label + " already exists");
     if (r < 0)
-        return ceph_error(r, cat("failed to clone ", src_label, "@", out.snapshot, " to ", dst_label));
+        return ceph_error(r, cat("failed to clone ", src.label(), "@", out.snapshot, " to ", dst_label));
+    return {};
+}
 
-    if (capacity > size) {
+} // namespace
+
+Result<CloneOutcome> clone_image(const ImageRef &src, rbd_image_t src_img, uint64_t size, Pool &dst_pool,
+                                 const std::string &dst_name, uint64_t capacity, bool under_lock,
+                                 const KnownSnapshot *known)
+{
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::string dst_label = dst_pool.image_label(dst_name);
+    if (capacity && capacity < size)
+        return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
+                           cat("cannot create ", dst_label, " of ", capacity, " bytes from ", src.label(),
+                               " of ", size, " bytes: a clone cannot be smaller than its source"));
+    CloneOutcome out;
+    // Before any snapshot is made: a format the cluster refuses leaves nothing.
+    auto fmt = choose_clone_format(dst_pool);
+    if (!fmt)
+        return fmt.error();
+    out.clone_format = fmt.value();
+    SnapshotLock in_use;
+    ImageHandle fresh;
+    if (!under_lock)
+        if (auto st = lock_snapshots(src, src_img, in_use, fresh); !st)
+            return st.error();
+    std::string how;
+    if (auto st = clone_snapshot(src, src_img, size, known, out, how); !st)
+        return st.error();
+    if (auto st = create_clone(src, out, dst_pool, dst_name); !st)
+        return st.error();
+    // GROW: a capacity above the source's; undo: the clone removed.
+    if (capacity > size)
         if (auto st = resize_volume(dst_pool, dst_name, capacity, false); !st) {
             (void)rbd_remove(dst_pool.io(), dst_name.c_str());
             return st.error();
         }
-    }
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::steady_clock::now() - t0).count();
-    log_info("cloned ", src_label, "@", out.snapshot, " to ", dst_label, " (clone format ",
+    log_info("cloned ", src.label(), "@", out.snapshot, " to ", dst_label, " (clone format ",
              out.clone_format, ", snapshot ", how, ", ", ms, " ms)");
     return out;
 }

@@ -16,8 +16,9 @@
 // on an object of the destination pool; the others wait for the entry.
 // Eviction: past max_size (what the entries store: their allocated objects,
 // from fast-diff where an entry has it, else its virtual size), least
-// recently used entries without clones are removed; entries with clones never are (with the
-// deferred delete policy they go to the trash until their last clone).
+// recently used entries without clones are removed; an entry with clones stays (with the
+// deferred delete policy, one evicted goes to the RBD trash instead, purged after its last
+// clone).
 #pragma once
 
 #include <cstdint>
@@ -27,7 +28,7 @@
 
 #include "ceph/names.hpp"
 #include "ceph/pool.hpp"
-#include "create/copy_engine.hpp"
+#include "io/copy_engine.hpp"
 #include "create/image_import.hpp"
 
 namespace rbdclone {

@@ -13,7 +13,7 @@
 
 #include "ceph/names.hpp"
 #include "ceph/pool.hpp"
-#include "create/copy_engine.hpp"
+#include "io/copy_engine.hpp"
 
 namespace rbdclone {
 

@@ -3,7 +3,7 @@
 // done and why: clone copy-on-write when every condition holds, else copy
 // (converting where needed), directly or through the pool's image cache,
 // or refuse.  Pure logic over facts gathered elsewhere (create/source.hpp),
-// so each row is unit-tested; carrying the plan out is create_from.cpp's.
+// so each row is unit-tested; carrying the plan out is create_request.cpp's.
 #pragma once
 
 #include <string>

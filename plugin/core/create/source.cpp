@@ -5,7 +5,7 @@
 #include "base/log.hpp"
 #include "ceph/header_view.hpp"
 #include "ceph/image_open.hpp"
-#include "create/copy_engine.hpp"
+#include "io/copy_engine.hpp"
 #include "source/format_sniff.hpp"
 #include "source/image_safety.hpp"
 

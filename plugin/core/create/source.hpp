@@ -16,8 +16,8 @@
 #include "create/clone.hpp"
 #include "create/image_cache.hpp"
 #include "create/plan.hpp"
-#include "source/byte_source.hpp"
-#include "source/qemu_reader.hpp"
+#include "io/byte_source.hpp"
+#include "io/qemu_reader.hpp"
 
 namespace rbdclone {
 

@@ -77,6 +77,51 @@ static std::string snapshot_label(const Pool &pool, const std::string &image, co
     return cat("snapshot '", pool.id().ceph_pool, "/", image, "@", snap, "'");
 }
 
+// The clones of each of an image's snapshots: has_clones[i] for snaps[i], all of them in
+// clones. A Ceph user limited to some pools may not list them: known is then false.
+struct SnapshotClones {
+    std::vector<ChildRef> clones;
+    std::vector<bool> has_clones;
+    bool known = true;
+};
+static Result<SnapshotClones> clones_of_snapshots(rbd_image_t img, const std::vector<SnapshotInfo> &snaps,
+                                                  const std::string &label)
+{
+    SnapshotClones out;
+    for (const auto &sn : snaps) {
+        auto kids = children_of_snapshot(img, sn.id);
+        if (!kids && (kids.error().rc == -EPERM || kids.error().rc == -EACCES)) {
+            log_debug("cannot list the clones of ", label, " (", kids.error().message,
+                      "): its snapshots are treated as a user's");
+            out.known = false;
+            break;
+        }
+        if (!kids)
+            return ceph_error(kids.error().rc, "failed to list the clones of " + label);
+        out.has_clones.push_back(!kids->empty());
+        out.clones.insert(out.clones.end(), kids->begin(), kids->end());
+    }
+    return out;
+}
+
+// rbd_remove, with words for what users hit. false: it was gone already.
+static Result<bool> remove_image(Pool &pool, const std::string &name, const std::string &label)
+{
+    int r = rbd_remove(pool.io(), name.c_str());
+    if (r == -ENOENT)
+        return false;
+    if (r == -ENOTEMPTY)
+        return plain_error(RBDC_ERR_OPERATION_INVALID, r,
+                           "cannot delete " + label + ": it has snapshots (delete them first, or use --delete-snapshots)");
+    if (r == -EBUSY)
+        return plain_error(RBDC_ERR_OPERATION_INVALID, r,
+                           "cannot delete " + label + ": it is in use (watched by a running guest or client, or it has clones)");
+    if (r < 0)
+        return ceph_error(r, "failed to remove " + label);
+    log_info("removed ", label);
+    return true;
+}
+
 Result<bool> delete_volume(Pool &pool, const std::string &name, bool delete_snapshots)
 {
     const std::string label = pool.image_label(name);
@@ -84,33 +129,17 @@ Result<bool> delete_volume(Pool &pool, const std::string &name, bool delete_snap
     bool deferred = false;
     {
         auto img = open_image(pool, name, false);
-        if (!img) {
-            if (img.error().rc == -ENOENT)
-                return false;
-            return img.error();
-        }
+        if (!img)
+            return img.error().rc == -ENOENT ? Result<bool>(false) : Result<bool>(img.error());
         auto snaps = list_snapshots(img->get());
         if (!snaps)
             return ceph_error(snaps.error().rc, "failed to list the snapshots of " + label);
-        // Never lose a clone's data: an image whose snapshots have clones
-        // stays, whatever the flags (moved to the trash with the deferred
-        // policy).
-        std::vector<ChildRef> clones;
-        std::vector<bool> has_clones;
-        bool clones_known = true; // a Ceph user limited to some pools may not list them
-        for (const auto &sn : snaps.value()) {
-            auto kids = children_of_snapshot(img->get(), sn.id);
-            if (!kids && (kids.error().rc == -EPERM || kids.error().rc == -EACCES)) {
-                log_debug("cannot list the clones of ", label, " (", kids.error().message,
-                          "): its snapshots are treated as a user's");
-                clones_known = false;
-                break;
-            }
-            if (!kids)
-                return ceph_error(kids.error().rc, "failed to list the clones of " + label);
-            has_clones.push_back(!kids->empty());
-            clones.insert(clones.end(), kids->begin(), kids->end());
-        }
+        // Never lose a clone's data: an image whose snapshots have clones stays, whatever the
+        // flags (moved to the trash with the deferred policy).
+        auto c = clones_of_snapshots(img->get(), snaps.value(), label);
+        if (!c)
+            return c.error();
+        const auto &clones = c->clones;
         deferred = !clones.empty() && pool.policy().on_delete == DeletePolicy::Deferred;
         if (!clones.empty() && !deferred)
             return plain_error(RBDC_ERR_OPERATION_INVALID, -EBUSY,
@@ -118,17 +147,18 @@ Result<bool> delete_volume(Pool &pool, const std::string &name, bool delete_snap
                                    clones.size() == 1 ? "" : "s", " (", describe_children(clones),
                                    "); delete or flatten ", clones.size() == 1 ? "it" : "them",
                                    " first, or set <rbd:clone delete='deferred'/> on the pool"));
-        // Our own snapshots (clone parents nobody uses now) go with the
-        // image; a user's only when asked.
+        // Our own snapshots (clone parents nobody uses now) go with the image; a user's only
+        // when asked.
         bool user_snapshots = false;
         for (const auto &sn : snaps.value())
-            user_snapshots |= !is_our_snapshot(sn.name) || !clones_known;
+            user_snapshots |= !is_our_snapshot(sn.name) || !c->known;
         if (user_snapshots && !delete_snapshots)
             return plain_error(RBDC_ERR_OPERATION_INVALID, -ENOTEMPTY,
                                "cannot delete " + label +
                                    ": it has snapshots (delete them first, or use --delete-snapshots)");
         for (size_t i = 0; i < snaps->size(); i++)
-            if (!deferred || !has_clones[i])
+            // A snapshot whose clones could not be listed may have some: it stays.
+            if (!deferred || (i < c->has_clones.size() && !c->has_clones[i]))
                 if (auto st = remove_snapshot(img->get(), snapshot_label(pool, name, snaps.value()[i].name),
                                               snaps.value()[i].name);
                     !st)
@@ -143,21 +173,10 @@ Result<bool> delete_volume(Pool &pool, const std::string &name, bool delete_snap
             return st.error();
         return true;
     }
-    int r = rbd_remove(pool.io(), name.c_str());
-    if (r == -ENOENT)
-        return false;
-    if (r == -ENOTEMPTY)
-        return plain_error(RBDC_ERR_OPERATION_INVALID, r,
-                           "cannot delete " + label + ": it has snapshots (delete them first, or use --delete-snapshots)");
-    if (r == -EBUSY)
-        return plain_error(RBDC_ERR_OPERATION_INVALID, r,
-                           "cannot delete " + label + ": it is in use (watched by a running guest or client, or it has clones)");
-    if (r < 0)
-        return ceph_error(r, "failed to remove " + label);
-    log_info("removed ", label);
-    if (parent)
+    auto removed = remove_image(pool, name, label);
+    if (removed && *removed && parent)
         detach_from_parent(pool.cluster().get(), *parent);
-    return true;
+    return removed;
 }
 
 // librbd calls the progress callback unconditionally: it must not be NULL.

@@ -23,8 +23,8 @@
 #include <vector>
 
 #include "base/status.hpp"
-#include "create/copy_engine.hpp"
-#include "source/byte_source.hpp"
+#include "io/copy_engine.hpp"
+#include "io/byte_source.hpp"
 
 namespace rbdclone {
 

@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "base/log.hpp"
-#include "create/copy_engine.hpp"
+#include "io/copy_engine.hpp"
 #include "lifecycle/image_activity.hpp"
 #include "lifecycle/volume_ops.hpp"
 

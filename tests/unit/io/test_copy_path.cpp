@@ -8,10 +8,10 @@
 #include "base/subprocess.hpp"
 #include "ceph/image_children.hpp"
 #include "ceph/names.hpp"
-#include "create/copy_engine.hpp"
+#include "io/copy_engine.hpp"
 #include "create/plan.hpp"
 #include "source/image_safety.hpp"
-#include "source/qemu_reader.hpp"
+#include "io/qemu_reader.hpp"
 
 using namespace rbdclone;
 

@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "source/byte_source.hpp"
+#include "io/byte_source.hpp"
 
 namespace rbdclone {
 

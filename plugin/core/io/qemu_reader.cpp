@@ -1,4 +1,4 @@
-#include "source/qemu_reader.hpp"
+#include "io/qemu_reader.hpp"
 
 #include <libnbd.h>
 #include <sys/stat.h>

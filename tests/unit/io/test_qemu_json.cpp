@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "source/qemu_reader.hpp"
+#include "io/qemu_reader.hpp"
 
 using namespace rbdclone;
 

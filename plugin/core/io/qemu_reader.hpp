@@ -16,7 +16,7 @@
 
 #include "base/subprocess.hpp"
 #include "ceph/cluster.hpp"
-#include "source/byte_source.hpp"
+#include "io/byte_source.hpp"
 
 namespace rbdclone {
 

@@ -15,7 +15,7 @@
 #include <thread>
 
 #include "base/subprocess.hpp"
-#include "source/qemu_reader.hpp"
+#include "io/qemu_reader.hpp"
 #include "test_files.hpp"
 
 using namespace rbdclone;

@@ -1,4 +1,4 @@
-#include "create/copy_engine.hpp"
+#include "io/copy_engine.hpp"
 
 #include <condition_variable>
 #include <cstring>
@@ -468,37 +468,41 @@ class ChunkQueue {
 
 } // namespace
 
+// One reader thread: reads the chunks the queue hands it into the writer's buffers and
+// submits them, until the queue ends or something failed (then it closes the queue).
+static void read_chunks(ChunkQueue &queue, ImageWriter &w, ByteSource &src)
+{
+    Extent c;
+    while (queue.pop(c)) {
+        auto slot = w.acquire();
+        if (!slot) {
+            queue.close();
+            return;
+        }
+        if (auto r = src.read_exact(c.offset, w.data(*slot), static_cast<size_t>(c.length)); !r) {
+            w.release(*slot);
+            w.fail(r.error());
+            queue.close();
+            return;
+        }
+        if (!w.submit(*slot, c.offset, static_cast<size_t>(c.length))) {
+            queue.close();
+            return;
+        }
+    }
+}
+
 Result<CopyStats> copy_to_image(ByteSource &src, rbd_image_t dst, const std::string &dst_label,
                                 const CopyOptions &opts)
 {
     ImageWriter w(dst, dst_label, opts);
     ChunkQueue queue(std::max<size_t>(opts.in_flight, 1) * 2);
-    auto reader = [&] {
-        Extent c;
-        while (queue.pop(c)) {
-            auto slot = w.acquire();
-            if (!slot) {
-                queue.close();
-                return;
-            }
-            if (auto r = src.read_exact(c.offset, w.data(*slot), static_cast<size_t>(c.length)); !r) {
-                w.release(*slot);
-                w.fail(r.error());
-                queue.close();
-                return;
-            }
-            if (!w.submit(*slot, c.offset, static_cast<size_t>(c.length))) {
-                queue.close();
-                return;
-            }
-        }
-    };
     std::vector<std::thread> readers;
     for (unsigned i = 0; i < std::max(1u, opts.readers); i++)
         readers.emplace_back([&] {
             thread_body("copy reader", [&] {
                 try {
-                    reader();
+                    read_chunks(queue, w, src);
                 } catch (...) {
                     w.fail(plain_error(RBDC_ERR_INTERNAL, -ENOMEM, "a copy reader failed (out of memory?)"));
                     queue.close();

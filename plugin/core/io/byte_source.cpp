@@ -1,4 +1,4 @@
-#include "source/byte_source.hpp"
+#include "io/byte_source.hpp"
 
 #include <fcntl.h>
 #include <linux/fs.h>
