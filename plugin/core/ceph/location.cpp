@@ -15,6 +15,13 @@ Error bad(const std::string &text, const std::string &why)
 
 } // namespace
 
+std::string RbdLocation::label() const
+{
+    return "RBD image '" + pool + "/" + (ns.empty() ? "" : ns + "/") + image + "'";
+}
+
+std::string RbdLocation::label_at() const { return label() + (snap.empty() ? "" : " at snapshot '" + snap + "'"); }
+
 Result<RbdLocation> parse_rbd_location(const std::string &text)
 {
     RbdLocation loc;

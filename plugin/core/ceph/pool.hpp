@@ -11,6 +11,7 @@
 #include "base/status.hpp"
 #include "ceph/cluster.hpp"
 #include "ceph/handles.hpp"
+#include "ceph/location.hpp"
 #include "ceph/pool_policy.hpp"
 
 namespace rbdclone {
@@ -38,7 +39,7 @@ class Pool {
     // "RBD image 'cephpool/name'" for messages.
     std::string image_label(const std::string &image) const
     {
-        return "RBD image '" + id_.ceph_pool + "/" + image + "'";
+        return RbdLocation{"", id_.ceph_pool, "", image, ""}.label();
     }
 
   private:

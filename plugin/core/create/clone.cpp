@@ -133,11 +133,11 @@ static Status ensure_protected(rbd_image_t img, const std::string &label, const 
 // protecting a snapshot); reading needs none.
 class WritableSource {
   public:
-    explicit WritableSource(const ImageRef &src) : src_(src) {}
+    explicit WritableSource(const RbdPlace &src) : src_(src) {}
     Result<rbd_image_t> get()
     {
         if (!img_) {
-            int r = open_image_by_name(src_.io, src_.image, nullptr, false, img_);
+            int r = open_image_by_name(src_.io, src_.where.image, nullptr, false, img_);
             if (r < 0)
                 return ceph_error(r, "failed to open " + src_.label() + " for writing");
         }
@@ -146,12 +146,12 @@ class WritableSource {
     void reset() { img_.reset(); }
 
   private:
-    const ImageRef &src_;
+    const RbdPlace &src_;
     ImageHandle img_;
 };
 
 // Picks (or creates) the parent snapshot from the read-only view of the head.
-static Result<SnapshotChoice> parent_snapshot(const ImageRef &src, rbd_image_t img, WritableSource &rw,
+static Result<SnapshotChoice> parent_snapshot(const RbdPlace &src, rbd_image_t img, WritableSource &rw,
                                               uint64_t size, bool &created)
 {
     const std::string label = src.label();
@@ -203,7 +203,7 @@ namespace {
 // From choosing the snapshot until the clone exists, no one removes it. The handle the caller
 // opened may predate a removal that ended just before the lock was ours: the snapshots are
 // read from a fresh one (src_img then points at it), which must hold the snapshot asked for.
-Status lock_snapshots(const ImageRef &src, rbd_image_t &src_img, SnapshotLock &in_use, ImageHandle &fresh)
+Status lock_snapshots(const RbdPlace &src, rbd_image_t &src_img, SnapshotLock &in_use, ImageHandle &fresh)
 {
     const std::string src_label = src.label();
     char id[64] = {0};
@@ -218,31 +218,31 @@ Status lock_snapshots(const ImageRef &src, rbd_image_t &src_img, SnapshotLock &i
         return ceph_error(r, "failed to open " + src_label);
     src_img = fresh.get();
     uint64_t snap_id = 0;
-    if (!src.snap.empty() && (r = rbd_snap_get_id(src_img, src.snap.c_str(), &snap_id)) < 0)
+    if (!src.where.snap.empty() && (r = rbd_snap_get_id(src_img, src.where.snap.c_str(), &snap_id)) < 0)
         return r == -ENOENT ? plain_error(RBDC_ERR_NO_VOLUME, r,
-                                          "snapshot '" + src.snap + "' of " + src_label + " does not exist")
-                            : ceph_error(r, "failed to find snapshot '" + src.snap + "' of " + src_label);
+                                          "snapshot '" + src.where.snap + "' of " + src_label + " does not exist")
+                            : ceph_error(r, "failed to find snapshot '" + src.where.snap + "' of " + src_label);
     return {};
 }
 
 // The snapshot the clone is made from (the one known equal to the head, the one given, or
 // one of ours chosen or made), protected when the clone format needs it. How it was come by
 // ("reused", "created", "shared", "given") in HOW.
-Status clone_snapshot(const ImageRef &src, rbd_image_t src_img, uint64_t size, const KnownSnapshot *known,
+Status clone_snapshot(const RbdPlace &src, rbd_image_t src_img, uint64_t size, const KnownSnapshot *known,
                       CloneOutcome &out, std::string &how)
 {
     WritableSource rw(src);
     if (known) {
         out.snapshot = known->name;
         how = "reused";
-    } else if (src.snap.empty()) {
+    } else if (src.where.snap.empty()) {
         auto choice = parent_snapshot(src, src_img, rw, size, out.snapshot_created);
         if (!choice)
             return choice.error();
         out.snapshot = choice->name;
         how = choice->reuse ? "reused" : out.snapshot_created ? "created" : "shared";
     } else {
-        out.snapshot = src.snap;
+        out.snapshot = src.where.snap;
         how = "given";
     }
     int prot = 0;
@@ -260,7 +260,7 @@ Status clone_snapshot(const ImageRef &src, rbd_image_t src_img, uint64_t size, c
 
 // rbd_clone3 of src@snapshot into dst_pool/dst_name, with the cluster's default features and
 // layering, in the clone format chosen.
-Status create_clone(const ImageRef &src, const CloneOutcome &out, Pool &dst_pool, const std::string &dst_name)
+Status create_clone(const RbdPlace &src, const CloneOutcome &out, Pool &dst_pool, const std::string &dst_name)
 {
     const std::string dst_label = dst_pool.image_label(dst_name);
     auto features = parse_rbd_features(conf_get(dst_pool.cluster().get(), "rbd_default_features"));
@@ -270,7 +270,7 @@ Status create_clone(const ImageRef &src, const CloneOutcome &out, Pool &dst_pool
     rbd_image_options_set_uint64(opts.get(), RBD_IMAGE_OPTION_FEATURES, features.value() | RBD_FEATURE_LAYERING);
     rbd_image_options_set_uint64(opts.get(), RBD_IMAGE_OPTION_CLONE_FORMAT,
                                  static_cast<uint64_t>(out.clone_format));
-    int r = rbd_clone3(src.io, src.image.c_str(), out.snapshot.c_str(), dst_pool.io(), dst_name.c_str(), opts.get());
+    int r = rbd_clone3(src.io, src.where.image.c_str(), out.snapshot.c_str(), dst_pool.io(), dst_name.c_str(), opts.get());
     if (r == -EEXIST)
         return plain_error(RBDC_ERR_EXISTS, r, dst_label + " already exists");
     if (r < 0)
@@ -280,7 +280,7 @@ Status create_clone(const ImageRef &src, const CloneOutcome &out, Pool &dst_pool
 
 } // namespace
 
-Result<CloneOutcome> clone_image(const ImageRef &src, rbd_image_t src_img, uint64_t size, Pool &dst_pool,
+Result<CloneOutcome> clone_image(const RbdPlace &src, rbd_image_t src_img, uint64_t size, Pool &dst_pool,
                                  const std::string &dst_name, uint64_t capacity, bool under_lock,
                                  const KnownSnapshot *known)
 {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "ceph/location.hpp"
 #include "ceph/pool.hpp"
 
 namespace rbdclone {
@@ -25,18 +26,10 @@ struct CloneOutcome {
     int clone_format = 2;
 };
 
-// An image to clone from: an I/O context on its Ceph pool (with the
-// identity allowed to snapshot it), and optionally a snapshot to use.
-struct ImageRef {
-    rados_ioctx_t io = nullptr;
-    std::string pool;  // Ceph pool name, for messages
-    std::string image;
-    std::string snap;  // empty: choose or create one of ours
-    std::string label() const { return "RBD image '" + pool + "/" + image + "'"; }
-};
-
-// Clones src into dst_pool/dst_name (same cluster).  `src_img` is the
-// source opened read-only (at src.snap when one is given), `size` its size;
+// Clones src (an RBD place whose I/O context may snapshot it) into dst_pool/dst_name (same
+// cluster), from src.where.snap when one is given, else from a snapshot of ours chosen or
+// made.  `src_img` is the
+// source opened read-only (at that snapshot), `size` its size;
 // the caller has checked it is a layerable format 2 image.  A read-write
 // handle is opened only when a snapshot must be created or protected.  A
 // capacity larger than the source grows the clone; smaller is an error
@@ -52,7 +45,7 @@ struct KnownSnapshot {
     std::string name;
     bool is_protected = false;
 };
-Result<CloneOutcome> clone_image(const ImageRef &src, rbd_image_t src_img, uint64_t size, Pool &dst_pool,
+Result<CloneOutcome> clone_image(const RbdPlace &src, rbd_image_t src_img, uint64_t size, Pool &dst_pool,
                                  const std::string &dst_name, uint64_t capacity, bool under_lock = false,
                                  const KnownSnapshot *known = nullptr);
 

@@ -120,10 +120,8 @@ Status CreateRequest::locate()
     if (!req_.pool)
         return locate_by_location();
     wait_for_uploads(*req_.pool, req_.image);
-    place_.image = req_.image;
+    place_.where = RbdLocation{req_.pool->cluster().fsid(), req_.pool->id().ceph_pool, "", req_.image, ""};
     place_.io = req_.pool->io();
-    place_.ceph_pool = req_.pool->id().ceph_pool;
-    place_.fsid = req_.pool->cluster().fsid();
     place_.params = &req_.pool->params();
     reach_ = req_.pool;
     return {};
@@ -134,13 +132,13 @@ Status CreateRequest::locate_by_location()
     auto loc = parse_rbd_location(req_.location);
     if (!loc)
         return loc.error();
-    place_.image = loc->image;
-    place_.snap = loc->snap;
-    place_.ceph_pool = loc->pool;
-    place_.fsid = loc->fsid.empty() ? dst_->cluster().fsid() : loc->fsid;
+    place_.where = std::move(*loc);
+    RbdLocation &where = place_.where;
+    if (where.fsid.empty())
+        where.fsid = dst_->cluster().fsid();
     rados_t cluster = dst_->cluster().get();
-    if (place_.fsid != dst_->cluster().fsid()) {
-        reach_ = pool_registry().find_by_fsid(place_.fsid);
+    if (where.fsid != dst_->cluster().fsid()) {
+        reach_ = pool_registry().find_by_fsid(where.fsid);
         if (!reach_) {
             reachable_ = false;
             return {};
@@ -148,14 +146,13 @@ Status CreateRequest::locate_by_location()
         cluster = reach_->cluster().get();
         place_.params = &reach_->params();
     }
-    const std::string label = "RBD image '" + place_.ceph_pool + "/" + place_.image + "'";
-    int r = rados_ioctx_create(cluster, place_.ceph_pool.c_str(), own_io_.out());
+    int r = rados_ioctx_create(cluster, where.pool.c_str(), own_io_.out());
     if (r == -ENOENT)
         return plain_error(RBDC_ERR_NO_POOL, r,
-                           "Ceph pool '" + place_.ceph_pool + "' of " + label + " does not exist in cluster " +
-                               place_.fsid);
+                           "Ceph pool '" + where.pool + "' of " + where.label() + " does not exist in cluster " +
+                               where.fsid);
     if (r < 0)
-        return ceph_error(r, "failed to open Ceph pool '" + place_.ceph_pool + "'");
+        return ceph_error(r, "failed to open Ceph pool '" + where.pool + "'");
     place_.io = own_io_.get();
     return {};
 }
@@ -193,10 +190,10 @@ Plan CreateRequest::plan()
         f.cache = {!cache_id_.key.empty(), cache_id_.why_not};
     } else {
         f.clone.source_is_rbd = true;
-        f.clone.source_fsid = place_.fsid;
+        f.clone.source_fsid = place_.where.fsid;
         f.clone.declared_format = req_.declared_format;
-        f.clone.snapshot_given = !place_.snap.empty();
-        f.clone.source_label = Source::rbd_label(place_);
+        f.clone.snapshot_given = !place_.where.snap.empty();
+        f.clone.source_label = place_.where.label_at();
         f.source_reachable = false;
     }
     f.clone.dest_fsid = dst_->cluster().fsid();
@@ -210,21 +207,16 @@ Plan CreateRequest::plan()
 Status CreateRequest::clone(const Plan &plan)
 {
     log_decision(method_name(plan.method), plan.reason);
-    ImageRef ref;
-    ref.io = place_.io;
-    ref.pool = place_.ceph_pool;
-    ref.image = place_.image;
-    ref.snap = place_.snap;
-    auto c = clone_image(ref, src_->image(), src_->size(), *dst_, name_, capacity_, src_->opened_under_clone_lock(),
-                         src_->known_snapshot());
-    if (c || c.error().rc != -ENOENT || !ref.snap.empty())
+    auto c = clone_image(place_, src_->image(), src_->size(), *dst_, name_, capacity_,
+                         src_->opened_under_clone_lock(), src_->known_snapshot());
+    if (c || c.error().rc != -ENOENT || !place_.where.snap.empty())
         return c ? Status{} : Status{c.error()};
     log_info("the snapshot chosen for ", dst_label_, " vanished meanwhile; choosing again");
     auto fresh = Source::open_rbd(place_, req_.declared_format);
     if (!fresh)
         return fresh.error();
     src_ = std::move(*fresh);
-    c = clone_image(ref, src_->image(), src_->size(), *dst_, name_, capacity_, src_->opened_under_clone_lock(),
+    c = clone_image(place_, src_->image(), src_->size(), *dst_, name_, capacity_, src_->opened_under_clone_lock(),
                     src_->known_snapshot());
     return c ? Status{} : Status{c.error()};
 }

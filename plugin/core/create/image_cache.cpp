@@ -215,24 +215,24 @@ CacheIdentity file_cache_identity(const std::string &path, const std::string &fo
     return id;
 }
 
-CacheIdentity rbd_cache_identity(rbd_image_t src, const std::string &fsid, const std::string &ceph_pool,
-                                 const std::string &image, const std::string &snap, const std::string &format)
+CacheIdentity rbd_cache_identity(rbd_image_t src, const RbdLocation &where, const std::string &format)
 {
     CacheIdentity id;
-    if (snap.empty()) {
+    if (where.snap.empty()) {
         id.why_not = "an RBD image's head can change under the same name: name a snapshot (as Glance locations "
                      "do) to cache it";
         return id;
     }
     char image_id[64] = {0};
     uint64_t snap_id = 0;
-    if (rbd_get_id(src, image_id, sizeof(image_id)) < 0 || rbd_snap_get_id(src, snap.c_str(), &snap_id) < 0) {
+    if (rbd_get_id(src, image_id, sizeof(image_id)) < 0 || rbd_snap_get_id(src, where.snap.c_str(), &snap_id) < 0) {
         id.why_not = "cannot read the ids of the source image";
         return id;
     }
-    id.key = cat("rbd fsid=", fsid, " pool=", ceph_pool, " image_id=", image_id, " snap_id=", snap_id,
-                 " format=", format);
-    id.description = cat("RBD image '", ceph_pool, "/", image, "@", snap, "' of cluster ", fsid, " (", format, ")");
+    // The key of entries made before namespaces were known stays what it was.
+    id.key = cat("rbd fsid=", where.fsid, " pool=", where.pool, where.ns.empty() ? "" : " ns=" + where.ns,
+                 " image_id=", image_id, " snap_id=", snap_id, " format=", format);
+    id.description = cat(where.label_at(), " of cluster ", where.fsid, " (", format, ")");
     return id;
 }
 
@@ -350,11 +350,10 @@ Result<CacheOutcome> clone_through_cache(Pool &dst, const std::string &dst_name,
                                "the image cache entry " + entry_label + " was removed before it could be cloned");
     }
     OpenEntry &e = **entry;
-    ImageRef ref;
+    RbdPlace ref;
     ref.io = dst.io();
-    ref.pool = dst.id().ceph_pool;
-    ref.image = out.entry;
-    ref.snap = kCacheSnapshot;
+    ref.params = &dst.params();
+    ref.where = RbdLocation{dst.cluster().fsid(), dst.id().ceph_pool, "", out.entry, kCacheSnapshot};
     auto c = clone_image(ref, e.img.get(), e.size, dst, dst_name, capacity, e.clone_lock.held());
     entry->reset(); // closed, and its lock released, before any eviction
     if (!c)

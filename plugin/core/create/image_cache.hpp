@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "ceph/location.hpp"
 #include "ceph/names.hpp"
 #include "ceph/pool.hpp"
 #include "io/copy_engine.hpp"
@@ -41,8 +42,7 @@ struct CacheIdentity {
 
 CacheIdentity file_cache_identity(const std::string &path, const std::string &format);
 // src opened at `snap` (may be empty: then not cacheable).
-CacheIdentity rbd_cache_identity(rbd_image_t src, const std::string &fsid, const std::string &ceph_pool,
-                                 const std::string &image, const std::string &snap, const std::string &format);
+CacheIdentity rbd_cache_identity(rbd_image_t src, const RbdLocation &where, const std::string &format);
 
 std::string cache_entry_name(const std::string &key);
 

@@ -35,10 +35,10 @@ Result<std::unique_ptr<Source>> Source::open_rbd(const RbdPlace &place, const st
     s->is_rbd_ = true;
     s->place_ = place;
     s->declared_ = declared_format;
-    s->label_ = rbd_label(place);
-    s->clone_lock_ = lock_before_open(place.io, place.image, s->image_id_);
+    s->label_ = place.where.label_at();
+    s->clone_lock_ = lock_before_open(place.io, place.where.image, s->image_id_);
     // Read under the lock, so that the snapshot it finds stays for the clone.
-    if (s->clone_lock_.held() && place.snap.empty())
+    if (s->clone_lock_.held() && place.where.snap.empty())
         if (auto view = read_header_view(place.io, s->image_id_, kSniffHeadBytes, kSniffTailBytes)) {
             s->size_ = view->size;
             s->layering_ = view->features & RBD_FEATURE_LAYERING;
@@ -48,12 +48,12 @@ Result<std::unique_ptr<Source>> Source::open_rbd(const RbdPlace &place, const st
                       "' is ours and equal to its head");
             return s;
         }
-    const std::string image_label = s->rbd_image_label();
-    auto src = open_rbd_source(place.io, place.image, place.snap, image_label, s->image_id_);
+    const std::string image_label = place.label();
+    auto src = open_rbd_source(place.io, place.where.image, place.where.snap, image_label, s->image_id_);
     if (!src) {
-        if (src.error().rc == -ENOENT && !place.snap.empty())
+        if (src.error().rc == -ENOENT && !place.where.snap.empty())
             return plain_error(RBDC_ERR_NO_VOLUME, -ENOENT,
-                               "snapshot '" + place.ceph_pool + "/" + place.image + "@" + place.snap +
+                               "snapshot '" + place.where.pool + "/" + place.where.image + "@" + place.where.snap +
                                    "' does not exist");
         return src.error();
     }
@@ -77,20 +77,12 @@ Result<std::unique_ptr<Source>> Source::open_rbd(const RbdPlace &place, const st
 Result<ByteSource *> Source::bytes()
 {
     if (!bytes_) { // an RBD head read by its header view
-        auto src = open_rbd_source(place_.io, place_.image, place_.snap, rbd_image_label(), image_id_);
+        auto src = open_rbd_source(place_.io, place_.where.image, place_.where.snap, place_.label(), image_id_);
         if (!src)
             return src.error();
         bytes_ = std::move(*src);
     }
     return bytes_.get();
-}
-
-std::string Source::rbd_image_label() const { return "RBD image '" + place_.ceph_pool + "/" + place_.image + "'"; }
-
-std::string Source::rbd_label(const RbdPlace &place)
-{
-    return "RBD image '" + place.ceph_pool + "/" + place.image + "'" +
-           (place.snap.empty() ? "" : " at snapshot '" + place.snap + "'");
 }
 
 Status Source::sniff()
@@ -117,10 +109,10 @@ void Source::describe(CloneFacts &f) const
     f.declared_format = declared_;
     f.sniffed_format = sniffed_;
     if (is_rbd_) {
-        f.source_fsid = place_.fsid;
+        f.source_fsid = place_.where.fsid;
         f.image_format_1 = format_1_;
         f.has_layering = layering_;
-        f.snapshot_given = !place_.snap.empty();
+        f.snapshot_given = !place_.where.snap.empty();
     }
 }
 
@@ -134,7 +126,7 @@ std::string Source::header_problem() const
 CacheIdentity Source::cache_identity() const
 {
     if (is_rbd_)
-        return rbd_cache_identity(image(), place_.fsid, place_.ceph_pool, place_.image, place_.snap, copy_.format);
+        return rbd_cache_identity(image(), place_.where, copy_.format);
     return file_cache_identity(path_, copy_.format);
 }
 
@@ -146,8 +138,8 @@ rbd_image_t Source::image() const
 Result<std::unique_ptr<QemuImage>> Source::container() const
 {
     if (is_rbd_)
-        return QemuImage::rbd(*place_.params, place_.ceph_pool, place_.image, place_.snap, copy_.format,
-                              rbd_image_label());
+        return QemuImage::rbd(*place_.params, place_.where.pool, place_.where.image, place_.where.snap, copy_.format,
+                              place_.label());
     return QemuImage::file(path_, copy_.format);
 }
 

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "ceph/cluster.hpp"
+#include "ceph/location.hpp"
 #include "ceph/snapshot_lock.hpp"
 #include "create/clone.hpp"
 #include "create/image_cache.hpp"
@@ -21,24 +22,13 @@
 
 namespace rbdclone {
 
-// Where an RBD source is read: an I/O context on its Ceph pool (held by a
-// pool of this daemon or by the caller), and how qemu reaches its cluster.
-struct RbdPlace {
-    rados_ioctx_t io = nullptr;
-    std::string ceph_pool;
-    std::string image;
-    std::string snap;           // "" = the head
-    std::string fsid;           // the source's cluster
-    const ClusterParams *params = nullptr; // for qemu (outlives the Source)
-};
-
 class Source {
   public:
     // A local file or block device; kind names it in messages ("file",
     // "block device", ...).
     static Result<std::unique_ptr<Source>> open_file(const std::string &path, const std::string &kind,
                                                      const std::string &declared_format);
-    // An RBD image, at place.snap when one is given.  Opened under the
+    // An RBD image, at place.where.snap when one is given.  Opened under the
     // shared lock of its snapshots (snapshot_lock.hpp), taken first, so that
     // a clone from it can use this very handle; a Ceph user who may not
     // take the lock opens it without.  The head of an image whose newest
@@ -47,10 +37,8 @@ class Source {
     // snapshot, and librbd opens the image only if a copy reads it.
     static Result<std::unique_ptr<Source>> open_rbd(const RbdPlace &place, const std::string &declared_format);
 
-    // "'<path>'", or rbd_label(place).
+    // "'<path>'", or the RBD image's place.where.label_at().
     const std::string &label() const { return label_; }
-    // "RBD image 'pool/image'", and " at snapshot 's'" when one is given.
-    static std::string rbd_label(const RbdPlace &place);
     // The facts the planner reads (CloneFacts' source part).
     void describe(CloneFacts &f) const;
     // How a copy reads it (copy_format of the declared and sniffed formats).
@@ -86,8 +74,6 @@ class Source {
     Source() = default;
     Status sniff();
     void sniff(std::string head, const std::string &tail);
-    // "RBD image 'pool/image'" (the label of its bytes and of qemu's errors).
-    std::string rbd_image_label() const;
     // The bytes, opened now if they were not (an RBD head read without librbd).
     Result<ByteSource *> bytes();
     Result<std::unique_ptr<QemuImage>> container() const;

@@ -55,7 +55,7 @@ bool purge_if_unused(rados_ioctx_t io, const std::string &pool_label, const std:
     rbd_trash_image_info_t info;
     if (rbd_trash_get(io, image_id.c_str(), &info) < 0)
         return false; // not in the trash (any more)
-    const std::string label = "RBD image '" + pool_label + "/" + info.name + "' (id " + image_id + ", in the trash)";
+    const std::string label = RbdLocation{"", pool_label, "", info.name, ""}.label() + " (id " + image_id + ", in the trash)";
     rbd_trash_get_cleanup(&info);
     {
         ImageHandle img;
