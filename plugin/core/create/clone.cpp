@@ -10,7 +10,7 @@
 #include "ceph/image_open.hpp"
 #include "ceph/snapshot_lock.hpp"
 #include "ceph/snapshots.hpp"
-#include "lifecycle/volume_ops.hpp"
+#include "ceph/image_ops.hpp"
 
 namespace rbdclone {
 

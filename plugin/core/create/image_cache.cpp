@@ -20,7 +20,7 @@
 #include "ceph/snapshots.hpp"
 #include "create/clone.hpp"
 #include "lifecycle/deferred_delete.hpp"
-#include "lifecycle/volume_ops.hpp"
+#include "ceph/image_ops.hpp"
 
 namespace rbdclone {
 

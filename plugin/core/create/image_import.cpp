@@ -9,7 +9,7 @@
 #include "ceph/image_open.hpp"
 #include "ceph/snapshots.hpp"
 #include "lifecycle/image_activity.hpp"
-#include "lifecycle/volume_ops.hpp"
+#include "ceph/image_ops.hpp"
 
 namespace rbdclone {
 

@@ -10,7 +10,7 @@
 #include "ceph/names.hpp"
 #include "lifecycle/deferred_delete.hpp"
 #include "lifecycle/image_activity.hpp"
-#include "lifecycle/volume_ops.hpp"
+#include "ceph/image_ops.hpp"
 
 namespace rbdclone {
 

@@ -5,37 +5,13 @@
 
 #include "base/log.hpp"
 #include "ceph/image_children.hpp"
+#include "ceph/image_ops.hpp"
 #include "ceph/image_open.hpp"
 #include "ceph/snapshots.hpp"
 #include "lifecycle/deferred_delete.hpp"
 #include "lifecycle/image_activity.hpp"
 
 namespace rbdclone {
-
-Result<PoolUsage> pool_usage(Pool &pool)
-{
-    rados_cluster_stat_t cs;
-    int r = rados_cluster_stat(pool.cluster().get(), &cs);
-    if (r < 0)
-        return ceph_error(r, "failed to stat the Ceph cluster");
-    rados_pool_stat_t ps;
-    r = rados_ioctx_pool_stat(pool.io(), &ps);
-    if (r < 0)
-        return ceph_error(r, cat("failed to stat the Ceph pool '", pool.id().ceph_pool, "'"));
-    return PoolUsage{cs.kb * 1024, cs.kb_avail * 1024, ps.num_bytes};
-}
-
-Result<ImageHandle> open_image(Pool &pool, const std::string &name, bool read_only)
-{
-    ImageHandle img;
-    int r = open_image_by_name(pool.io(), name, nullptr, read_only, img);
-    if (r < 0) {
-        if (r == -ENOENT)
-            return plain_error(RBDC_ERR_NO_VOLUME, r, pool.image_label(name) + " does not exist");
-        return ceph_error(r, "failed to open " + pool.image_label(name));
-    }
-    return img;
-}
 
 Result<VolumeInfo> volume_info(Pool &pool, const std::string &name, AllocMode mode)
 {
@@ -52,24 +28,6 @@ Result<VolumeInfo> volume_info(Pool &pool, const std::string &name, AllocMode mo
         }
     }
     return info;
-}
-
-Status create_volume(Pool &pool, const std::string &name, uint64_t capacity)
-{
-    int order = 0; // librbd's default object size; features from rbd_default_features
-    int r = rbd_create(pool.io(), name.c_str(), capacity, &order);
-    if (r < 0) {
-        if (r == -EEXIST)
-            return plain_error(RBDC_ERR_EXISTS, r, pool.image_label(name) + " already exists");
-        if (r == -EINVAL && capacity >= (1ull << 40))
-            return plain_error(RBDC_ERR_INVALID_ARG, r,
-                               cat("cannot create ", pool.image_label(name), " of ", capacity,
-                                   " bytes: larger than RBD accepts (with the object-map feature an image holds "
-                                   "at most 256000000 objects, about 976 TiB with 4 MiB objects)"));
-        return ceph_error(r, "failed to create " + pool.image_label(name));
-    }
-    log_info("created ", pool.image_label(name), " of ", capacity, " bytes");
-    return {};
 }
 
 static std::string snapshot_label(const Pool &pool, const std::string &image, const std::string &snap)
@@ -177,25 +135,6 @@ Result<bool> delete_volume(Pool &pool, const std::string &name, bool delete_snap
     if (removed && *removed && parent)
         detach_from_parent(pool.cluster().get(), *parent);
     return removed;
-}
-
-// librbd calls the progress callback unconditionally: it must not be NULL.
-static int no_progress(uint64_t, uint64_t, void *) { return 0; }
-
-Status resize_volume(Pool &pool, const std::string &name, uint64_t capacity, bool allow_shrink)
-{
-    auto img = open_image(pool, name, false);
-    if (!img)
-        return img.error();
-    int r = rbd_resize2(img->get(), capacity, allow_shrink, no_progress, nullptr);
-    if (r == -EINVAL && !allow_shrink)
-        return plain_error(RBDC_ERR_INVALID_ARG, r,
-                           cat("cannot shrink ", pool.image_label(name), " to ", capacity,
-                               " bytes without the shrink flag"));
-    if (r < 0)
-        return ceph_error(r, cat("failed to resize ", pool.image_label(name), " to ", capacity, " bytes"));
-    log_info("resized ", pool.image_label(name), " to ", capacity, " bytes");
-    return {};
 }
 
 Status wipe_volume(Pool &pool, const std::string &name, WipeMode mode)

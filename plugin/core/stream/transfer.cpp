@@ -9,7 +9,7 @@
 #include "base/log.hpp"
 #include "io/copy_engine.hpp"
 #include "lifecycle/image_activity.hpp"
-#include "lifecycle/volume_ops.hpp"
+#include "ceph/image_ops.hpp"
 
 namespace rbdclone {
 

@@ -1,0 +1,25 @@
+// The basic operations on the images of one pool, which every request builds on: what the
+// stock backend does, with connections reused and errors carried as values.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "ceph/image_info.hpp"
+#include "ceph/pool.hpp"
+
+namespace rbdclone {
+
+struct PoolUsage {
+    uint64_t capacity = 0, available = 0, allocation = 0;
+};
+
+Result<PoolUsage> pool_usage(Pool &pool);
+
+Result<ImageHandle> open_image(Pool &pool, const std::string &name, bool read_only);
+
+Status create_volume(Pool &pool, const std::string &name, uint64_t capacity);
+
+Status resize_volume(Pool &pool, const std::string &name, uint64_t capacity, bool allow_shrink);
+
+} // namespace rbdclone
