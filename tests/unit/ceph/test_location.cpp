@@ -52,3 +52,15 @@ TEST(RbdLocation, RejectsWhatIsAmbiguous)
         }
     }
 }
+
+TEST(RbdLocation, LabelNamesPoolAndImageAndTheSnapshotWhenGiven)
+{
+    RbdLocation l{"fsid", "images", "", "golden", ""};
+    EXPECT_EQ(l.label(), "RBD image 'images/golden'");
+    EXPECT_EQ(l.label_at(), "RBD image 'images/golden'");
+    l.snap = "v1";
+    EXPECT_EQ(l.label(), "RBD image 'images/golden'");
+    EXPECT_EQ(l.label_at(), "RBD image 'images/golden' at snapshot 'v1'");
+    l.ns = "tenant1";
+    EXPECT_EQ(l.label(), "RBD image 'images/tenant1/golden'");
+}
