@@ -16,7 +16,8 @@
 #        "archive"    that one, plus the newest Debian version of each other upstream version
 #                     of libvirt0 that apt can install (the release's own and its backports,
 #                     when they are in apt's sources);
-#        a comma-separated list of Debian versions (e.g. 9.0.0-4+deb12u2,11.3.0-2~bpo12+1).
+#        a comma-separated list of Debian versions (e.g. 9.0.0-4+deb12u2,11.3.0-2~bpo12+1),
+#                     and the installed one.
 # The installed version must build, and so must every version of an explicit list; with
 # "archive", a version whose source or binaries the archive does not serve is left out with a
 # note on stderr (on Debian 13, trixie-backports' libvirt 12.9: its source files are missing
@@ -51,7 +52,13 @@ archive)
     done < <(apt-cache madison libvirt0 2>/dev/null | awk -F'|' '{gsub(/ /, "", $2); print $2}')
     ;;
 *)
-    IFS=, read -r -a versions <<<"$which"
+    # The installed libvirt's module is always built (first), unless the list names another
+    # Debian version of its upstream version.
+    IFS=, read -r -a listed <<<"$which"
+    versions=()
+    grep -qx -- "$(upstream_of "$installed")" < <(for v in "${listed[@]}"; do upstream_of "$v"; done) ||
+        versions=("$installed")
+    versions+=("${listed[@]}")
     ;;
 esac
 
