@@ -44,37 +44,10 @@ if [ -f /etc/apt/sources.list ] && grep -q '^deb ' /etc/apt/sources.list &&
     sed -n 's/^deb \(.*\)$/deb-src \1/p' /etc/apt/sources.list >> /etc/apt/sources.list
     need_update=1
 fi
-# The release's backports (deb and deb-src), from the mirror of the release itself, when no
-# source names them yet.
-codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
-if [ -n "$codename" ] && ! grep -rqsE "^[^#]*[[:space:]]$codename-backports([[:space:]]|\$)" \
-        /etc/apt/sources.list /etc/apt/sources.list.d/; then
-    mirror='' keyring=''
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [ -f "$f" ] || continue
-        # The stanza whose Suites name the release itself: its URI and keyring.
-        read -r mirror keyring < <(awk -v c="$codename" '
-            /^[[:space:]]*$/ { if (s && u != "") { print u, k; exit } s = 0; u = ""; k = ""; next }
-            /^URIs:/ { u = $2 }
-            /^Signed-By:/ { k = $2 }
-            /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == c) s = 1 }
-            END { if (s && u != "") print u, k }' "$f") || true
-        [ -n "$mirror" ] && break
-    done
-    if [ -n "$mirror" ]; then
-        {
-            echo "Types: deb deb-src"
-            echo "URIs: $mirror"
-            echo "Suites: $codename-backports"
-            echo "Components: main"
-            [ -n "$keyring" ] && echo "Signed-By: $keyring"
-        } >"/etc/apt/sources.list.d/$codename-backports.sources"
-    else
-        mirror=$(sed -n "s/^deb \(\[[^]]*\] \)\{0,1\}\([^ ]*\) $codename .*/\2/p" /etc/apt/sources.list 2>/dev/null | head -1)
-        [ -n "$mirror" ] && printf 'deb %s %s-backports main\ndeb-src %s %s-backports main\n' \
-            "$mirror" "$codename" "$mirror" "$codename" >"/etc/apt/sources.list.d/$codename-backports.list"
-    fi
-    [ -n "$mirror" ] && echo "install-deps: added $codename-backports ($mirror) to apt's sources" && need_update=1
+# The release's backports (deb and deb-src), when no source names them yet.
+if added=$("$(dirname "$0")/add-backports.sh") && [ -n "$added" ]; then
+    echo "install-deps: $added"
+    need_update=1
 fi
 # The source index must be present for apt-get source.
 ls /var/lib/apt/lists/*_Sources* >/dev/null 2>&1 || need_update=1

@@ -89,14 +89,7 @@ upgrade_libvirt() {
     local codename
     codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
     [ "$TARGET" = "$codename-backports" ] || { echo "$TARGET is not $codename's backports"; return 1; }
-    # The release's mirror and keyring, as in its own deb822 stanza (unless a source has them).
-    grep -rqsE "^Suites:.* $TARGET( |\$)" /etc/apt/sources.list.d/ ||
-    awk -v c="$codename" -v t="$TARGET" '
-        /^[[:space:]]*$/ { if (s) exit; u = k = ""; next }
-        /^URIs:/ { u = $2 } /^Signed-By:/ { k = $2 }
-        /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == c) s = 1 }
-        END { printf "Types: deb\nURIs: %s\nSuites: %s\nComponents: main\n", u, t; if (k != "") print "Signed-By: " k }
-    ' /etc/apt/sources.list.d/*.sources >/etc/apt/sources.list.d/upgrade-test-backports.sources
+    "$REPO/tools/add-backports.sh" || return 1
     grep -rh -A3 "^Suites:.* $TARGET" /etc/apt/sources.list.d/
     apt_get update || return 1
     apt_get install -t "$TARGET" libvirt-daemon libvirt-daemon-driver-storage-rbd libvirt-clients \

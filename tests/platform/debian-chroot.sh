@@ -277,14 +277,8 @@ for f in "${SOURCES[@]}"; do
     swapped_sources "$f" >"$CHROOT/etc/apt/sources.list.d/${f##*/}"
 done
 if [ "$BACKPORTS" = pin ]; then
-    # The stanza of the release itself, as SUITE-backports; libvirt, qemu and seabios (qemu 10
-    # needs backports' seabios) from there.
-    awk -v c="$SUITE" '
-        /^[[:space:]]*$/ { if (s) exit; u = k = ""; next }
-        /^URIs:/ { u = $2 } /^Signed-By:/ { k = $2 }
-        /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == c) s = 1 }
-        END { printf "Types: deb\nURIs: %s\nSuites: %s-backports\nComponents: main\n", u, c; if (k != "") print "Signed-By: " k }
-    ' "$CHROOT"/etc/apt/sources.list.d/*.sources >"$CHROOT/etc/apt/sources.list.d/$SUITE-backports.sources"
+    # SUITE-backports; libvirt, qemu and seabios (qemu 10 needs backports' seabios) from there.
+    "$REPO/tools/add-backports.sh" "$CHROOT" >&2
     mkdir -p "$CHROOT/etc/apt/preferences.d"
     printf 'Package: libvirt* qemu* seabios\nPin: release n=%s-backports\nPin-Priority: 990\n' "$SUITE" \
         >"$CHROOT/etc/apt/preferences.d/rbdclone-libvirt-backports.pref"
