@@ -101,9 +101,28 @@ int rbdc_pool_stat(rbdc_pool *pool, rbdc_pool_usage *out, rbdc_status *st);
 
 /* ---- volumes ---------------------------------------------------------- */
 
+/* librbd's client-side encryption of a volume (plugin/core/ceph/encryption.hpp). */
+typedef enum {
+    RBDC_ENCRYPTION_NONE = 0,
+    RBDC_ENCRYPTION_LUKS1 = 1,   /* libvirt's format='luks' */
+    RBDC_ENCRYPTION_LUKS2 = 2,
+} rbdc_encryption_format;
+
+/* The key of an encrypted volume.  NULL where a call takes one: the volume
+ * is plain.  The passphrase is borrowed for the call, never logged nor kept
+ * past it; the caller wipes it. */
 typedef struct {
-    uint64_t capacity;
+    rbdc_encryption_format format;
+    const char *secret_uuid;           /* the libvirt secret that holds it */
+    const unsigned char *passphrase;
+    size_t passphrase_size;
+} rbdc_encryption;
+
+typedef struct {
+    uint64_t capacity;    /* what the guest sees (an encrypted image's header excluded) */
     uint64_t allocation;
+    rbdc_encryption_format encryption; /* from the image's record: no key needed */
+    char secret_uuid[40];              /* when encrypted: the record's secret ("" if none) */
 } rbdc_volume_info;
 
 /* How allocation is computed, as stock libvirt does: by the fast-diff
@@ -131,14 +150,18 @@ int rbdc_volume_info_get(rbdc_pool *pool, const char *name,
  * characters, which RBD paths or qemu would read ambiguously. */
 int rbdc_image_name_check(const char *name, rbdc_status *st);
 
-/* Creates a raw image with the pool's default features. */
+/* Creates a raw image with the pool's default features; with enc, an
+ * encrypted one (formatted under a hidden name, renamed when complete) whose
+ * guest sees capacity bytes. */
 int rbdc_volume_create(rbdc_pool *pool, const char *name, uint64_t capacity,
-                       rbdc_status *st);
+                       const rbdc_encryption *enc, rbdc_status *st);
 
 /* Removes an image.  A missing image is success (returns 1 instead of 0). */
 int rbdc_volume_delete(rbdc_pool *pool, const char *name,
                        int delete_snapshots, rbdc_status *st);
 
+/* capacity is what the guest sees: an encrypted image keeps its header
+ * (no key needed, its record knows the header's size). */
 int rbdc_volume_resize(rbdc_pool *pool, const char *name, uint64_t capacity,
                        int allow_shrink, rbdc_status *st);
 
@@ -152,8 +175,10 @@ typedef enum {
     RBDC_WIPE_ZERO = 0,
     RBDC_WIPE_TRIM = 1,
 } rbdc_wipe_mode;
+/* enc: the volume's key (an encrypted volume is wiped through it, its
+ * header kept). */
 int rbdc_volume_wipe(rbdc_pool *pool, const char *name, rbdc_wipe_mode mode,
-                     rbdc_status *st);
+                     const rbdc_encryption *enc, rbdc_status *st);
 
 /* Calls cb for the UUID of every registered pool whose Ceph pool is
  * ceph_pool (every registered pool when ceph_pool is NULL). */
@@ -175,17 +200,22 @@ typedef struct {
     const char *kind;            /* "file", "block", ... */
     const char *path;
     const char *declared_format; /* NULL or "" when none was declared */
+    const rbdc_encryption *encryption; /* an encrypted RBD source's key, else NULL */
 } rbdc_source;
 
 /* Creates dst_name in dst from src: a copy-on-write clone whenever that is
  * safe (same cluster by fsid, raw by declaration and by content, layering,
  * a usable snapshot), else a copy of the source's guest-visible bytes into a
- * new raw image (containers converted with qemu; see create_from.hpp).
+ * new raw image (containers converted with qemu; see create_request.hpp).
  * reflink: clone or fail, never copy.  capacity 0 = the source's size; a
  * larger capacity grows the clone, a smaller one is an error.  The decision
  * and its reason are logged at INFO. */
+/* dst_enc: the new volume is encrypted with that key: a clone formatted with
+ * it where librbd has layered encryption (Ceph >= 18), else an encrypted
+ * copy; an encrypted source is always copied (read with its own key). */
 int rbdc_volume_create_from(rbdc_pool *dst, const char *dst_name,
                             uint64_t capacity, const rbdc_source *src,
+                            const rbdc_encryption *dst_enc,
                             int reflink, rbdc_status *st);
 
 /* ---- vol-upload / vol-download ------------------------------------------ */
@@ -202,10 +232,12 @@ typedef struct rbdc_stream rbdc_stream;
  * worker.  Upload streams may carry holes (they read back as zeros); a
  * sparse download sends the image's unallocated ranges and all-zero blocks
  * as holes. */
+/* enc: an encrypted volume's key; the stream carries the guest's bytes. */
 int rbdc_volume_upload(rbdc_pool *pool, const char *name, uint64_t offset, uint64_t length,
-                       rbdc_stream **out, rbdc_status *st);
+                       const rbdc_encryption *enc, rbdc_stream **out, rbdc_status *st);
 int rbdc_volume_download(rbdc_pool *pool, const char *name, uint64_t offset, uint64_t length,
-                         int sparse, rbdc_stream **out, rbdc_status *st);
+                         int sparse, const rbdc_encryption *enc, rbdc_stream **out,
+                         rbdc_status *st);
 
 /* Readable while the next send (upload) or recv/in_data (download) would
  * make progress, or report an error. */

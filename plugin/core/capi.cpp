@@ -102,6 +102,31 @@ std::vector<PolicyAttribute> policy_attributes(const rbdc_policy_attr *attrs, si
     return v;
 }
 
+// The core's form of a key given through the C interface (none for NULL or NONE).
+std::optional<VolumeKey> key_of(const rbdc_encryption *e)
+{
+    if (!e || e->format == RBDC_ENCRYPTION_NONE)
+        return std::nullopt;
+    VolumeKey k;
+    k.format = e->format == RBDC_ENCRYPTION_LUKS1 ? LuksFormat::Luks1 : LuksFormat::Luks2;
+    k.secret_uuid = str(e->secret_uuid);
+    k.passphrase = std::make_shared<Passphrase>(e->passphrase, e->passphrase_size);
+    return k;
+}
+
+const VolumeKey *ptr(const std::optional<VolumeKey> &k) { return k ? &*k : nullptr; }
+
+void fill_info(rbdc_volume_info *out, const VolumeInfo &v)
+{
+    *out = rbdc_volume_info{};
+    out->capacity = v.capacity;
+    out->allocation = v.allocation;
+    if (v.encryption) {
+        out->encryption = v.encryption->format == LuksFormat::Luks1 ? RBDC_ENCRYPTION_LUKS1 : RBDC_ENCRYPTION_LUKS2;
+        snprintf(out->secret_uuid, sizeof(out->secret_uuid), "%s", v.encryption->secret_uuid.c_str());
+    }
+}
+
 AllocMode alloc_mode(rbdc_alloc_mode m)
 {
     return m == RBDC_ALLOC_FAST_DIFF ? AllocMode::FastDiff : AllocMode::FromObjects;
@@ -183,7 +208,8 @@ int rbdc_pool_list_volumes(rbdc_pool *pool, rbdc_alloc_mode mode, rbdc_volume_cb
     return guarded(st, [&]() -> int {
         auto s = refresh_pool(pool->pool, alloc_mode(mode),
                               [&](const std::string &name, const VolumeInfo &v) {
-                                  rbdc_volume_info ci{v.capacity, v.allocation};
+                                  rbdc_volume_info ci;
+                                  fill_info(&ci, v);
                                   return cb(name.c_str(), &ci, opaque) == 0;
                               });
         return s ? 0 : fail(st, s.error());
@@ -197,8 +223,7 @@ int rbdc_volume_info_get(rbdc_pool *pool, const char *name, rbdc_alloc_mode mode
         auto v = volume_info(*pool->pool, name, alloc_mode(mode));
         if (!v)
             return fail(st, v.error());
-        out->capacity = v->capacity;
-        out->allocation = v->allocation;
+        fill_info(out, *v);
         return 0;
     });
 }
@@ -215,10 +240,12 @@ int rbdc_image_name_check(const char *name, rbdc_status *st)
     });
 }
 
-int rbdc_volume_create(rbdc_pool *pool, const char *name, uint64_t capacity, rbdc_status *st)
+int rbdc_volume_create(rbdc_pool *pool, const char *name, uint64_t capacity, const rbdc_encryption *enc,
+                       rbdc_status *st)
 {
     return guarded(st, [&]() -> int {
-        auto s = create_volume(*pool->pool, name, capacity);
+        const auto key = key_of(enc);
+        auto s = create_request(*pool->pool, name, capacity, ptr(key));
         return s ? 0 : fail(st, s.error());
     });
 }
@@ -250,10 +277,12 @@ int rbdc_volume_flatten(rbdc_pool *pool, const char *name, rbdc_status *st)
     });
 }
 
-int rbdc_volume_wipe(rbdc_pool *pool, const char *name, rbdc_wipe_mode mode, rbdc_status *st)
+int rbdc_volume_wipe(rbdc_pool *pool, const char *name, rbdc_wipe_mode mode, const rbdc_encryption *enc,
+                     rbdc_status *st)
 {
     return guarded(st, [&]() -> int {
-        auto s = wipe_request(*pool->pool, name, mode == RBDC_WIPE_TRIM ? WipeMode::Trim : WipeMode::Zero);
+        const auto key = key_of(enc);
+        auto s = wipe_request(*pool->pool, name, mode == RBDC_WIPE_TRIM ? WipeMode::Trim : WipeMode::Zero, ptr(key));
         return s ? 0 : fail(st, s.error());
     });
 }
@@ -271,7 +300,8 @@ void rbdc_pool_foreach(const char *ceph_pool, rbdc_uuid_cb cb, void *opaque)
 }
 
 int rbdc_volume_create_from(rbdc_pool *dst, const char *dst_name, uint64_t capacity,
-                            const rbdc_source *src, int reflink, rbdc_status *st)
+                            const rbdc_source *src, const rbdc_encryption *dst_enc, int reflink,
+                            rbdc_status *st)
 {
     return guarded(st, [&]() -> int {
         SourceRequest req;
@@ -283,16 +313,19 @@ int rbdc_volume_create_from(rbdc_pool *dst, const char *dst_name, uint64_t capac
             req.pool = src->pool->pool;
         req.image = str(src->image);
         req.location = str(src->location);
-        auto s = create_from_request(dst->pool, str(dst_name), capacity, req, reflink != 0);
+        req.key = key_of(src->encryption);
+        const auto key = key_of(dst_enc);
+        auto s = create_from_request(dst->pool, str(dst_name), capacity, req, ptr(key), reflink != 0);
         return s ? 0 : fail(st, s.error());
     });
 }
 
-int rbdc_volume_upload(rbdc_pool *pool, const char *name, uint64_t offset, uint64_t length, rbdc_stream **out,
-                       rbdc_status *st)
+int rbdc_volume_upload(rbdc_pool *pool, const char *name, uint64_t offset, uint64_t length,
+                       const rbdc_encryption *enc, rbdc_stream **out, rbdc_status *st)
 {
     return guarded(st, [&]() -> int {
-        auto s = start_upload(pool->pool, str(name), offset, length);
+        const auto key = key_of(enc);
+        auto s = start_upload(pool->pool, str(name), offset, length, ptr(key));
         if (!s)
             return fail(st, s.error());
         *out = new rbdc_stream{std::move(*s), nullptr};
@@ -301,10 +334,11 @@ int rbdc_volume_upload(rbdc_pool *pool, const char *name, uint64_t offset, uint6
 }
 
 int rbdc_volume_download(rbdc_pool *pool, const char *name, uint64_t offset, uint64_t length, int sparse,
-                         rbdc_stream **out, rbdc_status *st)
+                         const rbdc_encryption *enc, rbdc_stream **out, rbdc_status *st)
 {
     return guarded(st, [&]() -> int {
-        auto s = start_download(pool->pool, str(name), offset, length, sparse != 0);
+        const auto key = key_of(enc);
+        auto s = start_download(pool->pool, str(name), offset, length, sparse != 0, ptr(key));
         if (!s)
             return fail(st, s.error());
         *out = new rbdc_stream{nullptr, std::move(*s)};

@@ -1,6 +1,8 @@
 #include "requests.hpp"
 
 #include "base/log.hpp"
+#include "ceph/image_ops.hpp"
+#include "create/image_import.hpp"
 #include "lifecycle/flatten.hpp"
 #include "lifecycle/image_activity.hpp"
 #include "stream/transfer.hpp"
@@ -15,10 +17,29 @@ constexpr int kFlattenWaitSeconds = 600;
 
 } // namespace
 
-Status create_from_request(const std::shared_ptr<Pool> &dst, const std::string &name, uint64_t capacity,
-                           const SourceRequest &src, bool reflink)
+Status create_request(Pool &pool, const std::string &name, uint64_t capacity, const VolumeKey *key)
 {
-    return CreateRequest(dst, name, capacity, src, reflink).run();
+    if (!key)
+        return create_volume(pool, name, capacity);
+    auto hidden = HiddenImage::reserve(pool, name);
+    if (!hidden)
+        return hidden.error();
+    if (auto st = create_volume(pool, (*hidden)->partial(), capacity); !st)
+        return st;
+    {
+        auto img = open_image(pool, (*hidden)->partial(), false);
+        if (!img)
+            return img.error();
+        if (auto h = format_image(img->get(), *key, capacity, pool.image_label(name)); !h)
+            return h.error();
+    }
+    return (*hidden)->publish();
+}
+
+Status create_from_request(const std::shared_ptr<Pool> &dst, const std::string &name, uint64_t capacity,
+                           const SourceRequest &src, const VolumeKey *key, bool reflink)
+{
+    return CreateRequest(dst, name, capacity, src, key, reflink).run();
 }
 
 Result<bool> delete_request(Pool &pool, const std::string &name, bool delete_snapshots)
@@ -48,10 +69,10 @@ Status flatten_request(Pool &pool, const std::string &name)
     return {};
 }
 
-Status wipe_request(Pool &pool, const std::string &name, WipeMode mode)
+Status wipe_request(Pool &pool, const std::string &name, WipeMode mode, const VolumeKey *key)
 {
     wait_for_uploads(pool, name);
-    return wipe_volume(pool, name, mode);
+    return wipe_volume(pool, name, mode, key);
 }
 
 } // namespace rbdclone

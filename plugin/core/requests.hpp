@@ -15,10 +15,14 @@
 
 namespace rbdclone {
 
+// vol-create: a plain image, or with key an encrypted one, formatted under a hidden name and
+// renamed when complete (nothing is left by a failure, no one sees it plain).
+Status create_request(Pool &pool, const std::string &name, uint64_t capacity, const VolumeKey *key);
+
 // vol-create-from, vol-clone, vol-create with a <backingStore> (create/create_request.hpp
-// draws its steps).
+// draws its steps); with key, the new volume is encrypted.
 Status create_from_request(const std::shared_ptr<Pool> &dst, const std::string &name, uint64_t capacity,
-                           const SourceRequest &src, bool reflink);
+                           const SourceRequest &src, const VolumeKey *key, bool reflink);
 
 // true: removed; false: there was nothing to remove.
 Result<bool> delete_request(Pool &pool, const std::string &name, bool delete_snapshots);
@@ -27,6 +31,7 @@ Status resize_request(Pool &pool, const std::string &name, uint64_t capacity, bo
 
 Status flatten_request(Pool &pool, const std::string &name);
 
-Status wipe_request(Pool &pool, const std::string &name, WipeMode mode);
+// key: an encrypted volume's, which the wipe goes through (its header stays).
+Status wipe_request(Pool &pool, const std::string &name, WipeMode mode, const VolumeKey *key);
 
 } // namespace rbdclone

@@ -26,6 +26,7 @@
 #include "virsocketaddr.h"
 #include "viruuid.h"
 
+#include "rbd_encryption.h"
 #include "rbd_namespace.h"
 #include "rbd_report.h"
 #include "rbd_stream.h"
@@ -259,6 +260,7 @@ rbdGlueAddVol(const char *name, const rbdc_volume_info *info, void *opaque)
     vol->name = g_strdup(name);
     vol->target.capacity = info->capacity;
     vol->target.allocation = info->allocation;
+    rbdGlueSetEncryption(vol, info);
     rbdGlueSetVolIdentity(ctx->def, vol);
     if (virStoragePoolObjAddVol(ctx->obj, vol) < 0)
         return -1;
@@ -331,19 +333,22 @@ rbdGlueDeclaredFormat(int format)
     return virStorageFileFormatTypeToString(format);
 }
 
-/* Runs the core's create-from and reports its failure. */
+/* Runs the core's create-from (the new volume encrypted when its XML says
+ * so) and reports its failure. */
 static int
 rbdGlueCreateFrom(virStorageVolDef *newvol, rbdc_pool *dst,
                   const rbdc_source *src, bool reflink)
 {
+    rbdGlueKey key;
     rbdc_status st;
+    int rc;
 
-    if (rbdc_volume_create_from(dst, newvol->name, newvol->target.capacity,
-                                src, reflink, &st) < 0) {
-        rbdGlueReport(&st);
+    if (rbdGlueKeyOf(newvol, "create", &key) < 0)
         return -1;
-    }
-    return 0;
+    rc = rbdc_volume_create_from(dst, newvol->name, newvol->target.capacity,
+                                 src, rbdGlueKeyEnc(&key), reflink, &st);
+    rbdGlueKeyClear(&key);
+    return rbdGlueCheck(rc, &st);
 }
 
 /* vol-create with <backingStore><path>: the path names an RBD image
@@ -419,17 +424,13 @@ rbdGlueFindSourcePool(virStorageVolDef *vol)
 static int
 rbdGlueBuildVol(virStoragePoolObj *obj, virStorageVolDef *vol, unsigned int flags)
 {
+    rbdGlueKey key;
     rbdc_status st;
     rbdc_pool *pool;
     int rc;
 
     virCheckFlags(VIR_STORAGE_VOL_CREATE_VALIDATE, -1);
 
-    if (vol->target.encryption) {
-        virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
-                       _("storage pool does not support encrypted volumes"));
-        return -1;
-    }
     if (vol->target.backingStore && vol->target.backingStore->path)
         return rbdGlueBuildVolFromBackingStore(obj, vol);
     if (!vol->target.capacity) {
@@ -445,7 +446,12 @@ rbdGlueBuildVol(virStoragePoolObj *obj, virStorageVolDef *vol, unsigned int flag
 
     if (!(pool = rbdGluePoolUnlocked(obj)))
         return -1;
-    rc = rbdc_volume_create(pool, vol->name, vol->target.capacity, &st);
+    if (rbdGlueKeyOf(vol, "create", &key) < 0) {
+        rbdc_pool_unref(pool);
+        return -1;
+    }
+    rc = rbdc_volume_create(pool, vol->name, vol->target.capacity, rbdGlueKeyEnc(&key), &st);
+    rbdGlueKeyClear(&key);
     rbdc_pool_unref(pool);
     return rbdGlueCheck(rc, &st);
 }
@@ -458,10 +464,11 @@ rbdGlueBuildVolFrom(virStoragePoolObj *obj, virStorageVolDef *newvol,
                     virStorageVolDef *origvol, unsigned int flags)
 {
     rbdc_source src = { 0 };
+    rbdGlueKey src_key = { 0 };
     rbdc_pool *dst;
     rbdc_pool *src_pool = NULL;
     bool same_pool;
-    int ret;
+    int ret = -1;
 
     virCheckFlags(VIR_STORAGE_VOL_CREATE_REFLINK |
                   VIR_STORAGE_VOL_CREATE_VALIDATE, -1);
@@ -482,6 +489,10 @@ rbdGlueBuildVolFrom(virStoragePoolObj *obj, virStorageVolDef *newvol,
         src.is_rbd = 1;
         src.pool = src_pool;
         src.image = origvol->name;
+        /* An encrypted source is read with its own key. */
+        if (rbdGlueKeyOf(origvol, "read", &src_key) < 0)
+            goto cleanup;
+        src.encryption = rbdGlueKeyEnc(&src_key);
     } else {
         src.is_rbd = 0;
         src.kind = virStorageVolTypeToString(origvol->type);
@@ -490,6 +501,8 @@ rbdGlueBuildVolFrom(virStoragePoolObj *obj, virStorageVolDef *newvol,
     }
     ret = rbdGlueCreateFrom(newvol, dst, &src,
                             !!(flags & VIR_STORAGE_VOL_CREATE_REFLINK));
+ cleanup:
+    rbdGlueKeyClear(&src_key);
     if (src_pool)
         rbdc_pool_unref(src_pool);
     rbdc_pool_unref(dst);
@@ -521,6 +534,7 @@ rbdGlueRefreshVol(virStoragePoolObj *obj, virStorageVolDef *vol)
         return -1;
     vol->target.capacity = info.capacity;
     vol->target.allocation = info.allocation;
+    rbdGlueSetEncryption(vol, &info);
     rbdGlueSetVolIdentity(def, vol);
     return 0;
 }
@@ -590,6 +604,7 @@ rbdGlueWipeVol(virStoragePoolObj *obj, virStorageVolDef *vol,
                unsigned int algorithm, unsigned int flags)
 {
     rbdc_wipe_mode mode;
+    rbdGlueKey key;
     rbdc_status st;
     rbdc_pool *pool;
     int rc;
@@ -617,9 +632,14 @@ rbdGlueWipeVol(virStoragePoolObj *obj, virStorageVolDef *vol,
         return -1;
     }
 
-    if (!(pool = rbdGluePoolUnlocked(obj)))
+    if (rbdGlueKeyOf(vol, "wipe", &key) < 0)
         return -1;
-    rc = rbdc_volume_wipe(pool, vol->name, mode, &st);
+    if (!(pool = rbdGluePoolUnlocked(obj))) {
+        rbdGlueKeyClear(&key);
+        return -1;
+    }
+    rc = rbdc_volume_wipe(pool, vol->name, mode, rbdGlueKeyEnc(&key), &st);
+    rbdGlueKeyClear(&key);
     rbdc_pool_unref(pool);
     return rbdGlueCheck(rc, &st);
 }
@@ -633,6 +653,7 @@ rbdGlueTransfer(virStoragePoolObj *obj, virStorageVolDef *vol, virStreamPtr stre
                 unsigned long long offset, unsigned long long len, unsigned int flags, bool upload)
 {
     bool sparse;
+    rbdGlueKey key;
     rbdc_stream *core = NULL;
     rbdc_status st;
     rbdc_pool *pool;
@@ -645,10 +666,16 @@ rbdGlueTransfer(virStoragePoolObj *obj, virStorageVolDef *vol, virStreamPtr stre
         virCheckFlags(VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM, -1);
         sparse = !!(flags & VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM);
     }
-    if (!(pool = rbdGluePoolUnlocked(obj)))
+    if (rbdGlueKeyOf(vol, upload ? "upload to" : "download from", &key) < 0)
         return -1;
-    rc = upload ? rbdc_volume_upload(pool, vol->name, offset, len, &core, &st)
-                : rbdc_volume_download(pool, vol->name, offset, len, sparse, &core, &st);
+    if (!(pool = rbdGluePoolUnlocked(obj))) {
+        rbdGlueKeyClear(&key);
+        return -1;
+    }
+    rc = upload ? rbdc_volume_upload(pool, vol->name, offset, len, rbdGlueKeyEnc(&key), &core, &st)
+                : rbdc_volume_download(pool, vol->name, offset, len, sparse, rbdGlueKeyEnc(&key),
+                                       &core, &st);
+    rbdGlueKeyClear(&key);
     rbdc_pool_unref(pool);
     if (rbdGlueCheck(rc, &st) < 0)
         return -1;

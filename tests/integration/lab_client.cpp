@@ -453,6 +453,112 @@ std::string vol_xml(const std::string &name, uint64_t capacity, const std::strin
            "</capacity><target><format type='raw'/></target>" + extra + "</volume>";
 }
 
+VolumeSecret::VolumeSecret(const std::string &passphrase, bool without_value)
+{
+    static std::atomic<int> n{0};
+    char uuid[40];
+    snprintf(uuid, sizeof(uuid), "6a1d4c6e-0c0e-4d8e-9a1c-%012d", getpid() * 100 + ++n);
+    uuid_ = uuid;
+    std::string xml = "<secret ephemeral='no' private='yes'><uuid>" + uuid_ +
+                      "</uuid><usage type='volume'><volume>" + unique("/rbd/encrypted") + "</volume></usage></secret>";
+    secret_ = virSecretDefineXML(secrets(), xml.c_str(), 0);
+    if (!secret_ || without_value)
+        return;
+    if (virSecretSetValue(secret_, reinterpret_cast<const unsigned char *>(passphrase.data()), passphrase.size(),
+                          0) < 0) {
+        virSecretUndefine(secret_);
+        virSecretFree(secret_);
+        secret_ = nullptr;
+    }
+}
+
+VolumeSecret::~VolumeSecret()
+{
+    if (secret_) {
+        virSecretUndefine(secret_);
+        virSecretFree(secret_);
+    }
+}
+
+std::string encrypted_vol_xml(const std::string &name, uint64_t capacity, const std::string &secret_uuid,
+                              const std::string &format, const std::string &engine)
+{
+    return "<volume><name>" + name + "</name><capacity unit='bytes'>" + std::to_string(capacity) +
+           "</capacity><target><format type='raw'/><encryption format='" + format + "'" +
+           (engine.empty() ? "" : " engine='" + engine + "'") + ">" +
+           (secret_uuid.empty() ? "" : "<secret type='passphrase' uuid='" + secret_uuid + "'/>") +
+           "</encryption></target></volume>";
+}
+
+int upload(virStorageVolPtr vol, const std::string &data, uint64_t offset)
+{
+    virStreamPtr st = virStreamNew(storage(), 0);
+    int rc = virStorageVolUpload(vol, st, offset, data.size(), 0);
+    for (size_t done = 0; rc == 0 && done < data.size();) {
+        int n = virStreamSend(st, data.data() + done, std::min<size_t>(data.size() - done, 256 * 1024));
+        if (n < 0)
+            rc = -1;
+        else
+            done += static_cast<size_t>(n);
+    }
+    rc = rc == 0 ? virStreamFinish(st) : -1;
+    if (rc != 0)
+        virStreamAbort(st);
+    virStreamFree(st);
+    return rc;
+}
+
+std::string download(virStorageVolPtr vol, uint64_t offset, uint64_t length, int *rc_out)
+{
+    std::string out;
+    virStreamPtr st = virStreamNew(storage(), 0);
+    int rc = virStorageVolDownload(vol, st, offset, length, 0);
+    if (rc == 0) {
+        char buf[65536];
+        int n;
+        while ((n = virStreamRecv(st, buf, sizeof(buf))) > 0)
+            out.append(buf, static_cast<size_t>(n));
+        rc = n < 0 ? -1 : virStreamFinish(st);
+    }
+    if (rc != 0)
+        virStreamAbort(st);
+    virStreamFree(st);
+    if (rc_out)
+        *rc_out = rc;
+    return out;
+}
+
+std::string stored_objects(const std::string &pool, const std::string &image)
+{
+    rados_ioctx_t io = ceph().io(pool);
+    rbd_image_t img;
+    if (rbd_open_read_only(io, image.c_str(), &img, nullptr) < 0)
+        return "";
+    rbd_image_info_t info;
+    int r = rbd_stat(img, &info, sizeof(info));
+    rbd_close(img);
+    if (r < 0)
+        return "";
+    const std::string prefix = std::string(info.block_name_prefix) + ".";
+    std::string out;
+    rados_list_ctx_t ls;
+    if (rados_nobjects_list_open(io, &ls) < 0)
+        return "";
+    const char *oid = nullptr;
+    std::vector<std::string> oids;
+    while (rados_nobjects_list_next(ls, &oid, nullptr, nullptr) == 0)
+        if (std::string(oid).rfind(prefix, 0) == 0)
+            oids.push_back(oid);
+    rados_nobjects_list_close(ls);
+    std::string buf(info.obj_size, '\0');
+    for (const auto &o : oids) {
+        int n = rados_read(io, o.c_str(), buf.data(), buf.size(), 0);
+        if (n > 0)
+            out.append(buf.data(), static_cast<size_t>(n));
+    }
+    return out;
+}
+
 PoolSpec ReadOnlyUserPool::spec(const std::string &name, const CephSecret &key)
 {
     PoolSpec ro{name};

@@ -177,6 +177,36 @@ class CephSecret {
     virSecretPtr secret_ = nullptr;
 };
 
+// A passphrase <secret> (usage type volume) in the lab's libvirtd, for
+// encrypted volumes; without_value: defined, no value set.  Undefined when
+// this object goes away.
+class VolumeSecret {
+  public:
+    explicit VolumeSecret(const std::string &passphrase, bool without_value = false);
+    ~VolumeSecret();
+    VolumeSecret(const VolumeSecret &) = delete;
+    VolumeSecret &operator=(const VolumeSecret &) = delete;
+    const std::string &uuid() const { return uuid_; }
+    bool ok() const { return secret_ != nullptr; }
+
+  private:
+    std::string uuid_;
+    virSecretPtr secret_ = nullptr;
+};
+
+// Volume XML of an encrypted volume (<encryption> inside <target>).
+std::string encrypted_vol_xml(const std::string &name, uint64_t capacity, const std::string &secret_uuid,
+                              const std::string &format = "luks2", const std::string &engine = "librbd");
+
+// vol-upload of data at offset (0 or -1 with last_error()), vol-download of
+// length bytes at offset (0 = to the end; rc -1 on failure).
+int upload(virStorageVolPtr vol, const std::string &data, uint64_t offset);
+std::string download(virStorageVolPtr vol, uint64_t offset, uint64_t length, int *rc = nullptr);
+
+// Every RADOS data object of an image (rbd_data.<id>.*), as `rados get` reads them,
+// concatenated: the bytes the image itself stores (not its parent's).
+std::string stored_objects(const std::string &pool, const std::string &image);
+
 // A pool on Ceph pool "rbd" used through the lab's read-only Ceph user
 // (profile rbd-read-only), with a secret of its own.
 class ReadOnlyUserPool {

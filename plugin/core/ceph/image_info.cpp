@@ -21,6 +21,12 @@ static int count_allocated(uint64_t, size_t len, int exists, void *arg)
     return 0;
 }
 
+void apply_record(VolumeInfo &v, const EncryptionRecord &rec)
+{
+    v.capacity = v.capacity > rec.header_bytes ? v.capacity - rec.header_bytes : 0;
+    v.encryption = rec;
+}
+
 Result<VolumeInfo> info_of_open(Pool &pool, const std::string &name, rbd_image_t img, AllocMode mode)
 {
     rbd_image_info_t info;
@@ -44,6 +50,11 @@ Result<VolumeInfo> info_of_open(Pool &pool, const std::string &name, rbd_image_t
             v.allocation = used;
         }
     }
+    auto rec = read_record(img, pool.image_label(name));
+    if (!rec)
+        return rec.error();
+    if (*rec)
+        apply_record(v, **rec);
     return v;
 }
 
@@ -87,7 +98,11 @@ class ImageRead {
     ImageRead(const ListedImage &ref, AllocMode mode) : ref_(ref), mode_(mode) {}
     ImageRead(const ImageRead &) = delete;
     ImageRead &operator=(const ImageRead &) = delete;
-    ~ImageRead() { finish_request(); }
+    ~ImageRead()
+    {
+        finish_request();
+        drop_record_reply();
+    }
 
     void start(rados_ioctx_t io)
     {
@@ -102,8 +117,13 @@ class ImageRead {
         rados_read_op_exec(op_, "rbd", "get_features", head.data(), head.size(), &features_.p, &features_.len,
                            &features_.rv);
         rados_read_op_exec(op_, "rbd", "get_flags", head.data(), head.size(), &flags_.p, &flags_.len, &flags_.rv);
-        // Fails (ENOEXEC) without the striping feature: allowed to.
+        // Fails (ENOEXEC) without the striping feature: allowed to (the flag is the last op's).
         rados_read_op_exec(op_, "rbd", "get_stripe_unit_count", nullptr, 0, &stripe_.p, &stripe_.len, &stripe_.rv);
+        rados_read_op_set_flags(op_, LIBRADOS_OP_FLAG_FAILOK);
+        // The encryption record (image metadata live in the header's omap).
+        static const std::string record_key = std::string("metadata_") + kEncryptionMetadataKey;
+        const char *keys[] = {record_key.c_str()};
+        rados_read_op_omap_get_vals_by_keys(op_, keys, 1, &record_iter_, &record_rv_);
         rados_read_op_set_flags(op_, LIBRADOS_OP_FLAG_FAILOK);
         submit(rbd_header_object(ref_.id));
     }
@@ -157,6 +177,28 @@ class ImageRead {
         return rc;
     }
 
+    // The record the header read brought (none: a plain image), its reply freed.
+    std::optional<EncryptionRecord> take_record()
+    {
+        std::optional<EncryptionRecord> rec;
+        if (record_iter_ && record_rv_ >= 0) {
+            char *key = nullptr, *val = nullptr;
+            size_t len = 0;
+            while (rados_omap_get_next(record_iter_, &key, &val, &len) == 0 && key)
+                if (val)
+                    rec = decode_record(std::string(val, len));
+        }
+        drop_record_reply();
+        return rec;
+    }
+
+    void drop_record_reply()
+    {
+        if (record_iter_)
+            rados_omap_get_end(record_iter_);
+        record_iter_ = nullptr;
+    }
+
     void fail(int rc)
     {
         error_ = rc;
@@ -173,6 +215,7 @@ class ImageRead {
         const bool answered = size_.rv >= 0 && features_.rv >= 0 && flags_.rv >= 0;
         const bool striped = stripe_.rv >= 0 && stripe;
         size_.reset(), features_.reset(), flags_.reset(), stripe_.reset();
+        const auto record = take_record();
         if (rc < 0)
             return fail(rc);
         if (!size || !features || !flags || !answered) {
@@ -191,7 +234,9 @@ class ImageRead {
             count = stripe->count;
         }
         objects_ = wire::object_count(size_bytes_, object_size_, unit, count);
-        result_ = VolumeInfo{size_bytes_, object_size_ * objects_};
+        result_ = VolumeInfo{size_bytes_, object_size_ * objects_, std::nullopt};
+        if (record)
+            apply_record(result_, *record);
         const bool fast_diff = (*features & RBD_FEATURE_FAST_DIFF) && !(*flags & RBD_FLAG_FAST_DIFF_INVALID);
         if (mode_ != AllocMode::FastDiff || !fast_diff || objects_ == 0) {
             phase_ = Phase::Done;
@@ -261,6 +306,8 @@ class ImageRead {
     rados_read_op_t op_ = nullptr;
     rados_completion_t completion_ = nullptr;
     RadosBuf size_, features_, flags_, stripe_;
+    rados_omap_iter_t record_iter_ = nullptr;
+    int record_rv_ = 0;
     uint64_t size_bytes_ = 0, object_size_ = 0, objects_ = 0;
     uint64_t entries_ = 0, map_bytes_ = 0, map_done_ = 0, used_ = 0;
     std::vector<char> piece_;

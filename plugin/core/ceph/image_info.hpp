@@ -8,14 +8,19 @@
 #include <string>
 #include <vector>
 
+#include "ceph/encryption.hpp"
 #include "ceph/pool.hpp"
 
 namespace rbdclone {
 
 struct VolumeInfo {
-    uint64_t capacity = 0;
+    uint64_t capacity = 0;   // what the guest sees: an encrypted image's header excluded
     uint64_t allocation = 0;
+    std::optional<EncryptionRecord> encryption; // from the image's record (no key needed)
 };
+
+// v of an image whose record is rec: encrypted, its capacity without the header.
+void apply_record(VolumeInfo &v, const EncryptionRecord &rec);
 
 // FromObjects: every object the image's size spans (rbd_stat's obj_size *
 // num_objs, what libvirt's stock module reports by default); FastDiff: the

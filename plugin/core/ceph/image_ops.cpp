@@ -19,7 +19,7 @@ Result<PoolUsage> pool_usage(Pool &pool)
     return PoolUsage{cs.kb * 1024, cs.kb_avail * 1024, ps.num_bytes};
 }
 
-Result<ImageHandle> open_image(Pool &pool, const std::string &name, bool read_only)
+Result<ImageHandle> open_image(Pool &pool, const std::string &name, bool read_only, const VolumeKey *key)
 {
     ImageHandle img;
     int r = open_image_by_name(pool.io(), name, nullptr, read_only, img);
@@ -28,6 +28,9 @@ Result<ImageHandle> open_image(Pool &pool, const std::string &name, bool read_on
             return plain_error(RBDC_ERR_NO_VOLUME, r, pool.image_label(name) + " does not exist");
         return ceph_error(r, "failed to open " + pool.image_label(name));
     }
+    if (key)
+        if (auto st = load_key(img.get(), *key, pool.image_label(name)); !st)
+            return st.error();
     return img;
 }
 
@@ -57,7 +60,11 @@ Status resize_volume(Pool &pool, const std::string &name, uint64_t capacity, boo
     auto img = open_image(pool, name, false);
     if (!img)
         return img.error();
-    int r = rbd_resize2(img->get(), capacity, allow_shrink, no_progress, nullptr);
+    auto rec = read_record(img->get(), pool.image_label(name));
+    if (!rec)
+        return rec.error();
+    const uint64_t header = *rec ? (*rec)->header_bytes : 0;
+    int r = rbd_resize2(img->get(), capacity + header, allow_shrink, no_progress, nullptr);
     if (r == -EINVAL && !allow_shrink)
         return plain_error(RBDC_ERR_INVALID_ARG, r,
                            cat("cannot shrink ", pool.image_label(name), " to ", capacity,

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "ceph/encryption.hpp"
 #include "ceph/image_info.hpp"
 #include "ceph/pool.hpp"
 
@@ -16,10 +17,13 @@ struct PoolUsage {
 
 Result<PoolUsage> pool_usage(Pool &pool);
 
-Result<ImageHandle> open_image(Pool &pool, const std::string &name, bool read_only);
+// With key, its encryption loaded: reads and writes are the guest's bytes.
+Result<ImageHandle> open_image(Pool &pool, const std::string &name, bool read_only,
+                               const VolumeKey *key = nullptr);
 
 Status create_volume(Pool &pool, const std::string &name, uint64_t capacity);
 
+// capacity: what the guest sees (an encrypted image keeps its header, no key needed).
 Status resize_volume(Pool &pool, const std::string &name, uint64_t capacity, bool allow_shrink);
 
 } // namespace rbdclone

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "base/log.hpp"
+#include "ceph/image_ops.hpp"
 #include "ceph/location.hpp"
 #include "create/clone.hpp"
 #include "create/image_cache.hpp"
@@ -63,8 +64,9 @@ bool forget_failed_create(const Pool &dst, const std::string &dst_name)
 }
 
 CreateRequest::CreateRequest(std::shared_ptr<Pool> dst, std::string name, uint64_t capacity, SourceRequest src,
-                             bool reflink)
-    : dst_(std::move(dst)), name_(std::move(name)), capacity_(capacity), req_(std::move(src)), reflink_(reflink)
+                             const VolumeKey *key, bool reflink)
+    : dst_(std::move(dst)), name_(std::move(name)), capacity_(capacity), req_(std::move(src)), key_(key),
+      reflink_(reflink)
 {
     dst_label_ = dst_->image_label(name_);
 }
@@ -103,7 +105,7 @@ Status CreateRequest::run()
         if (!done)
             return done;
         failed.dismiss();
-        if (p.step != Step::Copy)
+        if (p.step != Step::Copy && !key_)
             policy();
         return {};
     }
@@ -165,7 +167,7 @@ Status CreateRequest::inspect()
     if (!req_.is_rbd)
         opened = Source::open_file(req_.path, req_.kind, req_.declared_format);
     else if (reachable_)
-        opened = Source::open_rbd(place_, req_.declared_format);
+        opened = Source::open_rbd(place_, req_.declared_format, source_key());
     if (!opened)
         return opened.error();
     src_ = std::move(*opened);
@@ -198,27 +200,64 @@ Plan CreateRequest::plan()
     }
     f.clone.dest_fsid = dst_->cluster().fsid();
     f.clone.may_snapshot = !snapshot_denied_;
+    f.clone.encrypt = key_ != nullptr;
+    f.clone.layered_encryption = layered_encryption();
     return plan_request(f);
 }
 
 // CLONE (and GROW, inside clone_image): from the source's snapshot, or one of ours chosen or
-// made. Retry 2: the snapshot of ours chosen for reuse vanished meanwhile (the deletion of its
-// last clone removed it): the source is opened again, once, and a snapshot chosen again.
+// made; an encrypted volume's under a hidden name, then ENCRYPTED and renamed.
 Status CreateRequest::clone(const Plan &plan)
 {
     log_decision(method_name(plan.method), plan.reason);
-    auto c = clone_image(place_, src_->image(), src_->size(), *dst_, name_, capacity_,
+    auto hidden = hide_if_encrypted();
+    if (!hidden)
+        return hidden.error();
+    auto c = clone_into(*hidden ? (*hidden)->partial() : name_);
+    if (!c)
+        return c.error();
+    return encrypt(std::move(*hidden), src_->size());
+}
+
+// Retry 2: the snapshot of ours chosen for reuse vanished meanwhile (the deletion of its last
+// clone removed it): the source is opened again, once, and a snapshot chosen again.
+Result<CloneOutcome> CreateRequest::clone_into(const std::string &target)
+{
+    auto c = clone_image(place_, src_->image(), src_->size(), *dst_, target, capacity_,
                          src_->opened_under_clone_lock(), src_->known_snapshot());
     if (c || c.error().rc != -ENOENT || !place_.where.snap.empty())
-        return c ? Status{} : Status{c.error()};
+        return c;
     log_info("the snapshot chosen for ", dst_label_, " vanished meanwhile; choosing again");
-    auto fresh = Source::open_rbd(place_, req_.declared_format);
+    auto fresh = Source::open_rbd(place_, req_.declared_format, source_key());
     if (!fresh)
         return fresh.error();
     src_ = std::move(*fresh);
-    c = clone_image(place_, src_->image(), src_->size(), *dst_, name_, capacity_, src_->opened_under_clone_lock(),
-                    src_->known_snapshot());
-    return c ? Status{} : Status{c.error()};
+    return clone_image(place_, src_->image(), src_->size(), *dst_, target, capacity_, src_->opened_under_clone_lock(),
+                       src_->known_snapshot());
+}
+
+// An encrypted volume is made under a hidden name: no one sees it before it has its key.
+Result<std::unique_ptr<HiddenImage>> CreateRequest::hide_if_encrypted()
+{
+    if (!key_)
+        return std::unique_ptr<HiddenImage>();
+    return HiddenImage::reserve(*dst_, name_);
+}
+
+// ENCRYPTED: the hidden clone formatted with the volume's key, sized for its guest, renamed.
+// Undo: the hidden clone removed (HiddenImage). Nothing to do for a plain clone.
+Status CreateRequest::encrypt(std::unique_ptr<HiddenImage> hidden, uint64_t source_size)
+{
+    if (!hidden)
+        return {};
+    {
+        auto img = open_image(*dst_, hidden->partial(), false);
+        if (!img)
+            return img.error();
+        if (auto h = format_image(img->get(), *key_, capacity_ ? capacity_ : source_size, dst_label_); !h)
+            return h.error();
+    }
+    return hidden->publish();
 }
 
 // COPY and SEAL (Source::copy_into, through a hidden image renamed when complete).
@@ -226,7 +265,7 @@ Status CreateRequest::copy(const Plan &plan)
 {
     src_->release_clone_lock(); // a copy needs no lock: removals of our snapshots go on
     log_decision(method_name(plan.method), plan.reason);
-    auto stats = src_->copy_into(*dst_, name_, capacity_, false);
+    auto stats = src_->copy_into(*dst_, name_, capacity_, false, nullptr, key_);
     return stats ? Status{} : Status{stats.error()};
 }
 
@@ -242,7 +281,10 @@ Status CreateRequest::via_cache(const Plan &plan)
                          plan.reason + "; converted once into the pool's image cache");
             return src_->copy_into(*dst_, entry, 0, true, seal);
         };
-    auto out = clone_through_cache(*dst_, name_, capacity_, cache_id_, fill);
+    auto hidden = hide_if_encrypted();
+    if (!hidden)
+        return hidden.error();
+    auto out = clone_through_cache(*dst_, *hidden ? (*hidden)->partial() : name_, capacity_, cache_id_, fill);
     if (!out) {
         if (!plan.fill_cache && out.error().rc == -ENOENT)
             return reflink_refusal(dst_label_, plan.reason + "; not in the pool's image cache yet");
@@ -251,7 +293,7 @@ Status CreateRequest::via_cache(const Plan &plan)
     if (out->hit)
         log_decision("cache-hit clone",
                      plan.reason + "; cloned from the pool's image cache entry " + dst_->image_label(out->entry));
-    return {};
+    return encrypt(std::move(*hidden), out->size);
 }
 
 // POLICY: after a clone, the pool's flatten policy.

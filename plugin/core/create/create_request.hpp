@@ -30,10 +30,15 @@
 //      |      v
 //      |    POLICY   the pool's flatten policy (a background flatten)
 //      |
+//      |    an encrypted volume (Ceph >= 18, layered encryption): the clone is made under a
+//      |    hidden name, ENCRYPTED (formatted with the volume's key, grown so that its guest
+//      |    sees the capacity, the record written), then renamed; undo: the hidden clone
+//      |    removed. No POLICY: flattening an encrypted clone needs its key.
+//      |
 //      +--> COPY ---> SEAL   the guest-visible bytes into a hidden image of the new
-//      |                     volume's capacity (GROW at creation), renamed to the volume's
-//      |                     name when complete (image_import.hpp); undo: the hidden image
-//      |                     removed
+//      |                     volume's capacity (GROW at creation; an encrypted volume's is
+//      |                     formatted with its key first), renamed to the volume's name when
+//      |                     complete (image_import.hpp); undo: the hidden image removed
 //      |
 //      +--> CACHE --> FILL --> CLONE   the pool's image cache: a hit clones the entry; a miss
 //                                      fills it first (COPY, SEAL under the entry's fill lock;
@@ -50,6 +55,7 @@
 #include <string>
 
 #include "ceph/pool.hpp"
+#include "create/image_import.hpp"
 #include "create/plan.hpp"
 #include "create/source.hpp"
 
@@ -64,12 +70,14 @@ struct SourceRequest {
     std::string image;             // RBD, with pool
     std::string location;          // RBD, without pool: rbd://[fsid@]pool/image[@snap]
     std::string declared_format;
+    std::optional<VolumeKey> key;  // an encrypted RBD source's: it is read with it
 };
 
 class CreateRequest {
   public:
+    // key: the new volume is encrypted with it (null: plain).
     CreateRequest(std::shared_ptr<Pool> dst, std::string name, uint64_t capacity, SourceRequest src,
-                  bool reflink);
+                  const VolumeKey *key, bool reflink);
     // The whole request, its steps in order.
     Status run();
 
@@ -79,16 +87,21 @@ class CreateRequest {
     Status inspect();
     Plan plan();
     Status clone(const Plan &plan);
+    Result<CloneOutcome> clone_into(const std::string &target);
+    Result<std::unique_ptr<HiddenImage>> hide_if_encrypted();
+    Status encrypt(std::unique_ptr<HiddenImage> hidden, uint64_t source_size);
     Status copy(const Plan &plan);
     Status via_cache(const Plan &plan);
     void policy();
     void log_decision(const std::string &what, const std::string &reason) const;
+    const VolumeKey *source_key() const { return req_.key ? &*req_.key : nullptr; }
 
     // The request.
     std::shared_ptr<Pool> dst_;
     std::string name_, dst_label_;
     uint64_t capacity_;
     SourceRequest req_;
+    const VolumeKey *key_;
     bool reflink_;
     // LOCATE: where an RBD source is read, and what keeps that open for the request.
     RbdPlace place_;

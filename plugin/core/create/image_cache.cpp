@@ -350,6 +350,7 @@ Result<CacheOutcome> clone_through_cache(Pool &dst, const std::string &dst_name,
                                "the image cache entry " + entry_label + " was removed before it could be cloned");
     }
     OpenEntry &e = **entry;
+    out.size = e.size;
     RbdPlace ref;
     ref.io = dst.io();
     ref.params = &dst.params();

@@ -55,6 +55,7 @@ struct CacheOutcome {
     bool hit = false;
     std::string entry;
     CopyStats copied; // the fill's (a miss), zero for a hit
+    uint64_t size = 0; // the entry's (the guest-visible bytes of the source)
 };
 
 // Clones dst_name from the entry of `id`, filling the entry first when it

@@ -47,6 +47,41 @@ void remove_partial(Pool &dst, const std::string &partial)
 } // namespace
 
 
+HiddenImage::HiddenImage(Pool &dst, std::string name)
+    : dst_(dst), name_(std::move(name)), partial_(name_ + kPartialMarker + random_hex16()),
+      running_(std::make_unique<ImportMark>(dst_, name_, partial_))
+{
+}
+
+Result<std::unique_ptr<HiddenImage>> HiddenImage::reserve(Pool &dst, const std::string &name)
+{
+    const std::string label = dst.image_label(name);
+    if (int r = image_exists(dst.io(), name); r != 0) {
+        if (r > 0)
+            return plain_error(RBDC_ERR_EXISTS, -EEXIST, label + " already exists");
+        return ceph_error(r, "failed to look for " + label);
+    }
+    return std::unique_ptr<HiddenImage>(new HiddenImage(dst, name));
+}
+
+HiddenImage::~HiddenImage()
+{
+    if (!published_)
+        remove_partial(dst_, partial_);
+}
+
+Status HiddenImage::publish()
+{
+    int r = rbd_rename(dst_.io(), partial_.c_str(), name_.c_str());
+    if (r == -EEXIST)
+        return plain_error(RBDC_ERR_EXISTS, r, dst_.image_label(name_) + " was created by someone else meanwhile");
+    if (r < 0)
+        return ceph_error(r, "failed to rename the completed " + dst_.image_label(partial_) + " to " +
+                                 dst_.image_label(name_));
+    published_ = true;
+    return {};
+}
+
 Result<CopyStats> import_with(Pool &dst, const std::string &name, uint64_t capacity, uint64_t source_size,
                               const std::string &source_label, const ImageFiller &fill, const ImageSealer &seal)
 {
@@ -57,47 +92,48 @@ Result<CopyStats> import_with(Pool &dst, const std::string &name, uint64_t capac
         return plain_error(RBDC_ERR_INVALID_ARG, -EINVAL,
                            cat("cannot create ", label, " with ", capacity, " bytes: ", source_label, " holds ",
                                source_size, " bytes"));
-    if (int r = image_exists(dst.io(), name); r != 0) {
-        if (r > 0)
-            return plain_error(RBDC_ERR_EXISTS, -EEXIST, label + " already exists");
-        return ceph_error(r, "failed to look for " + label);
-    }
-
-    const std::string partial = name + kPartialMarker + random_hex16();
-    ImportMark running(dst, name, partial);
+    auto hidden = HiddenImage::reserve(dst, name);
+    if (!hidden)
+        return hidden.error();
+    const std::string &partial = (*hidden)->partial();
     if (auto st = create_volume(dst, partial, capacity); !st)
         return st.error();
 
     auto t0 = std::chrono::steady_clock::now();
     Result<CopyStats> stats = fill(partial);
-    if (stats && seal) {
+    if (stats && seal)
         if (auto st = seal(partial, *stats); !st)
-            stats = st.error();
-    }
-    if (stats) {
-        int r = rbd_rename(dst.io(), partial.c_str(), name.c_str());
-        if (r == 0) {
-            auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
-            log_info("copied ", source_label, " into ", label, ": ", stats->bytes_read, " bytes read, ",
-                     stats->bytes_written, " written, ", stats->bytes_skipped, " zero bytes skipped, in ",
-                     ms.count(), " ms");
-            return stats;
-        }
-        stats = r == -EEXIST ? plain_error(RBDC_ERR_EXISTS, r, label + " was created by someone else meanwhile")
-                             : ceph_error(r, "failed to rename the completed copy to " + label);
-    }
-    remove_partial(dst, partial);
+            return st.error();
+    if (!stats)
+        return stats;
+    if (auto st = (*hidden)->publish(); !st)
+        return st.error();
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    log_info("copied ", source_label, " into ", label, ": ", stats->bytes_read, " bytes read, ",
+             stats->bytes_written, " written, ", stats->bytes_skipped, " zero bytes skipped, in ", ms.count(),
+             " ms");
     return stats;
 }
 
 Result<CopyStats> import_image(Pool &dst, const std::string &name, uint64_t capacity, ByteSource &src,
-                               const CopyOptions &opts, const ImageSealer &seal)
+                               const CopyOptions &opts, const ImageSealer &seal, const VolumeKey *key)
 {
+    const uint64_t guest_size = capacity ? capacity : src.size();
     return import_with(dst, name, capacity, src.size(), src.label(), [&](const std::string &partial) -> Result<CopyStats> {
         auto img = open_image(dst, partial, false);
         if (!img)
             return img.error();
         CopyOptions o = opts;
+        if (key) {
+            auto header = format_image(img->get(), *key, guest_size, dst.image_label(name));
+            if (!header)
+                return header.error();
+            rbd_image_info_t info;
+            if (int r = rbd_stat(img->get(), &info, sizeof(info)); r < 0)
+                return ceph_error(r, "failed to stat " + dst.image_label(partial));
+            o.dense_unit = o.chunk = o.zero_block = info.obj_size;
+            o.dense_phase = *header;
+        }
         if (o.stall_timeout.count() == 0)
             o.stall_timeout = stall_limit(dst.cluster().get());
         auto r = copy_to_image(src, img->get(), dst.image_label(name), o);

@@ -37,6 +37,13 @@ Decision decide_clone(const CloneFacts &f)
         return {Method::CopyConvert,
                 src + " is declared " + (f.declared_format.empty() ? std::string("raw") : f.declared_format) +
                     " but its first bytes are a " + f.sniffed_format + " header"};
+    if (f.source_encrypted)
+        return {Method::Copy, src + " is encrypted: it is read with its own key and copied (a clone would need "
+                                    "that key wherever the new volume is opened)"};
+    if (f.encrypt && !f.layered_encryption)
+        return {Method::Copy, "the new volume is encrypted and this librbd has no layered encryption (Ceph 18 "
+                              "has): a clone would read " + src + " through the new volume's key, so it is an "
+                              "encrypted copy"};
     if (f.image_format_1)
         return {Method::Copy, src + " is an RBD image format 1, which cannot be layered"};
     if (!f.has_layering)
@@ -45,7 +52,8 @@ Decision decide_clone(const CloneFacts &f)
         return {Method::Copy, "the Ceph user may not create a snapshot of " + src +
                                   " and none of ours can be reused"};
     std::string why = "same cluster " + f.dest_fsid + ", " +
-                      (f.sniffed_format.empty() ? std::string("raw") : f.sniffed_format) + ", layering";
+                      (f.sniffed_format.empty() ? std::string("raw") : f.sniffed_format) + ", layering" +
+                      (f.encrypt ? ", encrypted with the new volume's own key (layered encryption)" : "");
     return {Method::Clone, why};
 }
 
@@ -119,7 +127,10 @@ Plan plan_request(const RequestFacts &f)
         return plain_error(RBDC_ERR_INVALID_ARG, -EPERM,
                            "refusing to convert " + src + " into " + dst + ": " + f.header_problem);
     };
-    if (f.cache_enabled && f.cache.cacheable) {
+    // A cache entry is plain: never of an encrypted source's bytes, and its clones get their
+    // own key only with layered encryption.
+    const bool cache_usable = !f.clone.source_encrypted && (!f.clone.encrypt || f.clone.layered_encryption);
+    if (f.cache_enabled && f.cache.cacheable && cache_usable) {
         // Converted once into the pool's image cache; a hit is a clone, so
         // --reflink is served by a hit and refused on a miss.
         if (!f.header_problem.empty() && !f.reflink)
@@ -128,7 +139,9 @@ Plan plan_request(const RequestFacts &f)
         p.fill_cache = !f.reflink;
         return p;
     }
-    p.reason += f.cache_enabled ? "; not cached: " + f.cache.why_not : std::string("; the pool's image cache is off");
+    p.reason += !f.cache_enabled ? std::string("; the pool's image cache is off")
+                : !cache_usable  ? std::string("; not cached: an encrypted volume is not cloned here")
+                                 : "; not cached: " + f.cache.why_not;
     if (f.reflink)
         return refuse(p, "", reflink_refusal(dst, p.reason));
     if (!f.header_problem.empty())

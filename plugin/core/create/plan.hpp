@@ -25,6 +25,9 @@ struct CloneFacts {
     bool snapshot_given = false;       // the request names a snapshot
     bool may_snapshot = true;          // caller may create a snapshot (a snapshot of
                                        // ours that can be reused is, before one is made)
+    bool source_encrypted = false;     // read with its own key (librbd's encryption)
+    bool encrypt = false;              // the new volume is encrypted with its own key
+    bool layered_encryption = false;   // librbd gives a clone its own key (Ceph >= 18)
 };
 
 enum class Method { Clone, Copy, CopyConvert };

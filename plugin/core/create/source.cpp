@@ -29,16 +29,19 @@ Result<std::unique_ptr<Source>> Source::open_file(const std::string &path, const
     return s;
 }
 
-Result<std::unique_ptr<Source>> Source::open_rbd(const RbdPlace &place, const std::string &declared_format)
+Result<std::unique_ptr<Source>> Source::open_rbd(const RbdPlace &place, const std::string &declared_format,
+                                                 const VolumeKey *key)
 {
     std::unique_ptr<Source> s(new Source);
     s->is_rbd_ = true;
     s->place_ = place;
     s->declared_ = declared_format;
     s->label_ = place.where.label_at();
+    if (key)
+        s->key_ = *key;
     s->clone_lock_ = lock_before_open(place.io, place.where.image, s->image_id_);
     // Read under the lock, so that the snapshot it finds stays for the clone.
-    if (s->clone_lock_.held() && place.where.snap.empty())
+    if (s->clone_lock_.held() && place.where.snap.empty() && !key)
         if (auto view = read_header_view(place.io, s->image_id_, kSniffHeadBytes, kSniffTailBytes)) {
             s->size_ = view->size;
             s->layering_ = view->features & RBD_FEATURE_LAYERING;
@@ -49,7 +52,7 @@ Result<std::unique_ptr<Source>> Source::open_rbd(const RbdPlace &place, const st
             return s;
         }
     const std::string image_label = place.label();
-    auto src = open_rbd_source(place.io, place.where.image, place.where.snap, image_label, s->image_id_);
+    auto src = open_rbd_source(place.io, place.where.image, place.where.snap, image_label, s->image_id_, key);
     if (!src) {
         if (src.error().rc == -ENOENT && !place.where.snap.empty())
             return plain_error(RBDC_ERR_NO_VOLUME, -ENOENT,
@@ -77,7 +80,8 @@ Result<std::unique_ptr<Source>> Source::open_rbd(const RbdPlace &place, const st
 Result<ByteSource *> Source::bytes()
 {
     if (!bytes_) { // an RBD head read by its header view
-        auto src = open_rbd_source(place_.io, place_.where.image, place_.where.snap, place_.label(), image_id_);
+        auto src = open_rbd_source(place_.io, place_.where.image, place_.where.snap, place_.label(), image_id_,
+                                   key_ ? &*key_ : nullptr);
         if (!src)
             return src.error();
         bytes_ = std::move(*src);
@@ -113,6 +117,7 @@ void Source::describe(CloneFacts &f) const
         f.image_format_1 = format_1_;
         f.has_layering = layering_;
         f.snapshot_given = !place_.where.snap.empty();
+        f.source_encrypted = key_.has_value();
     }
 }
 
@@ -144,7 +149,7 @@ Result<std::unique_ptr<QemuImage>> Source::container() const
 }
 
 Result<CopyStats> Source::copy_into(Pool &dst, const std::string &image, uint64_t capacity, bool checksum,
-                                    const ImageSealer &seal)
+                                    const ImageSealer &seal, const VolumeKey *dst_key)
 {
     CopyOptions opts;
     opts.checksum = checksum;
@@ -152,12 +157,17 @@ Result<CopyStats> Source::copy_into(Pool &dst, const std::string &image, uint64_
         auto raw = bytes();
         if (!raw)
             return raw.error();
-        return import_image(dst, image, capacity, **raw, opts, seal);
+        return import_image(dst, image, capacity, **raw, opts, seal, dst_key);
     }
+    if (key_) // qemu would read its stored bytes, not the guest's
+        return plain_error(RBDC_ERR_UNSUPPORTED, -ENOTSUP,
+                           cat("cannot convert ", label_, ": its guest sees a ", copy_.format,
+                               " container inside librbd's encryption, which qemu cannot open through libvirt's "
+                               "storage API"));
     // qemu-img writes the image itself (qemu's rbd driver): one process, no
     // socket hop, measured faster than reading through qemu-nbd.  The
     // checksum of an RBD container's guest-visible bytes needs the reader.
-    if (qemu_img_writes_rbd() && (!checksum || !is_rbd_))
+    if (qemu_img_writes_rbd() && (!checksum || !is_rbd_) && !dst_key)
         return convert_with_qemu_img(dst, image, capacity, checksum, seal);
     auto img = container();
     if (!img)
@@ -165,7 +175,7 @@ Result<CopyStats> Source::copy_into(Pool &dst, const std::string &image, uint64_
     auto reader = QemuImage::reader(std::move(*img));
     if (!reader)
         return reader.error();
-    return import_image(dst, image, capacity, **reader, opts, seal);
+    return import_image(dst, image, capacity, **reader, opts, seal, dst_key);
 }
 
 Result<CopyStats> Source::convert_with_qemu_img(Pool &dst, const std::string &image, uint64_t capacity,

@@ -35,7 +35,9 @@ class Source {
     // snapshot is ours and equal to it is not opened at all: read as
     // ceph/header_view.hpp reads it (two round trips), the clone reuses that
     // snapshot, and librbd opens the image only if a copy reads it.
-    static Result<std::unique_ptr<Source>> open_rbd(const RbdPlace &place, const std::string &declared_format);
+    // key: an encrypted image's, loaded: it is read as its guest sees it (never cloned).
+    static Result<std::unique_ptr<Source>> open_rbd(const RbdPlace &place, const std::string &declared_format,
+                                                    const VolumeKey *key = nullptr);
 
     // "'<path>'", or the RBD image's place.where.label_at().
     const std::string &label() const { return label_; }
@@ -66,9 +68,11 @@ class Source {
     // engine, containers through qemu (qemu-img into RBD when this host's
     // qemu-img has the rbd driver, else read through qemu-nbd).  The header
     // must have passed header_problem().  With checksum, stats carry the
-    // checksum of the guest-visible bytes (an image cache entry's).
+    // checksum of the guest-visible bytes (an image cache entry's).  With
+    // dst_key, the new image is encrypted (containers then go through the
+    // reader: qemu-img cannot write librbd's encryption).
     Result<CopyStats> copy_into(Pool &dst, const std::string &image, uint64_t capacity, bool checksum,
-                                const ImageSealer &seal = nullptr);
+                                const ImageSealer &seal = nullptr, const VolumeKey *dst_key = nullptr);
 
   private:
     Source() = default;
@@ -94,6 +98,7 @@ class Source {
     std::optional<KnownSnapshot> known_; // RBD: read by its header view, not opened
     uint64_t size_ = 0;
     std::unique_ptr<ByteSource> bytes_; // a FileSource or an RbdSource (null: not opened yet)
+    std::optional<VolumeKey> key_;      // RBD: an encrypted source's key
 };
 
 } // namespace rbdclone

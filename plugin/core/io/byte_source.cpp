@@ -161,6 +161,8 @@ int collect_extent(uint64_t off, size_t len, int exists, void *arg)
 
 Status RbdSource::for_each_data_extent(const std::function<Status(const Extent &)> &cb)
 {
+    if (encrypted_)
+        return ByteSource::for_each_data_extent(cb);
     // Collected first: the callback does I/O, which must not run inside
     // librbd's diff walk.
     std::vector<Extent> extents;
@@ -188,7 +190,7 @@ Status RbdSource::read_exact(uint64_t off, char *buf, size_t len)
 
 Result<std::unique_ptr<RbdSource>> open_rbd_source(rados_ioctx_t io, const std::string &image,
                                                    const std::string &snap, const std::string &label,
-                                                   const std::string &id)
+                                                   const std::string &id, const VolumeKey *key)
 {
     ImageHandle img;
     int r = id.empty() ? open_image_by_name(io, image, snap.c_str(), true, img)
@@ -199,10 +201,13 @@ Result<std::unique_ptr<RbdSource>> open_rbd_source(rados_ioctx_t io, const std::
                                         : "snapshot '" + snap + "' of " + label + " does not exist");
     if (r < 0)
         return ceph_error(r, "failed to open " + label);
+    if (key)
+        if (auto st = load_key(img.get(), *key, label); !st)
+            return st.error();
     uint64_t size = 0;
     if ((r = rbd_get_size(img.get(), &size)) < 0)
         return ceph_error(r, "failed to get the size of " + label);
-    return std::make_unique<RbdSource>(std::move(img), label, size);
+    return std::make_unique<RbdSource>(std::move(img), label, size, key != nullptr);
 }
 
 } // namespace rbdclone

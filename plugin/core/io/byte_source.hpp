@@ -10,6 +10,7 @@
 #include <string>
 
 #include "base/status.hpp"
+#include "ceph/encryption.hpp"
 #include "ceph/handles.hpp"
 
 namespace rbdclone {
@@ -44,8 +45,10 @@ Result<std::unique_ptr<ByteSource>> open_file_source(const std::string &path);
 // also serves the clone path's questions (features, snapshots).
 class RbdSource final : public ByteSource {
   public:
-    RbdSource(ImageHandle img, std::string label, uint64_t size)
-        : img_(std::move(img)), label_(std::move(label)), size_(size) {}
+    // encrypted: its key is loaded on img; librbd's allocation map counts stored bytes, not
+    // the guest's, so every range is read (zeros are still found and skipped).
+    RbdSource(ImageHandle img, std::string label, uint64_t size, bool encrypted = false)
+        : img_(std::move(img)), label_(std::move(label)), size_(size), encrypted_(encrypted) {}
     const std::string &label() const override { return label_; }
     uint64_t size() const override { return size_; }
     Status for_each_data_extent(const std::function<Status(const Extent &)> &cb) override;
@@ -56,12 +59,13 @@ class RbdSource final : public ByteSource {
     ImageHandle img_;
     std::string label_;
     uint64_t size_;
+    bool encrypted_;
 };
 
-// `id`, when known, opens it by id (one round trip fewer).
+// `id`, when known, opens it by id (one round trip fewer); `key`: an encrypted image's, loaded.
 Result<std::unique_ptr<RbdSource>> open_rbd_source(rados_ioctx_t io, const std::string &image,
                                                    const std::string &snap, const std::string &label,
-                                                   const std::string &id = "");
+                                                   const std::string &id = "", const VolumeKey *key = nullptr);
 
 // The first bytes (up to `head`) and the last `tail` bytes of a source,
 // for format sniffing.

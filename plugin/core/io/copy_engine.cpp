@@ -511,11 +511,23 @@ Result<CopyStats> copy_to_image(ByteSource &src, rbd_image_t dst, const std::str
             });
         });
 
-    // Holes are left alone: the destination is a new image and reads zeros there.
+    // Holes are left alone: the destination is a new image and reads zeros there. Pieces end
+    // at unit boundaries (the chunk size, or the dense unit shifted by its phase), so writes map
+    // to whole objects; a dense destination gets whole units around every extent.
+    const uint64_t unit = opts.dense_unit ? opts.dense_unit : opts.chunk;
+    const uint64_t phase = opts.dense_unit ? opts.dense_phase % unit : 0;
+    auto unit_end = [&](uint64_t off) { return ((off + phase) / unit + 1) * unit - phase; };
+    auto unit_start = [&](uint64_t off) { return off + phase < unit ? 0 : (off + phase) / unit * unit - phase; };
+    uint64_t covered = 0; // dense: where the pieces queued so far end
     auto st = src.for_each_data_extent([&](const Extent &e) -> Status {
-        for (uint64_t off = e.offset; off < e.offset + e.length;) {
-            // Chunks aligned to the chunk size, so writes map to whole objects.
-            uint64_t next = std::min(e.offset + e.length, (off / opts.chunk + 1) * opts.chunk);
+        uint64_t begin = e.offset, end = e.offset + e.length;
+        if (opts.dense_unit) {
+            begin = std::max(covered, unit_start(begin));
+            end = std::min(src.size(), end == unit_start(end) ? end : unit_end(end));
+            covered = std::max(covered, end);
+        }
+        for (uint64_t off = begin; off < end;) {
+            uint64_t next = std::min(end, unit_end(off));
             if (!queue.push(Extent{off, next - off}))
                 return Status{}; // a reader failed: its error is in w
             off = next;

@@ -66,6 +66,13 @@ struct CopyOptions {
     // live on until librbd lets go of them.  0 = wait forever.
     std::chrono::milliseconds stall_timeout{0};
     bool checksum = false;          // compute CopyStats::checksum (content_checksum)
+    // A destination that must be written in whole units: librbd 16's encryption decrypts the
+    // unwritten rest of an object it stores into noise, so an encrypted image is written object
+    // by object (units of dense_unit bytes, the first ending at dense_unit - dense_phase), each
+    // skipped only when all of it is a hole or zeros. 0 = off. Needs chunk = zero_block =
+    // dense_unit.
+    uint64_t dense_unit = 0;
+    uint64_t dense_phase = 0;
 };
 
 // The stall limit for writes through a pool's connection: its

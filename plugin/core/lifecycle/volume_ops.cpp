@@ -137,9 +137,9 @@ Result<bool> delete_volume(Pool &pool, const std::string &name, bool delete_snap
     return removed;
 }
 
-Status wipe_volume(Pool &pool, const std::string &name, WipeMode mode)
+Status wipe_volume(Pool &pool, const std::string &name, WipeMode mode, const VolumeKey *key)
 {
-    auto img = open_image(pool, name, false);
+    auto img = open_image(pool, name, false, key);
     if (!img)
         return img.error();
     rbd_image_info_t info;

@@ -19,6 +19,6 @@ Result<VolumeInfo> volume_info(Pool &pool, const std::string &name, AllocMode mo
 Result<bool> delete_volume(Pool &pool, const std::string &name, bool delete_snapshots);
 
 enum class WipeMode { Zero, Trim };
-Status wipe_volume(Pool &pool, const std::string &name, WipeMode mode);
+Status wipe_volume(Pool &pool, const std::string &name, WipeMode mode, const VolumeKey *key = nullptr);
 
 } // namespace rbdclone

@@ -117,9 +117,9 @@ void wait_for_uploads(const Pool &pool, const std::string &name)
 }
 
 Result<std::unique_ptr<UploadIntake>> start_upload(std::shared_ptr<Pool> pool, const std::string &name,
-                                                   uint64_t offset, uint64_t length)
+                                                   uint64_t offset, uint64_t length, const VolumeKey *key)
 {
-    auto img = open_image(*pool, name, false);
+    auto img = open_image(*pool, name, false, key);
     if (!img)
         return img.error();
     auto p = plan(*pool, name, img->get(), offset, length, "upload into");
@@ -136,16 +136,17 @@ Result<std::unique_ptr<UploadIntake>> start_upload(std::shared_ptr<Pool> pool, c
 }
 
 Result<std::shared_ptr<DownloadStream>> start_download(std::shared_ptr<Pool> pool, const std::string &name,
-                                                       uint64_t offset, uint64_t length, bool sparse)
+                                                       uint64_t offset, uint64_t length, bool sparse,
+                                                       const VolumeKey *key)
 {
     wait_for_uploads(*pool, name);
-    auto img = open_image(*pool, name, true);
+    auto img = open_image(*pool, name, true, key);
     if (!img)
         return img.error();
     auto p = plan(*pool, name, img->get(), offset, length, "download");
     if (!p)
         return p.error();
-    auto src = std::make_unique<RbdSource>(std::move(*img), pool->image_label(name), p->image_size);
+    auto src = std::make_unique<RbdSource>(std::move(*img), pool->image_label(name), p->image_size, key != nullptr);
     auto stream =
         std::make_shared<DownloadStream>(p->offset, p->length, sparse, pool->image_label(name), kDownloadLimits);
     if (stream->ready_fd() < 0)

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "ceph/pool.hpp"
+#include "ceph/encryption.hpp"
 #include "stream/stream_bridge.hpp"
 
 namespace rbdclone {
@@ -23,9 +24,11 @@ namespace rbdclone {
 // and starts the worker.  A stream carrying more than the range is told so
 // when it finishes (UploadIntake).
 Result<std::unique_ptr<UploadIntake>> start_upload(std::shared_ptr<Pool> pool, const std::string &name,
-                                                   uint64_t offset, uint64_t length);
+                                                   uint64_t offset, uint64_t length,
+                                                   const VolumeKey *key = nullptr);
 Result<std::shared_ptr<DownloadStream>> start_download(std::shared_ptr<Pool> pool, const std::string &name,
-                                                       uint64_t offset, uint64_t length, bool sparse);
+                                                       uint64_t offset, uint64_t length, bool sparse,
+                                                       const VolumeKey *key = nullptr);
 
 // Waits (bounded) until no upload into pool/name runs in this process.
 void wait_for_uploads(const Pool &pool, const std::string &name);

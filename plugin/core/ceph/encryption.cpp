@@ -1,0 +1,180 @@
+#include "ceph/encryption.hpp"
+
+#include <cstring>
+#include <sstream>
+#include <vector>
+
+#include "base/log.hpp"
+
+namespace rbdclone {
+
+const char *luks_name(LuksFormat f) { return f == LuksFormat::Luks1 ? "luks" : "luks2"; }
+
+Passphrase::Passphrase(const void *data, size_t size) : bytes_(new char[size ? size : 1]), size_(size)
+{
+    if (size)
+        memcpy(bytes_.get(), data, size);
+}
+
+Passphrase::~Passphrase() { explicit_bzero(bytes_.get(), size_); }
+
+std::string encode_record(const EncryptionRecord &r)
+{
+    return cat(luks_name(r.format), " ", r.secret_uuid.empty() ? "-" : r.secret_uuid, " ", r.header_bytes);
+}
+
+std::optional<EncryptionRecord> decode_record(const std::string &text)
+{
+    std::istringstream in(text);
+    std::string format, uuid;
+    uint64_t header = 0;
+    if (!(in >> format >> uuid >> header))
+        return std::nullopt;
+    EncryptionRecord r;
+    if (format == "luks")
+        r.format = LuksFormat::Luks1;
+    else if (format == "luks2")
+        r.format = LuksFormat::Luks2;
+    else
+        return std::nullopt;
+    r.secret_uuid = uuid == "-" ? "" : uuid;
+    r.header_bytes = header;
+    return r;
+}
+
+Result<std::optional<EncryptionRecord>> read_record(rbd_image_t img, const std::string &label)
+{
+    std::vector<char> buf(256);
+    size_t len = buf.size();
+    int r = rbd_metadata_get(img, kEncryptionMetadataKey, buf.data(), &len);
+    if (r == -ENOENT)
+        return std::optional<EncryptionRecord>();
+    if (r < 0)
+        return ceph_error(r, "failed to read the encryption record of " + label);
+    auto rec = decode_record(std::string(buf.data(), strnlen(buf.data(), len)));
+    if (!rec)
+        return plain_error(RBDC_ERR_INTERNAL, -EINVAL, label + " has an encryption record this module cannot read");
+    return rec;
+}
+
+bool layered_encryption()
+{
+#ifdef LIBRBD_SUPPORTS_ENCRYPTION_LOAD2
+    return true;
+#else
+    return false;
+#endif
+}
+
+namespace {
+
+// librbd's options for one format (LUKS1 and LUKS2 options have the same shape).
+struct LuksOptions {
+    rbd_encryption_format_t format;
+    rbd_encryption_luks2_format_options_t opts;
+};
+
+LuksOptions options_of(const VolumeKey &key)
+{
+    LuksOptions o{};
+    o.format = key.format == LuksFormat::Luks1 ? RBD_ENCRYPTION_FORMAT_LUKS1 : RBD_ENCRYPTION_FORMAT_LUKS2;
+    o.opts.alg = RBD_ENCRYPTION_ALGORITHM_AES256;
+    o.opts.passphrase = key.passphrase->data();
+    o.opts.passphrase_size = key.passphrase->size();
+    return o;
+}
+
+Result<uint64_t> size_of(rbd_image_t img, const std::string &label)
+{
+    uint64_t size = 0;
+    int r = rbd_get_size(img, &size);
+    if (r < 0)
+        return ceph_error(r, "failed to get the size of " + label);
+    return size;
+}
+
+int no_progress(uint64_t, uint64_t, void *) { return 0; }
+
+// More than any LUKS header librbd writes (LUKS2: 16 MiB): an image is at least its header
+// plus its guest's bytes before it is formatted, else librbd refuses (ENOSPC).
+constexpr uint64_t kHeaderRoom = 32ull << 20;
+
+// With the key loaded, librbd may size the image as stored or as the guest sees it: either
+// way, the guest ends up seeing `capacity` bytes, and no step cuts into the header.
+Status size_for_guest(rbd_image_t img, uint64_t capacity, uint64_t header, const std::string &label)
+{
+    int r = rbd_resize2(img, capacity + header, true, no_progress, nullptr);
+    if (r < 0)
+        return ceph_error(r, cat("failed to size encrypted ", label, " to ", capacity, " bytes"));
+    auto seen = size_of(img, label);
+    if (!seen)
+        return seen.error();
+    if (*seen == capacity)
+        return {};
+    r = rbd_resize2(img, capacity, true, no_progress, nullptr);
+    if (r < 0)
+        return ceph_error(r, cat("failed to size encrypted ", label, " to ", capacity, " bytes"));
+    seen = size_of(img, label);
+    if (!seen)
+        return seen.error();
+    if (*seen != capacity)
+        return plain_error(RBDC_ERR_INTERNAL, -EIO,
+                           cat("encrypted ", label, " shows ", *seen, " bytes to its guest, not ", capacity));
+    return {};
+}
+
+} // namespace
+
+Status load_key(rbd_image_t img, const VolumeKey &key, const std::string &label)
+{
+    LuksOptions o = options_of(key);
+    int r = rbd_encryption_load(img, o.format, &o.opts, sizeof(o.opts));
+    if (r == -EPERM || r == -EACCES || r == -EKEYREJECTED)
+        return plain_error(RBDC_ERR_AUTH, r,
+                           cat("the passphrase of secret ", key.secret_uuid, " does not open ", label,
+                               " (", luks_name(key.format), ")"));
+    if (r == -EINVAL)
+        return plain_error(RBDC_ERR_INVALID_ARG, r,
+                           cat("cannot open ", label, " with secret ", key.secret_uuid, ": it is not a ",
+                               luks_name(key.format), " image of librbd, or the passphrase does not open it"));
+    if (r < 0)
+        return ceph_error(r, cat("failed to load the encryption of ", label, " (secret ", key.secret_uuid, ")"));
+    return {};
+}
+
+Result<uint64_t> format_image(rbd_image_t img, const VolumeKey &key, uint64_t capacity, const std::string &label)
+{
+    auto raw = size_of(img, label);
+    if (!raw)
+        return raw.error();
+    int r;
+    if (*raw < capacity + kHeaderRoom) {
+        if ((r = rbd_resize2(img, capacity + kHeaderRoom, false, no_progress, nullptr)) < 0)
+            return ceph_error(r, cat("failed to size ", label, " for its encryption header"));
+        *raw = capacity + kHeaderRoom;
+    }
+    LuksOptions o = options_of(key);
+    r = rbd_encryption_format(img, o.format, &o.opts, sizeof(o.opts));
+    if (r < 0)
+        return ceph_error(r, cat("failed to format ", label, " with ", luks_name(key.format), " encryption"));
+    auto guest = size_of(img, label);
+    if (!guest)
+        return guest.error();
+    if (*guest == *raw) { // formatted, not loaded on this handle
+        if (auto st = load_key(img, key, label); !st)
+            return st.error();
+        if (!(guest = size_of(img, label)))
+            return guest.error();
+    }
+    const uint64_t header = *raw - *guest;
+    if (auto st = size_for_guest(img, capacity, header, label); !st)
+        return st.error();
+    const std::string record = encode_record({key.format, key.secret_uuid, header});
+    if ((r = rbd_metadata_set(img, kEncryptionMetadataKey, record.c_str())) < 0)
+        return ceph_error(r, "failed to record the encryption of " + label);
+    log_info("formatted ", label, " with ", luks_name(key.format), " encryption (secret ", key.secret_uuid,
+             ", header ", header, " bytes, ", capacity, " bytes for the guest)");
+    return header;
+}
+
+} // namespace rbdclone
