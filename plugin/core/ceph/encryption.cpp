@@ -1,5 +1,6 @@
 #include "ceph/encryption.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <sstream>
 #include <vector>
@@ -95,9 +96,15 @@ Result<uint64_t> size_of(rbd_image_t img, const std::string &label)
 
 int no_progress(uint64_t, uint64_t, void *) { return 0; }
 
-// More than any LUKS header librbd writes (LUKS2: 16 MiB): an image is at least its header
-// plus its guest's bytes before it is formatted, else librbd refuses (ENOSPC).
-constexpr uint64_t kHeaderRoom = 32ull << 20;
+// More than any LUKS header librbd writes (LUKS2: 16 MiB, LUKS1: one object; larger objects,
+// an object): an image is more than its header plus its guest's bytes before it is formatted,
+// else librbd refuses (ENOSPC).
+uint64_t header_room(rbd_image_t img)
+{
+    rbd_image_info_t info{};
+    (void)rbd_stat(img, &info, sizeof(info));
+    return std::max<uint64_t>(32ull << 20, 2 * info.obj_size);
+}
 
 // With the key loaded, librbd may size the image as stored or as the guest sees it: either
 // way, the guest ends up seeing `capacity` bytes, and no step cuts into the header.
@@ -125,6 +132,34 @@ Status size_for_guest(rbd_image_t img, uint64_t capacity, uint64_t header, const
 
 } // namespace
 
+Result<ParentTail> read_parent_tail(rbd_image_t clone, uint64_t parent_size, const std::string &label)
+{
+    ParentTail tail;
+    const uint64_t len = std::min(parent_size, header_room(clone));
+    tail.offset = parent_size - len;
+    tail.bytes.resize(len);
+    ssize_t r = rbd_read2(clone, tail.offset, len, tail.bytes.data(), 0);
+    if (r < 0)
+        return ceph_error(static_cast<int>(r), cat("failed to read the last ", len, " bytes of ", label));
+    if (static_cast<uint64_t>(r) != len)
+        return plain_error(RBDC_ERR_SYSTEM, -EIO, cat("short read of the last ", len, " bytes of ", label));
+    return tail;
+}
+
+Status restore_parent_tail(rbd_image_t clone, const ParentTail &tail, uint64_t header, const std::string &label)
+{
+    const uint64_t end = tail.offset + tail.bytes.size();
+    const uint64_t from = std::max(tail.offset, end > header ? end - header : 0);
+    const size_t len = static_cast<size_t>(end - from);
+    if (len == 0)
+        return {};
+    ssize_t r = rbd_write2(clone, from, len, tail.bytes.data() + (from - tail.offset), 0);
+    if (r < 0 || static_cast<size_t>(r) != len)
+        return ceph_error(r < 0 ? static_cast<int>(r) : -EIO,
+                          cat("failed to write the last ", len, " bytes of its parent into encrypted ", label));
+    return {};
+}
+
 Status load_key(rbd_image_t img, const VolumeKey &key, const std::string &label)
 {
     LuksOptions o = options_of(key);
@@ -148,10 +183,10 @@ Result<uint64_t> format_image(rbd_image_t img, const VolumeKey &key, uint64_t ca
     if (!raw)
         return raw.error();
     int r;
-    if (*raw < capacity + kHeaderRoom) {
-        if ((r = rbd_resize2(img, capacity + kHeaderRoom, false, no_progress, nullptr)) < 0)
+    if (const uint64_t room = header_room(img); *raw < capacity + room) {
+        if ((r = rbd_resize2(img, capacity + room, false, no_progress, nullptr)) < 0)
             return ceph_error(r, cat("failed to size ", label, " for its encryption header"));
-        *raw = capacity + kHeaderRoom;
+        *raw = capacity + room;
     }
     LuksOptions o = options_of(key);
     r = rbd_encryption_format(img, o.format, &o.opts, sizeof(o.opts));

@@ -70,6 +70,17 @@ bool layered_encryption();
 // objects (CopyOptions::dense_unit).
 Result<uint64_t> format_image(rbd_image_t img, const VolumeKey &key, uint64_t capacity, const std::string &label);
 
+// Layered encryption (Ceph 18) shows a clone's guest its parent's bytes only up to the
+// parent's size minus the clone's header: the parent's last bytes would read as zeros. They
+// are read from the fresh clone before it is formatted (read_parent_tail) and written back
+// through its key after (restore_parent_tail): the guest then sees every byte of the parent.
+struct ParentTail {
+    uint64_t offset = 0; // where bytes start, in the parent (and the guest)
+    std::string bytes;   // up to the parent's end
+};
+Result<ParentTail> read_parent_tail(rbd_image_t clone, uint64_t parent_size, const std::string &label);
+Status restore_parent_tail(rbd_image_t clone, const ParentTail &tail, uint64_t header, const std::string &label);
+
 // Loads the key on an open image: reads and writes through img are the guest's bytes. A
 // wrong passphrase is RBDC_ERR_AUTH naming the image and the secret.
 Status load_key(rbd_image_t img, const VolumeKey &key, const std::string &label);

@@ -254,8 +254,14 @@ Status CreateRequest::encrypt(std::unique_ptr<HiddenImage> hidden, uint64_t sour
         auto img = open_image(*dst_, hidden->partial(), false);
         if (!img)
             return img.error();
-        if (auto h = format_image(img->get(), *key_, capacity_ ? capacity_ : source_size, dst_label_); !h)
-            return h.error();
+        auto tail = read_parent_tail(img->get(), source_size, dst_label_); // before the header covers it
+        if (!tail)
+            return tail.error();
+        auto header = format_image(img->get(), *key_, capacity_ ? capacity_ : source_size, dst_label_);
+        if (!header)
+            return header.error();
+        if (auto st = restore_parent_tail(img->get(), *tail, *header, dst_label_); !st)
+            return st;
     }
     return hidden->publish();
 }
