@@ -9,7 +9,8 @@
 # Ceph (clone or copy? bytes written? same data as the golden image?), and a
 # table compares the two at the end.  Before it, a VM (TCG, libvirt's qemu driver in
 # our libvirtd) boots from one of the cloned disks; the checksum it prints of what it
-# read ends the output, under the table.  Everything started here is stopped on exit, also on failure or Ctrl-C;
+# read ends the output, under the table (one row is an encrypted disk, each disk its own key).
+# Everything started here is stopped on exit, also on failure or Ctrl-C;
 # with --keep the lab is left running (its virsh URIs and how to stop it are
 # printed at the end; Ctrl-C still stops it).  Takes a minute or two.
 #
@@ -183,16 +184,33 @@ human() {
     esac
 }
 
+# The md5 of what a guest reads from an encrypted POOL/IMAGE: vol-download through our module
+# (which decrypts it with the volume's key).
+guest_md5() {
+    local pool=images
+    [ "${1%%/*}" = rbd2 ] && pool=vms
+    timeout --foreground 120 virsh -c "$OURS" vol-download --pool "$pool" "${1#*/}" "$WORK/guest.raw" >/dev/null 2>&1 &&
+        md5sum <"$WORK/guest.raw" | cut -d' ' -f1
+    rm -f "$WORK/guest.raw"
+}
+
 # check POOL/IMAGE: what happened in Ceph; sets CHECK (table cell, without the time).
 check() {
-    local img=$1 parent written sum
+    local img=$1 parent written sum encrypted=''
     if ! parent=$(rbd_parent "$img"); then
         printf '      check: $ rbd info %s -> no such image\n' "$img"
         CHECK=
         return 1
     fi
     written=$(rbd_written "$img")
-    sum=$(ceph_rbd export --no-progress "$img" - 2>/dev/null | md5sum | cut -d' ' -f1)
+    if encrypted=$(ceph_rbd image-meta get "$img" rbdclone.encryption 2>/dev/null); then
+        printf '      check: $ rbd image-meta get %s rbdclone.encryption -> %s (format, secret, header bytes)\n' "$img" "$encrypted"
+        printf '             $ rbd export %s - | head -c 4 -> %s (a LUKS header: what Ceph stores is ciphertext)\n' "$img" \
+            "$(ceph_rbd export --no-progress "$img" - 2>/dev/null | head -c 4 | tr -dc 'A-Z')"
+        sum=$(guest_md5 "$img")
+    else
+        sum=$(ceph_rbd export --no-progress "$img" - 2>/dev/null | md5sum | cut -d' ' -f1)
+    fi
     if [ -n "$parent" ] && [[ $parent == */rbdclone-cache-* ]]; then
         CHECK="clone of the cache entry"
         printf '      check: $ rbd info %s -> parent: %s (the image cache entry: %s written into it)\n' \
@@ -205,7 +223,15 @@ check() {
         printf '      check: $ rbd info %s -> no parent (a full image)\n' "$img"
     fi
     printf '             $ rbd du %s -> %s written into it\n' "$img" "$(human "$written")"
-    if [ "$sum" = "$GOLDEN_MD5" ]; then
+    if [ -n "$encrypted" ]; then
+        CHECK="encrypted $CHECK"
+        if [ "$sum" = "$GOLDEN_MD5" ]; then
+            printf '             $ virsh vol-download (the guest'"'"'s bytes, decrypted by the module) | md5sum -> same data as the golden image\n'
+        else
+            printf '             $ virsh vol-download (the guest'"'"'s bytes) | md5sum -> DIFFERENT data from the golden image\n'
+            CHECK="$CHECK, WRONG DATA"
+        fi
+    elif [ "$sum" = "$GOLDEN_MD5" ]; then
         printf '             $ rbd export %s - | md5sum -> same data as the golden image\n' "$img"
     else
         printf '             $ rbd export %s - | md5sum -> DIFFERENT data from the golden image\n' "$img"
@@ -353,6 +379,39 @@ done
 echo
 echo "disk2-ours.xml (the new volume for vol-create-from; the others differ only in the name):"
 indent <"$WORK/disk2-ours.xml"
+echo
+echo "An encrypted disk: a passphrase in libvirt's secret driver (usage type volume; the same UUID"
+echo "in both daemons, its value from a 0600 file, never a command line), and <encryption> in the"
+echo "new volume's target (librbd's LUKS2: each disk its own key):"
+DISK_KEY_UUID=d15c0e2c-7e57-4a5e-9f00-00000000de70
+cat >"$WORK/disk-key.xml" <<EOF
+<secret ephemeral='no' private='yes'>
+  <uuid>$DISK_KEY_UUID</uuid>
+  <usage type='volume'><volume>/demo/disk6</volume></usage>
+</secret>
+EOF
+(umask 077 && head -c 24 /dev/urandom | base64 | tr -d '\n' >"$WORK/disk-key.pass")
+indent <"$WORK/disk-key.xml"
+for d in "${DAEMONS[@]}"; do
+    secrets=$LIBVIRT_SECRET_URI
+    [ "$d" = stock ] && secrets=$STOCK_SECRETS
+    printf '  [%-5s] $ virsh secret-define disk-key.xml; virsh secret-set-value %s --file disk-key.pass --plain\n' "$d" "$DISK_KEY_UUID"
+    { timeout --foreground 60 virsh -c "$secrets" secret-define "$WORK/disk-key.xml" &&
+        timeout --foreground 60 virsh -c "$secrets" secret-set-value "$DISK_KEY_UUID" --file "$WORK/disk-key.pass" --plain; } 2>&1 |
+        grep -v '^$' | indent
+    cat >"$WORK/disk6-$d.xml" <<EOF
+<volume>
+  <name>disk6-$d</name>
+  <capacity unit='MiB'>$IMAGE_MIB</capacity>
+  <target>
+    <format type='raw'/>
+    <encryption format='luks2' engine='librbd'><secret type='passphrase' uuid='$DISK_KEY_UUID'/></encryption>
+  </target>
+</volume>
+EOF
+done
+echo "disk6-ours.xml:"
+indent <"$WORK/disk6-ours.xml"
 
 # ---------------------------------------------------------------------------------------------
 say "5/7  making VM disks from the golden image, against both daemons"
@@ -368,6 +427,8 @@ request nolayer "vol-create-from image without layering -> vms" "rbd2/disk4-%s" 
     vol-create-from vms disk4-%s.xml oldstyle-%s --inputpool images
 request upload "vol-upload --sparse golden.raw -> images" "rbd/uploaded-%s" \
     vol-upload --sparse uploaded-%s golden.raw --pool images
+request encrypted "vol-create-from images/golden -> vms, encrypted" "rbd2/disk6-%s" \
+    vol-create-from vms disk6-%s.xml golden-%s --inputpool images
 
 # ---------------------------------------------------------------------------------------------
 say "6/7  a VM boots from disk2-ours (the clone in pool vms) and reads it"
@@ -425,6 +486,8 @@ fi
 say "7/7  result"
 echo "clone = the new disk is a copy-on-write child of the golden image in Ceph (nothing copied);"
 echo "copy = a full image with the data written into it (holes and zero blocks are not written);"
+echo "encrypted = librbd's LUKS2 with the disk's own key (Ceph 18: a clone of the plain golden image;"
+echo "Ceph 16 has no layered encryption: a copy), checked through the module's decrypting vol-download;"
 echo "FAILS = virsh's error message.  Our module's decisions, from its log:"
 grep -hoE "(decision for|copied) .*" "$LIBVIRTD_LOG" 2>/dev/null | sed 's/^/  /'
 echo

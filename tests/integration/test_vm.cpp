@@ -100,13 +100,17 @@ virConnectPtr qemu()
 }
 
 // <disk type='network' protocol='rbd'> of a Ceph image of the lab, through the lab's
-// client.admin secret.
-std::string rbd_disk(const std::string &ceph_image, const std::string &dev, bool readonly = false)
+// client.admin secret; with passphrase_secret, encrypted by librbd (LUKS2) with that key.
+std::string rbd_disk(const std::string &ceph_image, const std::string &dev, bool readonly = false,
+                     const std::string &passphrase_secret = "")
 {
+    const std::string encryption = passphrase_secret.empty() ? "" :
+        "<encryption format='luks2' engine='librbd'><secret type='passphrase' uuid='" + passphrase_secret +
+        "'/></encryption>";
     return "<disk type='network' device='disk'><driver name='qemu' type='raw' cache='none'/>"
            "<auth username='admin'><secret type='ceph' uuid='" + env("LAB_SECRET_ADMIN_UUID") + "'/></auth>"
            "<source protocol='rbd' name='" + ceph_image + "'><host name='127.0.0.1' port='" +
-           env("CEPH_MON_V2_PORT") + "'/></source><target dev='" + dev + "' bus='virtio'/>" +
+           env("CEPH_MON_V2_PORT") + "'/>" + encryption + "</source><target dev='" + dev + "' bus='virtio'/>" +
            (readonly ? "<readonly/>" : "") + "</disk>";
 }
 
@@ -318,6 +322,61 @@ TEST_F(Vm, AGuestOnACloneReadsTheImageAndItsWritesStayInItsClone)
     EXPECT_EQ(reader.said("vda read 1 sha256"), golden_sum_) << "the golden image changed" << reader.report();
     EXPECT_EQ(reader.said("vdb read 1 sha256"), golden_sum_) << "the second clone changed" << reader.report();
     EXPECT_EQ(sha256(ceph().read("rbd", golden_, 0, kGoldenBytes)), golden_sum_);
+}
+
+// Encrypted disks of a plain golden image, each with its own key (a clone where librbd has
+// layered encryption, Ceph 18; an encrypted copy on Ceph 16): a guest boots from one with its
+// <encryption engine='librbd'> and reads the golden bytes, overwrites its disk, and Ceph stores
+// neither what it wrote nor the golden bytes in the clear; a second disk with another key reads
+// the golden bytes, and the first disk's key does not open it; the golden image and a plain
+// clone of it still read the golden bytes.
+TEST_F(Vm, AGuestBootsFromAnEncryptedDiskOfAPlainImage)
+{
+    VolumeSecret key1("vm test passphrase one"), key2("vm test passphrase two");
+    ASSERT_TRUE(key1.ok() && key2.ok()) << last_error().message;
+    Vol src = golden_vol();
+    ASSERT_TRUE(src) << last_error().message;
+    std::string disks[2];
+    Vol vols[2];
+    const VolumeSecret *keys[2] = {&key1, &key2};
+    for (int i = 0; i < 2; i++) {
+        const std::string name = unique("encrypted");
+        vols[i].reset(virStorageVolCreateXMLFrom(vms_->get(), encrypted_vol_xml(name, 0, keys[i]->uuid()).c_str(),
+                                                 src.get(), 0));
+        ASSERT_TRUE(vols[i]) << last_error().message;
+        made("rbd2", name);
+        disks[i] = "rbd2/" + name;
+    }
+    const std::string plain = create_from(*vms_, src.get(), "plain");
+
+    Guest &writer = guest("encwriter");
+    ASSERT_EQ(writer.start(rbd_disk(disks[0], "vda", false, key1.uuid()), "vmtest.write=1"), "");
+    ASSERT_TRUE(writer.wait_done()) << writer.why();
+    EXPECT_EQ(writer.said("vda read 1 sha256"), golden_sum_) << writer.report();
+    const std::string wrote_sum = writer.said("vda wrote sha256");
+    ASSERT_EQ(wrote_sum.size(), 64u) << "the guest did not report its write" << writer.report();
+    int rc = -1;
+    const std::string wrote = download(vols[0].get(), 0, kGoldenBytes, &rc);
+    ASSERT_EQ(rc, 0) << last_error().message;
+    EXPECT_EQ(sha256(wrote), wrote_sum) << "vol-download does not give what the guest wrote";
+    const std::string stored = stored_objects("rbd2", disks[0].substr(5));
+    for (uint64_t off : {uint64_t{0}, 5 * MiB, kGoldenBytes - 4096}) {
+        EXPECT_EQ(stored.find(wrote.substr(off, 4096)), std::string::npos) << "what the guest wrote, in the clear";
+        EXPECT_EQ(stored.find(golden_bytes_.substr(off, 4096)), std::string::npos) << "golden bytes in the clear";
+    }
+
+    Guest &reader = guest("encreader");
+    ASSERT_EQ(reader.start(rbd_disk(disks[1], "vda", true, key2.uuid()) + rbd_disk("rbd/" + golden_, "vdb", true) +
+                           rbd_disk(plain, "vdc", true)),
+              "");
+    ASSERT_TRUE(reader.wait_done()) << reader.why();
+    EXPECT_EQ(reader.said("vda read 1 sha256"), golden_sum_) << "the second encrypted disk" << reader.report();
+    EXPECT_EQ(reader.said("vdb read 1 sha256"), golden_sum_) << "the golden image changed" << reader.report();
+    EXPECT_EQ(reader.said("vdc read 1 sha256"), golden_sum_) << "the plain clone" << reader.report();
+
+    Guest &intruder = guest("wrongkey");
+    const std::string refused = intruder.start(rbd_disk(disks[1], "vda", true, key1.uuid()));
+    EXPECT_NE(refused, "") << "the first disk's key opened the second";
 }
 
 // virt-install makes a disk with --disk pool=...,backing_store=CEPH_POOL/IMAGE (a clone, as

@@ -492,6 +492,29 @@ static void read_chunks(ChunkQueue &queue, ImageWriter &w, ByteSource &src)
     }
 }
 
+PieceCutter::PieceCutter(const CopyOptions &opts, uint64_t source_size)
+    : unit_(opts.dense_unit ? opts.dense_unit : opts.chunk), phase_(opts.dense_unit ? opts.dense_phase % unit_ : 0),
+      size_(source_size), dense_(opts.dense_unit != 0)
+{
+}
+
+bool PieceCutter::cut(const Extent &e, const std::function<bool(const Extent &)> &push)
+{
+    uint64_t begin = e.offset, end = e.offset + e.length;
+    if (dense_) {
+        begin = std::max(covered_, unit_start(begin));
+        end = std::min(size_, end == unit_start(end) ? end : unit_end(end));
+        covered_ = std::max(covered_, end);
+    }
+    for (uint64_t off = begin; off < end;) {
+        const uint64_t next = std::min(end, unit_end(off));
+        if (!push(Extent{off, next - off}))
+            return false;
+        off = next;
+    }
+    return true;
+}
+
 Result<CopyStats> copy_to_image(ByteSource &src, rbd_image_t dst, const std::string &dst_label,
                                 const CopyOptions &opts)
 {
@@ -511,28 +534,11 @@ Result<CopyStats> copy_to_image(ByteSource &src, rbd_image_t dst, const std::str
             });
         });
 
-    // Holes are left alone: the destination is a new image and reads zeros there. Pieces end
-    // at unit boundaries (the chunk size, or the dense unit shifted by its phase), so writes map
-    // to whole objects; a dense destination gets whole units around every extent.
-    const uint64_t unit = opts.dense_unit ? opts.dense_unit : opts.chunk;
-    const uint64_t phase = opts.dense_unit ? opts.dense_phase % unit : 0;
-    auto unit_end = [&](uint64_t off) { return ((off + phase) / unit + 1) * unit - phase; };
-    auto unit_start = [&](uint64_t off) { return off + phase < unit ? 0 : (off + phase) / unit * unit - phase; };
-    uint64_t covered = 0; // dense: where the pieces queued so far end
+    // Holes are left alone: the destination is a new image and reads zeros there.
+    PieceCutter cutter(opts, src.size());
     auto st = src.for_each_data_extent([&](const Extent &e) -> Status {
-        uint64_t begin = e.offset, end = e.offset + e.length;
-        if (opts.dense_unit) {
-            begin = std::max(covered, unit_start(begin));
-            end = std::min(src.size(), end == unit_start(end) ? end : unit_end(end));
-            covered = std::max(covered, end);
-        }
-        for (uint64_t off = begin; off < end;) {
-            uint64_t next = std::min(end, unit_end(off));
-            if (!queue.push(Extent{off, next - off}))
-                return Status{}; // a reader failed: its error is in w
-            off = next;
-        }
-        return {};
+        (void)cutter.cut(e, [&](const Extent &piece) { return queue.push(piece); }); // false: a reader failed,
+        return {};                                                                     // its error is in w
     });
     if (!st) {
         w.fail(st.error());

@@ -13,6 +13,7 @@
 #include <memory>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -99,6 +100,24 @@ struct CopyStats {
 // come in and wherever holes are (they count as zeros), as long as pieces
 // split at multiples of 8 bytes.
 uint64_t content_checksum(const char *buf, size_t len, uint64_t offset);
+
+// Cuts a source's data extents (in increasing order) into the pieces a copy reads and writes:
+// each ends at a unit boundary (the chunk size; a dense destination's unit shifted by its
+// phase), so writes map to whole objects; for a dense destination every extent is widened to
+// whole units (clipped to the source), and no range is cut twice.
+class PieceCutter {
+  public:
+    PieceCutter(const CopyOptions &opts, uint64_t source_size);
+    // Calls push for each piece of e in order; false as soon as push returns false.
+    bool cut(const Extent &e, const std::function<bool(const Extent &)> &push);
+
+  private:
+    uint64_t unit_end(uint64_t off) const { return ((off + phase_) / unit_ + 1) * unit_ - phase_; }
+    uint64_t unit_start(uint64_t off) const { return off + phase_ < unit_ ? 0 : (off + phase_) / unit_ * unit_ - phase_; }
+    uint64_t unit_, phase_, size_;
+    bool dense_;
+    uint64_t covered_ = 0; // dense: where the pieces cut so far end
+};
 
 // Copies [0, src.size()) of src to dst at opts.dest_offset, then flushes.
 // dst must read zeros where src has holes (a new image): holes are skipped.

@@ -144,6 +144,15 @@ Result<bool> flatten_volume(Pool &pool, const std::string &name)
         if (!p->has_value())
             return false;
         parent = std::move(*p);
+        // Without the keys librbd would copy the parent's stored bytes under the clone's header.
+        auto rec = read_record(img->get(), label);
+        if (!rec)
+            return rec.error();
+        if (*rec)
+            return plain_error(RBDC_ERR_UNSUPPORTED, -ENOTSUP,
+                               "cannot flatten " + label + ": it is an encrypted clone of " + parent->label +
+                                   ", and librbd flattens those only with every key loaded, which this module "
+                                   "does not do");
         int r = rbd_flatten_with_progress(img->get(), no_progress, nullptr);
         if (r < 0)
             return ceph_error(r, "failed to flatten " + label + " (clone of " + parent->label + ")");

@@ -65,7 +65,16 @@ INSTANTIATE_TEST_SUITE_P(
         Row{"no permission but snapshot given",
             [](CloneFacts &f) { f.may_snapshot = false; f.snapshot_given = true; }, Method::Clone, "same cluster"},
         Row{"other cluster wins over format", [](CloneFacts &f) { f.source_fsid = "b"; f.sniffed_format = "qcow2"; },
-            Method::Copy, "cluster b"}),
+            Method::Copy, "cluster b"},
+        Row{"encrypted source", [](CloneFacts &f) { f.source_encrypted = true; f.layered_encryption = true; },
+            Method::Copy, "is encrypted: it is read with its own key"},
+        Row{"encrypted volume, Ceph 16", [](CloneFacts &f) { f.encrypt = true; }, Method::Copy,
+            "no layered encryption"},
+        Row{"encrypted volume, Ceph 18", [](CloneFacts &f) { f.encrypt = true; f.layered_encryption = true; },
+            Method::Clone, "own key (layered encryption)"},
+        Row{"encrypted volume of a qcow2", [](CloneFacts &f) { f.encrypt = true; f.layered_encryption = true;
+                                                              f.sniffed_format = "qcow2"; },
+            Method::CopyConvert, "qcow2 header"}),
     [](const auto &info) { return testfiles::param_name(info.param.name); });
 
 TEST(MethodName, Names)
@@ -151,6 +160,33 @@ INSTANTIATE_TEST_SUITE_P(
                 "layering", 0, "", false},
         PlanRow{"other cluster: copy", other_cluster, Step::Copy, Method::Copy, "raw", "cluster fsid-b", 0, "",
                 false},
+        PlanRow{"encrypted volume, Ceph 16, reflink: refused",
+                [](RequestFacts &f) {
+                    f.clone.encrypt = true;
+                    f.reflink = true;
+                },
+                Step::Refuse, Method::Copy, "", "no layered encryption", -ENOTSUP, "reflink requested", false},
+        PlanRow{"encrypted volume, Ceph 16, cache on: an encrypted copy, not cached",
+                [](RequestFacts &f) {
+                    cache_on(f);
+                    f.clone.encrypt = true;
+                    f.clone.has_layering = false;
+                },
+                Step::Copy, Method::Copy, "raw", "not cached: an encrypted volume is not cloned here", 0, "", false},
+        PlanRow{"encrypted volume, Ceph 18, cache on: via the cache",
+                [](RequestFacts &f) {
+                    cache_on(f);
+                    f.clone.encrypt = true;
+                    f.clone.layered_encryption = true;
+                    f.clone.has_layering = false;
+                },
+                Step::ViaCache, Method::Copy, "raw", "layering", 0, "", true},
+        PlanRow{"encrypted source, cache on: a copy, never cached in the clear",
+                [](RequestFacts &f) {
+                    cache_on(f);
+                    f.clone.source_encrypted = true;
+                },
+                Step::Copy, Method::Copy, "raw", "not cached", 0, "", false},
         PlanRow{"other cluster with reflink: refused",
                 [](RequestFacts &f) {
                     other_cluster(f);

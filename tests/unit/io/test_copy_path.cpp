@@ -273,3 +273,42 @@ TEST(ContentChecksum, PiecesInAnyOrderSumToTheWholeAndHolesCountAsZeros)
     EXPECT_NE(content_checksum(changed.data(), changed.size(), 0), whole);
     EXPECT_EQ(content_checksum(std::string(4096, '\0').data(), 4096, 123 * 8), 0u);
 }
+
+namespace {
+std::vector<std::pair<uint64_t, uint64_t>> cut_all(const CopyOptions &o, uint64_t size,
+                                                    const std::vector<Extent> &extents)
+{
+    PieceCutter cutter(o, size);
+    std::vector<std::pair<uint64_t, uint64_t>> out;
+    for (const auto &e : extents)
+        cutter.cut(e, [&](const Extent &p) {
+            out.emplace_back(p.offset, p.offset + p.length);
+            return true;
+        });
+    return out;
+}
+constexpr uint64_t M = 1 << 20;
+} // namespace
+
+TEST(PieceCutter, PiecesEndAtChunkBoundaries)
+{
+    CopyOptions o; // 2 MiB chunks
+    using V = std::vector<std::pair<uint64_t, uint64_t>>;
+    EXPECT_EQ(cut_all(o, 16 * M, {{1 * M, 4 * M}}), (V{{1 * M, 2 * M}, {2 * M, 4 * M}, {4 * M, 5 * M}}));
+    EXPECT_EQ(cut_all(o, 16 * M, {{0, 10}, {3 * M, 10}}), (V{{0, 10}, {3 * M, 3 * M + 10}}));
+}
+
+// An encrypted destination whose header is 2 MiB before 4 MiB objects: objects start at guest
+// offsets 2, 6, 10 MiB...; every extent widens to whole objects, none is written twice, and the
+// last stops at the source's end.
+TEST(PieceCutter, DenseUnitsAreWholeObjectsShiftedByThePhase)
+{
+    CopyOptions o;
+    o.dense_unit = o.chunk = 4 * M;
+    o.dense_phase = 2 * M;
+    using V = std::vector<std::pair<uint64_t, uint64_t>>;
+    EXPECT_EQ(cut_all(o, 11 * M, {{1 * M, 10}, {1 * M + 100, 10}, {3 * M, 4 * M}, {10 * M + 5, 5}}),
+              (V{{0, 2 * M}, {2 * M, 6 * M}, {6 * M, 10 * M}, {10 * M, 11 * M}}));
+    o.dense_phase = 16 * M; // LUKS2's header: objects aligned with the guest's offsets
+    EXPECT_EQ(cut_all(o, 12 * M, {{5 * M, 1}}), (V{{4 * M, 8 * M}}));
+}
