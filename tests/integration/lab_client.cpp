@@ -391,24 +391,35 @@ Pool::~Pool()
     }
 }
 
-CephSecret::CephSecret(const std::string &base64_key)
+namespace {
+
+// A private secret of the lab's libvirtd with a UUID of its own and `usage` (the <usage>
+// element); its value `raw` unless without_value. Null on failure.
+virSecretPtr define_lab_secret(const std::string &usage, const std::string *raw, std::string &uuid_out)
 {
     static std::atomic<int> n{0};
     char uuid[40];
     snprintf(uuid, sizeof(uuid), "6a1d4c6e-0c0e-4d8e-9a1b-%012d", getpid() * 100 + ++n);
-    uuid_ = uuid;
-    std::string xml = "<secret ephemeral='no' private='yes'><uuid>" + uuid_ +
-                      "</uuid><usage type='ceph'><name>" + unique("test-secret") + "</name></usage></secret>";
-    secret_ = virSecretDefineXML(secrets(), xml.c_str(), 0);
-    if (!secret_)
-        return;
-    // libvirt stores the raw secret bytes; the cephx key is their base64.
-    std::string raw = base64_decode(base64_key);
-    if (virSecretSetValue(secret_, reinterpret_cast<const unsigned char *>(raw.data()), raw.size(), 0) < 0) {
-        virSecretUndefine(secret_);
-        virSecretFree(secret_);
-        secret_ = nullptr;
+    uuid_out = uuid;
+    const std::string xml = "<secret ephemeral='no' private='yes'><uuid>" + uuid_out + "</uuid>" + usage + "</secret>";
+    virSecretPtr s = virSecretDefineXML(secrets(), xml.c_str(), 0);
+    if (!s || !raw)
+        return s;
+    if (virSecretSetValue(s, reinterpret_cast<const unsigned char *>(raw->data()), raw->size(), 0) < 0) {
+        virSecretUndefine(s);
+        virSecretFree(s);
+        return nullptr;
     }
+    return s;
+}
+
+} // namespace
+
+CephSecret::CephSecret(const std::string &base64_key)
+{
+    // libvirt stores the raw secret bytes; the cephx key is their base64.
+    const std::string raw = base64_decode(base64_key);
+    secret_ = define_lab_secret("<usage type='ceph'><name>" + unique("test-secret") + "</name></usage>", &raw, uuid_);
 }
 
 CephSecret::~CephSecret()
@@ -455,21 +466,8 @@ std::string vol_xml(const std::string &name, uint64_t capacity, const std::strin
 
 VolumeSecret::VolumeSecret(const std::string &passphrase, bool without_value)
 {
-    static std::atomic<int> n{0};
-    char uuid[40];
-    snprintf(uuid, sizeof(uuid), "6a1d4c6e-0c0e-4d8e-9a1c-%012d", getpid() * 100 + ++n);
-    uuid_ = uuid;
-    std::string xml = "<secret ephemeral='no' private='yes'><uuid>" + uuid_ +
-                      "</uuid><usage type='volume'><volume>" + unique("/rbd/encrypted") + "</volume></usage></secret>";
-    secret_ = virSecretDefineXML(secrets(), xml.c_str(), 0);
-    if (!secret_ || without_value)
-        return;
-    if (virSecretSetValue(secret_, reinterpret_cast<const unsigned char *>(passphrase.data()), passphrase.size(),
-                          0) < 0) {
-        virSecretUndefine(secret_);
-        virSecretFree(secret_);
-        secret_ = nullptr;
-    }
+    secret_ = define_lab_secret("<usage type='volume'><volume>" + unique("/rbd/encrypted") + "</volume></usage>",
+                                without_value ? nullptr : &passphrase, uuid_);
 }
 
 VolumeSecret::~VolumeSecret()
@@ -490,29 +488,43 @@ std::string encrypted_vol_xml(const std::string &name, uint64_t capacity, const 
            "</encryption></target></volume>";
 }
 
-int upload(virStorageVolPtr vol, const std::string &data, uint64_t offset)
+int upload_pieces(virStorageVolPtr vol, const std::vector<std::pair<uint64_t, std::string>> &pieces,
+                  uint64_t offset, uint64_t length, unsigned flags, LastError *err)
 {
     virStreamPtr st = virStreamNew(storage(), 0);
-    int rc = virStorageVolUpload(vol, st, offset, data.size(), 0);
-    for (size_t done = 0; rc == 0 && done < data.size();) {
-        int n = virStreamSend(st, data.data() + done, std::min<size_t>(data.size() - done, 256 * 1024));
-        if (n < 0)
-            rc = -1;
-        else
-            done += static_cast<size_t>(n);
+    int rc = virStorageVolUpload(vol, st, offset, length, flags);
+    for (const auto &[hole, data] : pieces) {
+        if (rc == 0 && hole > 0)
+            rc = virStreamSendHole(st, static_cast<long long>(hole), 0);
+        for (size_t done = 0; rc == 0 && done < data.size();) {
+            int n = virStreamSend(st, data.data() + done, std::min<size_t>(data.size() - done, 256 * 1024));
+            if (n < 0)
+                rc = -1;
+            else
+                done += static_cast<size_t>(n);
+        }
     }
     rc = rc == 0 ? virStreamFinish(st) : -1;
-    if (rc != 0)
+    if (rc != 0) {
+        if (err)
+            *err = last_error();
         virStreamAbort(st);
+    }
     virStreamFree(st);
     return rc;
 }
 
-std::string download(virStorageVolPtr vol, uint64_t offset, uint64_t length, int *rc_out)
+int upload(virStorageVolPtr vol, const std::string &data, uint64_t offset)
+{
+    return upload_pieces(vol, {{0, data}}, offset, data.size());
+}
+
+std::string download(virStorageVolPtr vol, uint64_t offset, uint64_t length, int *rc_out, unsigned flags,
+                     LastError *err)
 {
     std::string out;
     virStreamPtr st = virStreamNew(storage(), 0);
-    int rc = virStorageVolDownload(vol, st, offset, length, 0);
+    int rc = virStorageVolDownload(vol, st, offset, length, flags);
     if (rc == 0) {
         char buf[65536];
         int n;
@@ -520,8 +532,11 @@ std::string download(virStorageVolPtr vol, uint64_t offset, uint64_t length, int
             out.append(buf, static_cast<size_t>(n));
         rc = n < 0 ? -1 : virStreamFinish(st);
     }
-    if (rc != 0)
+    if (rc != 0) {
+        if (err)
+            *err = last_error();
         virStreamAbort(st);
+    }
     virStreamFree(st);
     if (rc_out)
         *rc_out = rc;

@@ -198,10 +198,14 @@ class VolumeSecret {
 std::string encrypted_vol_xml(const std::string &name, uint64_t capacity, const std::string &secret_uuid,
                               const std::string &format = "luks2", const std::string &engine = "librbd");
 
-// vol-upload of data at offset (0 or -1 with last_error()), vol-download of
-// length bytes at offset (0 = to the end; rc -1 on failure).
+// vol-upload at offset of pieces, each a hole of `first` bytes (sent as a hole) followed by the
+// data `second`, as libvirt's clients send them: 0, or -1 with the error in *err.
+int upload_pieces(virStorageVolPtr vol, const std::vector<std::pair<uint64_t, std::string>> &pieces,
+                  uint64_t offset, uint64_t length = 0, unsigned flags = 0, LastError *err = nullptr);
 int upload(virStorageVolPtr vol, const std::string &data, uint64_t offset);
-std::string download(virStorageVolPtr vol, uint64_t offset, uint64_t length, int *rc = nullptr);
+// vol-download of length bytes at offset (0 = to the end); *rc -1 on failure, the error in *err.
+std::string download(virStorageVolPtr vol, uint64_t offset, uint64_t length, int *rc = nullptr,
+                     unsigned flags = 0, LastError *err = nullptr);
 
 // Every RADOS data object of an image (rbd_data.<id>.*), as `rados get` reads them,
 // concatenated: the bytes the image itself stores (not its parent's).

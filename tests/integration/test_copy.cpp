@@ -408,47 +408,11 @@ class Transfer : public ::testing::Test {
     int upload_pieces(const std::vector<std::pair<uint64_t, std::string>> &pieces, uint64_t offset,
                       uint64_t length, unsigned flags)
     {
-        virStreamPtr st = virStreamNew(storage(), 0);
-        int rc = virStorageVolUpload(vol_.get(), st, offset, length, flags);
-        for (const auto &[hole, data] : pieces) {
-            if (rc == 0 && hole > 0)
-                rc = virStreamSendHole(st, static_cast<long long>(hole), 0);
-            for (size_t done = 0; rc == 0 && done < data.size();) {
-                int n = virStreamSend(st, data.data() + done, std::min<size_t>(data.size() - done, 256 * 1024));
-                if (n < 0)
-                    rc = -1;
-                else
-                    done += static_cast<size_t>(n);
-            }
-        }
-        rc = rc == 0 ? virStreamFinish(st) : -1;
-        if (rc != 0) {
-            err_ = last_error();
-            virStreamAbort(st);
-        }
-        virStreamFree(st);
-        return rc;
+        return lab::upload_pieces(vol_.get(), pieces, offset, length, flags, &err_);
     }
     std::string download(uint64_t offset, uint64_t length, int *rc_out = nullptr, unsigned flags = 0)
     {
-        std::string out;
-        virStreamPtr st = virStreamNew(storage(), 0);
-        int rc = virStorageVolDownload(vol_.get(), st, offset, length, flags);
-        if (rc == 0) {
-            char buf[65536];
-            int n;
-            while ((n = virStreamRecv(st, buf, sizeof(buf))) > 0)
-                out.append(buf, static_cast<size_t>(n));
-            rc = n < 0 ? -1 : virStreamFinish(st);
-        }
-        if (rc != 0) {
-            err_ = last_error();
-            virStreamAbort(st);
-        }
-        virStreamFree(st);
-        if (rc_out)
-            *rc_out = rc;
-        return out;
+        return lab::download(vol_.get(), offset, length, rc_out, flags, &err_);
     }
     struct Received {
         int rc = -1;

@@ -213,7 +213,9 @@ TEST_F(Encryption, BadInputIsRefusedNamingVolumeAndSecretAndCreatesNothing)
 // stores none of them in the clear.
 TEST_F(Encryption, DiskFromPlainGoldenImageHasItsOwnKey)
 {
-    const std::string gold = golden(8 * MiB);
+    // Larger than a LUKS2 header (16 MiB): a clone reads most of it from its parent, and the
+    // last 16 MiB from what the module wrote back.
+    const std::string gold = golden(40 * MiB);
     Vol src = lookup(*images_, gold);
     ASSERT_TRUE(src) << last_error().message;
     std::string disks[2];
@@ -223,7 +225,7 @@ TEST_F(Encryption, DiskFromPlainGoldenImageHasItsOwnKey)
         Vol d(virStorageVolCreateXMLFrom(vms_->get(), encrypted_vol_xml(disks[i], 0, keys[i]->uuid()).c_str(),
                                          src.get(), 0));
         ASSERT_TRUE(d) << last_error().message;
-        expect_encrypted(d.get(), "luks2", keys[i]->uuid(), 8 * MiB);
+        expect_encrypted(d.get(), "luks2", keys[i]->uuid(), 40 * MiB);
         const std::string parent = ceph().parent("rbd2", disks[i]);
         if (rbdclone::layered_encryption())
             EXPECT_EQ(parent.rfind("rbd/" + gold + "@", 0), 0u) << "a clone: " << parent;
@@ -286,6 +288,35 @@ TEST_F(Encryption, EncryptedSourceIsReadWithItsOwnKey)
     int rc = -1;
     EXPECT_TRUE(download(o.get(), 0, 0, &rc) == data);
     EXPECT_TRUE(opens_with("rbd2", other, "second, other passphrase"));
+}
+
+} // namespace
+
+namespace {
+
+TEST_F(Encryption, WrongPassphraseOfAnEncryptedSourceIsRefusedNamingItAndItsSecret)
+{
+    VolumeSecret key("the source's passphrase");
+    ASSERT_TRUE(key.ok()) << last_error().message;
+    const std::string name = track("rbd2", unique("encsrc"));
+    Vol v = create(name, 4 * MiB, key.uuid());
+    ASSERT_TRUE(v) << last_error().message;
+    // The secret's value changes under the volume: it no longer opens it.
+    virSecretPtr s = virSecretLookupByUUIDString(secrets(), key.uuid().c_str());
+    ASSERT_NE(s, nullptr) << last_error().message;
+    const std::string wrong = "not the passphrase";
+    ASSERT_EQ(virSecretSetValue(s, reinterpret_cast<const unsigned char *>(wrong.data()), wrong.size(), 0), 0);
+    virSecretFree(s);
+    const std::string copy = unique("copy");
+    Vol c(virStorageVolCreateXMLFrom(vms_->get(), vol_xml(copy, 0).c_str(), v.get(), 0));
+    EXPECT_FALSE(c);
+    if (c)
+        track("rbd2", copy);
+    const LastError e = last_error();
+    EXPECT_EQ(e.code, VIR_ERR_AUTH_FAILED) << e.message;
+    EXPECT_NE(e.message.find(key.uuid()), std::string::npos) << e.message;
+    EXPECT_NE(e.message.find(name), std::string::npos) << e.message;
+    expect_nothing_created(copy);
 }
 
 } // namespace
