@@ -1,6 +1,6 @@
 // rbdclone-cache: see and purge the image cache of an RBD pool (rbdclone's
 // <rbd:image_cache/>, "convert once, clone forever"), with the module's own
-// cache code (plugin/core/image_cache.hpp): what an entry stores and how many
+// cache code (plugin/core/lifecycle/image_cache_admin.hpp): what an entry stores and how many
 // clones it has are counted exactly as the module counts them for eviction.
 //
 //   rbdclone-cache [CEPH_OPTS...] list POOL
@@ -24,7 +24,8 @@
 
 #include "base/log.hpp"
 #include "ceph/pool.hpp"
-#include "create/image_cache.hpp"
+#include "ceph/names.hpp"
+#include "lifecycle/image_cache_admin.hpp"
 
 using namespace rbdclone;
 

@@ -1,5 +1,8 @@
 #include "ceph/image_ops.hpp"
 
+#include <algorithm>
+#include <cstring>
+
 #include "base/log.hpp"
 #include "ceph/image_open.hpp"
 #include "ceph/names.hpp"
@@ -50,6 +53,15 @@ Status create_volume(Pool &pool, const std::string &name, uint64_t capacity)
     }
     log_info("created ", pool.image_label(name), " of ", capacity, " bytes");
     return {};
+}
+
+std::string image_metadata(rbd_image_t img, const char *key)
+{
+    char buf[4096];
+    size_t len = sizeof(buf);
+    if (rbd_metadata_get(img, key, buf, &len) < 0)
+        return "";
+    return std::string(buf, strnlen(buf, std::min(len, sizeof(buf))));
 }
 
 // librbd calls the progress callback unconditionally: it must not be NULL.

@@ -23,6 +23,9 @@ Result<ImageHandle> open_image(Pool &pool, const std::string &name, bool read_on
 
 Status create_volume(Pool &pool, const std::string &name, uint64_t capacity);
 
+// The value of an image's metadata key ("" when it has none or cannot be read).
+std::string image_metadata(rbd_image_t img, const char *key);
+
 // capacity: what the guest sees (an encrypted image keeps its header, no key needed).
 Status resize_volume(Pool &pool, const std::string &name, uint64_t capacity, bool allow_shrink);
 
