@@ -223,6 +223,10 @@ check() {
         printf '      check: $ rbd info %s -> no parent (a full image)\n' "$img"
     fi
     printf '             $ rbd du %s -> %s written into it\n' "$img" "$(human "$written")"
+    if [ -z "$encrypted" ] && ((WANT_ENCRYPTED)); then
+        CHECK="$CHECK, NOT ENCRYPTED"
+        printf '             $ rbd image-meta list %s -> no encryption: the disk was asked for with <encryption> but is plain\n' "$img"
+    fi
     if [ -n "$encrypted" ]; then
         CHECK="encrypted $CHECK"
         if [ "$sum" = "$GOLDEN_MD5" ]; then
@@ -254,6 +258,7 @@ short_reason() {
 
 declare -A RESULT
 REQUESTS=()
+WANT_ENCRYPTED=0   # the request asks for an encrypted disk (check says when it is not)
 NOTES=()
 # request ID LABEL CEPH_IMAGE_PATTERN VIRSH_ARGS... (%s in the args/pattern = stock|ours)
 request() {
@@ -278,8 +283,10 @@ request() {
                 method=$(grep -h "decision for RBD image '$img' from " "$LIBVIRTD_LOG" 2>/dev/null | tail -1 |
                     sed -n "s/.*decision for RBD image '[^']*' from [^(]*: \([a-z+ -]*\) (.*/\1/p")
                 # (what it says is checked above in Ceph: parent, bytes written, data)
-                [ "$d" = ours ] && [ -n "$method" ] && [ "$method" != "${CHECK%% *}" ] &&
-                    RESULT[$id,$d]="ok, $method, $VSH_MS ms"
+                local checked=${CHECK#encrypted } prefix=''
+                [ "$checked" != "$CHECK" ] && prefix='encrypted '
+                [ "$d" = ours ] && [ -n "$method" ] && [ "$method" != "${checked%% *}" ] &&
+                    RESULT[$id,$d]="ok, $prefix$method, $VSH_MS ms"
                 [ "$d" = ours ] && RESULT[$id,why]=$(short_reason "$img")
             else
                 RESULT[$id,$d]="virsh ok but no image in Ceph!"
@@ -427,8 +434,10 @@ request nolayer "vol-create-from image without layering -> vms" "rbd2/disk4-%s" 
     vol-create-from vms disk4-%s.xml oldstyle-%s --inputpool images
 request upload "vol-upload --sparse golden.raw -> images" "rbd/uploaded-%s" \
     vol-upload --sparse uploaded-%s golden.raw --pool images
-request encrypted "vol-create-from images/golden -> vms, encrypted" "rbd2/disk6-%s" \
-    vol-create-from vms disk6-%s.xml golden-%s --inputpool images
+WANT_ENCRYPTED=1
+request encrypted "vol-create-from golden -> disk6 (same pool), encrypted" "rbd/disk6-%s" \
+    vol-create-from images disk6-%s.xml golden-%s --inputpool images
+WANT_ENCRYPTED=0
 
 # ---------------------------------------------------------------------------------------------
 say "6/7  a VM boots from disk2-ours (the clone in pool vms) and reads it"
