@@ -52,7 +52,8 @@ cat >"$WORK/secret.xml" <<EOF
 <secret ephemeral='no' private='yes'><uuid>$UUID</uuid><usage type='volume'><volume>/bench/encrypted</volume></usage></secret>
 EOF
 (umask 077 && printf '%s' 'bench passphrase' >"$WORK/pass")
-V secret-define "$WORK/secret.xml" >/dev/null && V secret-set-value "$UUID" --file "$WORK/pass" --plain >/dev/null || exit 1
+S() { timeout 60 virsh -q -c "$LIBVIRT_SECRET_URI" "$@"; }
+S secret-define "$WORK/secret.xml" >/dev/null && S secret-set-value "$UUID" --file "$WORK/pass" --plain >/dev/null || exit 1
 vol_xml() { # NAME [encrypted]
     local enc=''
     [ -n "${2:-}" ] && enc="<encryption format='luks2' engine='librbd'><secret type='passphrase' uuid='$UUID'/></encryption>"
