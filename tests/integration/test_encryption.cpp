@@ -10,6 +10,7 @@
 
 #include "ceph/encryption.hpp"
 #include "lab_client.hpp"
+#include "test_files.hpp"
 
 using namespace lab;
 
@@ -317,6 +318,20 @@ TEST_F(Encryption, WrongPassphraseOfAnEncryptedSourceIsRefusedNamingItAndItsSecr
     EXPECT_NE(e.message.find(key.uuid()), std::string::npos) << e.message;
     EXPECT_NE(e.message.find(name), std::string::npos) << e.message;
     expect_nothing_created(copy);
+}
+
+// Everything above ran through this daemon with storage logging at debug: no passphrase of
+// the tests' secrets is in its log. (Suite-wide: gtest runs the tests of a suite in order.)
+TEST_F(Encryption, NoPassphraseReachesTheDaemonsLog)
+{
+    const std::string name = track("rbd2", unique("enc"));
+    Vol v = create(name, 4 * MiB, key2_.uuid());
+    ASSERT_TRUE(v) << last_error().message;
+    ASSERT_EQ(upload(v.get(), "some bytes", 0), 0) << last_error().message;
+    const std::string log = testfiles::read_file(env("LIBVIRTD_LOG"));
+    ASSERT_NE(log.find("formatted RBD image 'rbd2/" + name + "'"), std::string::npos) << "not the daemon's log?";
+    for (const char *p : {"first passphrase", "second, other passphrase", "the source's passphrase", "not the passphrase"})
+        EXPECT_EQ(log.find(p), std::string::npos) << "'" << p << "' is in " << env("LIBVIRTD_LOG");
 }
 
 } // namespace
