@@ -9,6 +9,7 @@
 #include "ceph/location.hpp"
 #include "create/clone.hpp"
 #include "create/image_cache.hpp"
+#include "create/source_copy.hpp"
 #include "lifecycle/flatten.hpp"
 #include "stream/transfer.hpp"
 
@@ -266,12 +267,12 @@ Status CreateRequest::encrypt(std::unique_ptr<HiddenImage> hidden, uint64_t sour
     return hidden->publish();
 }
 
-// COPY and SEAL (Source::copy_into, through a hidden image renamed when complete).
+// COPY and SEAL (copy_source, through a hidden image renamed when complete).
 Status CreateRequest::copy(const Plan &plan)
 {
     src_->release_clone_lock(); // a copy needs no lock: removals of our snapshots go on
     log_decision(method_name(plan.method), plan.reason);
-    auto stats = src_->copy_into(*dst_, name_, capacity_, false, nullptr, key_);
+    auto stats = copy_source(*src_, *dst_, name_, capacity_, false, nullptr, key_);
     return stats ? Status{} : Status{stats.error()};
 }
 
@@ -285,7 +286,7 @@ Status CreateRequest::via_cache(const Plan &plan)
         fill = [&](const std::string &entry, const ImageSealer &seal) {
             log_decision(cat("cache-miss ", method_name(plan.method), "+clone"),
                          plan.reason + "; converted once into the pool's image cache");
-            return src_->copy_into(*dst_, entry, 0, true, seal);
+            return copy_source(*src_, *dst_, entry, 0, true, seal);
         };
     auto hidden = hide_if_encrypted();
     if (!hidden)

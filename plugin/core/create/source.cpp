@@ -1,11 +1,8 @@
 #include "create/source.hpp"
 
-#include <future>
-
 #include "base/log.hpp"
 #include "ceph/header_view.hpp"
 #include "ceph/image_open.hpp"
-#include "io/copy_engine.hpp"
 #include "source/format_sniff.hpp"
 #include "source/image_safety.hpp"
 
@@ -146,76 +143,6 @@ Result<std::unique_ptr<QemuImage>> Source::container() const
         return QemuImage::rbd(*place_.params, place_.where.pool, place_.where.image, place_.where.snap, copy_.format,
                               place_.label());
     return QemuImage::file(path_, copy_.format);
-}
-
-Result<CopyStats> Source::copy_into(Pool &dst, const std::string &image, uint64_t capacity, bool checksum,
-                                    const ImageSealer &seal, const VolumeKey *dst_key)
-{
-    CopyOptions opts;
-    opts.checksum = checksum;
-    if (copy_.format == "raw") {
-        auto raw = bytes();
-        if (!raw)
-            return raw.error();
-        return import_image(dst, image, capacity, **raw, opts, seal, dst_key);
-    }
-    if (key_) // qemu would read its stored bytes, not the guest's
-        return plain_error(RBDC_ERR_UNSUPPORTED, -ENOTSUP,
-                           cat("cannot convert ", label_, ": its guest sees a ", copy_.format,
-                               " container inside librbd's encryption, which qemu cannot open through libvirt's "
-                               "storage API"));
-    // qemu-img writes the image itself (qemu's rbd driver): one process, no
-    // socket hop, measured faster than reading through qemu-nbd.  The
-    // checksum of an RBD container's guest-visible bytes needs the reader.
-    if (qemu_img_writes_rbd() && (!checksum || !is_rbd_) && !dst_key)
-        return convert_with_qemu_img(dst, image, capacity, checksum, seal);
-    auto img = container();
-    if (!img)
-        return img.error();
-    auto reader = QemuImage::reader(std::move(*img));
-    if (!reader)
-        return reader.error();
-    return import_image(dst, image, capacity, **reader, opts, seal, dst_key);
-}
-
-Result<CopyStats> Source::convert_with_qemu_img(Pool &dst, const std::string &image, uint64_t capacity,
-                                                bool checksum, const ImageSealer &seal)
-{
-    auto img = container();
-    if (!img)
-        return img.error();
-    auto size = (*img)->virtual_size();
-    if (!size)
-        return size.error();
-    // The checksum of the source's own bytes, read alongside the conversion.
-    std::future<Result<uint64_t>> sum;
-    if (checksum)
-        sum = std::async(std::launch::async, [path = path_]() -> Result<uint64_t> {
-            auto f = open_file_source(path);
-            if (!f)
-                return f.error();
-            return source_checksum(**f);
-        });
-    auto r = import_with(
-        dst, image, capacity, *size, label_,
-        [&](const std::string &partial) -> Result<CopyStats> {
-            if (auto st = (*img)->convert_into(dst.params(), dst.id().ceph_pool, partial); !st)
-                return st.error();
-            CopyStats s;
-            s.bytes_read = *size;
-            if (checksum) {
-                auto c = sum.get();
-                if (!c)
-                    return c.error();
-                s.checksum = *c;
-                s.checksum_of_stored = true;
-            }
-            return s;
-        },
-        seal);
-    if (sum.valid())
-        sum.wait();
-    return r;
 }
 
 } // namespace rbdclone

@@ -2,8 +2,9 @@
 // <backingStore>): a file, a block device, or an RBD image of this or
 // another cluster, opened once.  It carries what the planner needs to know
 // (its label, what its first bytes are, how a copy would read it, whether
-// its header may be converted, its cache identity) and what the copy needs
-// to read it (its bytes as they are, or the container through qemu).
+// its header may be converted, its cache identity) and what the copy
+// (create/source_copy.hpp) needs to read it (its bytes as they are, or the
+// container through qemu).
 #pragma once
 
 #include <cstdint>
@@ -63,26 +64,18 @@ class Source {
     // A copy needs no lock: let removals of our snapshots go on.
     void release_clone_lock() { clone_lock_ = SnapshotLock(); }
 
-    // Writes its guest-visible bytes into `image` of dst, a new image
-    // hidden until complete (import_with): raw bytes through the copy
-    // engine, containers through qemu (qemu-img into RBD when this host's
-    // qemu-img has the rbd driver, else read through qemu-nbd).  The header
-    // must have passed header_problem().  With checksum, stats carry the
-    // checksum of the guest-visible bytes (an image cache entry's).  With
-    // dst_key, the new image is encrypted (containers then go through the
-    // reader: qemu-img cannot write librbd's encryption).
-    Result<CopyStats> copy_into(Pool &dst, const std::string &image, uint64_t capacity, bool checksum,
-                                const ImageSealer &seal = nullptr, const VolumeKey *dst_key = nullptr);
+    // What a copy reads (create/source_copy.hpp): the bytes as they are (opened now if they
+    // were not: an RBD head read without librbd), or the container through qemu.
+    Result<ByteSource *> bytes();
+    Result<std::unique_ptr<QemuImage>> container() const;
+    bool is_rbd() const { return is_rbd_; }
+    bool encrypted() const { return key_.has_value(); }
+    const std::string &path() const { return path_; }
 
   private:
     Source() = default;
     Status sniff();
     void sniff(std::string head, const std::string &tail);
-    // The bytes, opened now if they were not (an RBD head read without librbd).
-    Result<ByteSource *> bytes();
-    Result<std::unique_ptr<QemuImage>> container() const;
-    Result<CopyStats> convert_with_qemu_img(Pool &dst, const std::string &image, uint64_t capacity,
-                                            bool checksum, const ImageSealer &seal);
 
     std::string label_;
     std::string kind_;                // non-RBD
