@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "base/log.hpp"
+#include "ceph/handles.hpp"
 
 namespace rbdclone {
 
@@ -93,8 +94,6 @@ Result<uint64_t> size_of(rbd_image_t img, const std::string &label)
         return ceph_error(r, "failed to get the size of " + label);
     return size;
 }
-
-int no_progress(uint64_t, uint64_t, void *) { return 0; }
 
 // More than any LUKS header librbd writes (LUKS2: 16 MiB, LUKS1: one object; larger objects,
 // an object): an image is more than its header plus its guest's bytes before it is formatted,

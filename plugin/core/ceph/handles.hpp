@@ -4,9 +4,14 @@
 #include <rados/librados.h>
 #include <rbd/librbd.h>
 
+#include <cstdint>
 #include <utility>
 
 namespace rbdclone {
+
+// librbd calls the progress callback of rbd_resize2, rbd_flatten_with_progress & co.
+// unconditionally: it must not be NULL. This one wants no progress.
+inline int no_progress(uint64_t, uint64_t, void *) { return 0; }
 
 template <typename H, void (*Close)(H)>
 class Handle {

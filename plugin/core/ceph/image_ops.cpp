@@ -64,9 +64,6 @@ std::string image_metadata(rbd_image_t img, const char *key)
     return std::string(buf, strnlen(buf, std::min(len, sizeof(buf))));
 }
 
-// librbd calls the progress callback unconditionally: it must not be NULL.
-static int no_progress(uint64_t, uint64_t, void *) { return 0; }
-
 Status resize_volume(Pool &pool, const std::string &name, uint64_t capacity, bool allow_shrink)
 {
     auto img = open_image(pool, name, false);

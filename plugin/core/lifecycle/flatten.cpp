@@ -58,8 +58,6 @@ std::optional<std::string> flatten_reason(const PoolPolicy &policy, unsigned dep
     return std::nullopt;
 }
 
-static int no_progress(uint64_t, uint64_t, void *) { return 0; }
-
 namespace {
 
 // Flattens decided and not yet done, as keys of an omap in the pool, so
