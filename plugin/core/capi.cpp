@@ -1,6 +1,7 @@
-// The C interface of include/rbdclone/core.h.  Each entry point converts
-// its arguments, calls the core and turns a Result into rc + rbdc_status.
-// No exception crosses this boundary.
+// The C interface of include/rbdclone/core.h.  Each entry point converts its arguments,
+// calls the core (a request of requests.hpp; the pool registry for connecting, finding and
+// forgetting a pool; a check of a name or a policy) and turns a Result into rc +
+// rbdc_status.  No exception crosses this boundary.
 #include <climits>
 #include <cstdio>
 #include <cstring>
@@ -10,9 +11,7 @@
 #include "base/log.hpp"
 #include "ceph/names.hpp"
 #include "ceph/pool.hpp"
-#include "refresh/pool_refresh.hpp"
 #include "requests.hpp"
-#include "stream/transfer.hpp"
 
 using namespace rbdclone;
 
@@ -192,7 +191,7 @@ void rbdc_pool_forget(const char *uuid)
 int rbdc_pool_stat(rbdc_pool *pool, rbdc_pool_usage *out, rbdc_status *st)
 {
     return guarded(st, [&]() -> int {
-        auto u = pool_usage(*pool->pool);
+        auto u = pool_stat_request(*pool->pool);
         if (!u)
             return fail(st, u.error());
         out->capacity = u->capacity;
@@ -206,12 +205,12 @@ int rbdc_pool_list_volumes(rbdc_pool *pool, rbdc_alloc_mode mode, rbdc_volume_cb
                            rbdc_status *st)
 {
     return guarded(st, [&]() -> int {
-        auto s = refresh_pool(pool->pool, alloc_mode(mode),
-                              [&](const std::string &name, const VolumeInfo &v) {
-                                  rbdc_volume_info ci;
-                                  fill_info(&ci, v);
-                                  return cb(name.c_str(), &ci, opaque) == 0;
-                              });
+        auto s = pool_list_request(pool->pool, alloc_mode(mode),
+                                   [&](const std::string &name, const VolumeInfo &v) {
+                                       rbdc_volume_info ci;
+                                       fill_info(&ci, v);
+                                       return cb(name.c_str(), &ci, opaque) == 0;
+                                   });
         return s ? 0 : fail(st, s.error());
     });
 }
@@ -220,7 +219,7 @@ int rbdc_volume_info_get(rbdc_pool *pool, const char *name, rbdc_alloc_mode mode
                          rbdc_volume_info *out, rbdc_status *st)
 {
     return guarded(st, [&]() -> int {
-        auto v = volume_info(*pool->pool, name, alloc_mode(mode));
+        auto v = volume_info_request(*pool->pool, name, alloc_mode(mode));
         if (!v)
             return fail(st, v.error());
         fill_info(out, *v);
@@ -325,7 +324,7 @@ int rbdc_volume_upload(rbdc_pool *pool, const char *name, uint64_t offset, uint6
 {
     return guarded(st, [&]() -> int {
         const auto key = key_of(enc);
-        auto s = start_upload(pool->pool, str(name), offset, length, ptr(key));
+        auto s = upload_request(pool->pool, str(name), offset, length, ptr(key));
         if (!s)
             return fail(st, s.error());
         *out = new rbdc_stream{std::move(*s), nullptr};
@@ -338,7 +337,7 @@ int rbdc_volume_download(rbdc_pool *pool, const char *name, uint64_t offset, uin
 {
     return guarded(st, [&]() -> int {
         const auto key = key_of(enc);
-        auto s = start_download(pool->pool, str(name), offset, length, sparse != 0, ptr(key));
+        auto s = download_request(pool->pool, str(name), offset, length, sparse != 0, ptr(key));
         if (!s)
             return fail(st, s.error());
         *out = new rbdc_stream{nullptr, std::move(*s)};

@@ -17,6 +17,19 @@ constexpr int kFlattenWaitSeconds = 600;
 
 } // namespace
 
+Result<PoolUsage> pool_stat_request(Pool &pool) { return pool_usage(pool); }
+
+Status pool_list_request(const std::shared_ptr<Pool> &pool, AllocMode mode,
+                         const std::function<bool(const std::string &, const VolumeInfo &)> &cb)
+{
+    return refresh_pool(pool, mode, cb);
+}
+
+Result<VolumeInfo> volume_info_request(Pool &pool, const std::string &name, AllocMode mode)
+{
+    return volume_info(pool, name, mode);
+}
+
 Status create_request(Pool &pool, const std::string &name, uint64_t capacity, const VolumeKey *key)
 {
     if (!key)
@@ -73,6 +86,20 @@ Status wipe_request(Pool &pool, const std::string &name, WipeMode mode, const Vo
 {
     wait_for_uploads(pool, name);
     return wipe_volume(pool, name, mode, key);
+}
+
+Result<std::unique_ptr<UploadIntake>> upload_request(const std::shared_ptr<Pool> &pool, const std::string &name,
+                                                     uint64_t offset, uint64_t length, const VolumeKey *key)
+{
+    return start_upload(pool, name, offset, length, key);
+}
+
+Result<std::shared_ptr<DownloadStream>> download_request(const std::shared_ptr<Pool> &pool, const std::string &name,
+                                                         uint64_t offset, uint64_t length, bool sparse,
+                                                         const VolumeKey *key)
+{
+    wait_for_uploads(*pool, name);
+    return start_download(pool, name, offset, length, sparse, key);
 }
 
 } // namespace rbdclone

@@ -38,23 +38,23 @@ VIR_LOG_INIT("storage.storage_backend_rbd");
 
 /* ---- plumbing --------------------------------------------------------- */
 
+static virLogPriority
+rbdGlueLogPriority(rbdc_log_level level)
+{
+    switch (level) {
+    case RBDC_LOG_DEBUG: return VIR_LOG_DEBUG;
+    case RBDC_LOG_INFO: return VIR_LOG_INFO;
+    case RBDC_LOG_WARN: return VIR_LOG_WARN;
+    case RBDC_LOG_ERROR: return VIR_LOG_ERROR;
+    }
+    return VIR_LOG_ERROR;
+}
+
+/* What VIR_DEBUG, VIR_INFO, VIR_WARN and VIR_ERROR expand to, at the core's level. */
 static void
 rbdGlueLog(rbdc_log_level level, const char *msg)
 {
-    switch (level) {
-    case RBDC_LOG_DEBUG:
-        VIR_DEBUG("%s", msg);
-        break;
-    case RBDC_LOG_INFO:
-        VIR_INFO("%s", msg);
-        break;
-    case RBDC_LOG_WARN:
-        VIR_WARN("%s", msg);
-        break;
-    case RBDC_LOG_ERROR:
-        VIR_ERROR("%s", msg);
-        break;
-    }
+    virLogMessage(&virLogSelf, rbdGlueLogPriority(level), __FILE__, __LINE__, __func__, NULL, "%s", msg);
 }
 
 static void

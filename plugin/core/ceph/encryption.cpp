@@ -7,6 +7,7 @@
 
 #include "base/log.hpp"
 #include "ceph/handles.hpp"
+#include "ceph/image_metadata.hpp"
 
 namespace rbdclone {
 
@@ -46,14 +47,12 @@ std::optional<EncryptionRecord> decode_record(const std::string &text)
 
 Result<std::optional<EncryptionRecord>> read_record(rbd_image_t img, const std::string &label)
 {
-    std::vector<char> buf(256);
-    size_t len = buf.size();
-    int r = rbd_metadata_get(img, kEncryptionMetadataKey, buf.data(), &len);
-    if (r == -ENOENT)
+    auto text = read_image_metadata(img, kEncryptionMetadataKey, label);
+    if (!text)
+        return text.error();
+    if (!*text)
         return std::optional<EncryptionRecord>();
-    if (r < 0)
-        return ceph_error(r, "failed to read the encryption record of " + label);
-    auto rec = decode_record(std::string(buf.data(), strnlen(buf.data(), len)));
+    auto rec = decode_record(**text);
     if (!rec)
         return plain_error(RBDC_ERR_INTERNAL, -EINVAL, label + " has an encryption record this module cannot read");
     return rec;

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "base/log.hpp"
+#include "ceph/image_metadata.hpp"
 #include "ceph/image_open.hpp"
 #include "ceph/names.hpp"
 
@@ -57,11 +58,8 @@ Status create_volume(Pool &pool, const std::string &name, uint64_t capacity)
 
 std::string image_metadata(rbd_image_t img, const char *key)
 {
-    char buf[4096];
-    size_t len = sizeof(buf);
-    if (rbd_metadata_get(img, key, buf, &len) < 0)
-        return "";
-    return std::string(buf, strnlen(buf, std::min(len, sizeof(buf))));
+    auto value = read_image_metadata(img, key, "an image");
+    return value && *value ? **value : std::string();
 }
 
 Status resize_volume(Pool &pool, const std::string &name, uint64_t capacity, bool allow_shrink)

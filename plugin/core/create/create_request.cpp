@@ -272,7 +272,7 @@ Status CreateRequest::copy(const Plan &plan)
 {
     src_->release_clone_lock(); // a copy needs no lock: removals of our snapshots go on
     log_decision(method_name(plan.method), plan.reason);
-    auto stats = copy_source(*src_, *dst_, name_, capacity_, false, nullptr, key_);
+    auto stats = copy_source(*src_, plan.format, *dst_, name_, capacity_, false, nullptr, key_);
     return stats ? Status{} : Status{stats.error()};
 }
 
@@ -286,7 +286,7 @@ Status CreateRequest::via_cache(const Plan &plan)
         fill = [&](const std::string &entry, const ImageSealer &seal) {
             log_decision(cat("cache-miss ", method_name(plan.method), "+clone"),
                          plan.reason + "; converted once into the pool's image cache");
-            return copy_source(*src_, *dst_, entry, 0, true, seal);
+            return copy_source(*src_, plan.format, *dst_, entry, 0, true, seal);
         };
     auto hidden = hide_if_encrypted();
     if (!hidden)

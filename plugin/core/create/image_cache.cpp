@@ -301,7 +301,6 @@ Status fill_or_find(Pool &dst, const CacheIdentity &id, const EntryFiller &fill,
     lock.release();
     if (!filled)
         return filled.error();
-    out.copied = *filled;
     log_info("image cache: stored ", id.description, " as ", entry_label, " (checksum ", hex16(filled->checksum),
              ")");
     return {};

@@ -52,7 +52,6 @@ using EntryFiller = std::function<Result<CopyStats>(const std::string &entry, co
 struct CacheOutcome {
     bool hit = false;
     std::string entry;
-    CopyStats copied; // the fill's (a miss), zero for a hit
     uint64_t size = 0; // the entry's (the guest-visible bytes of the source)
 };
 

@@ -139,9 +139,10 @@ Plan plan_request(const RequestFacts &f)
         p.fill_cache = !f.reflink;
         return p;
     }
-    p.reason += !f.cache_enabled ? std::string("; the pool's image cache is off")
-                : !cache_usable  ? std::string("; not cached: an encrypted volume is not cloned here")
-                                 : "; not cached: " + f.cache.why_not;
+    p.reason += !f.cache_enabled             ? std::string("; the pool's image cache is off")
+                : f.clone.source_encrypted ? std::string("; not cached: a source's bytes are never cached in the clear")
+                : !cache_usable            ? std::string("; not cached: an encrypted volume is not cloned here")
+                                           : "; not cached: " + f.cache.why_not;
     if (f.reflink)
         return refuse(p, "", reflink_refusal(dst, p.reason));
     if (!f.header_problem.empty())

@@ -80,7 +80,7 @@ enum class Step {
 struct Plan {
     Step step = Step::Refuse;
     Method method = Method::Copy;   // what happens to the bytes
-    std::string format;             // Copy/ViaCache: "raw" or the container's format
+    std::string format;             // Copy/ViaCache: how the copy reads the source ("raw" or a container)
     std::string reason;             // why: what the decision log says
     bool fill_cache = false;        // ViaCache: a miss fills the entry (never with reflink)
     Error refusal;                  // Refuse: the error returned

@@ -53,12 +53,12 @@ Result<CopyStats> convert_with_qemu_img(Source &src, Pool &dst, const std::strin
 
 } // namespace
 
-Result<CopyStats> copy_source(Source &src, Pool &dst, const std::string &image, uint64_t capacity, bool checksum,
-                              const ImageSealer &seal, const VolumeKey *dst_key)
+Result<CopyStats> copy_source(Source &src, const std::string &format, Pool &dst, const std::string &image,
+                              uint64_t capacity, bool checksum, const ImageSealer &seal, const VolumeKey *dst_key)
 {
     CopyOptions opts;
     opts.checksum = checksum;
-    if (src.copy_format().format == "raw") {
+    if (format == "raw") {
         auto raw = src.bytes();
         if (!raw)
             return raw.error();
@@ -66,7 +66,7 @@ Result<CopyStats> copy_source(Source &src, Pool &dst, const std::string &image, 
     }
     if (src.encrypted()) // qemu would read its stored bytes, not the guest's
         return plain_error(RBDC_ERR_UNSUPPORTED, -ENOTSUP,
-                           cat("cannot convert ", src.label(), ": its guest sees a ", src.copy_format().format,
+                           cat("cannot convert ", src.label(), ": its guest sees a ", format,
                                " container inside librbd's encryption, which qemu cannot open through libvirt's "
                                "storage API"));
     // qemu-img writes the image itself (qemu's rbd driver): one process, no

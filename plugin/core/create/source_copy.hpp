@@ -14,11 +14,13 @@
 
 namespace rbdclone {
 
-// Writes src's guest-visible bytes into `image` of dst. Its header must have passed
-// Source::header_problem(). With checksum, stats carry the checksum of the guest-visible bytes
+// Writes src's guest-visible bytes into `image` of dst, reading src as `format` (the plan's:
+// "raw" = its bytes are the disk, else the container qemu converts). Its header must have
+// passed Source::header_problem(). With checksum, stats carry the checksum of the guest-visible bytes
 // (an image cache entry's). With dst_key the new image is encrypted (containers then go through
 // the reader: qemu-img cannot write librbd's encryption).
-Result<CopyStats> copy_source(Source &src, Pool &dst, const std::string &image, uint64_t capacity, bool checksum,
-                              const ImageSealer &seal = nullptr, const VolumeKey *dst_key = nullptr);
+Result<CopyStats> copy_source(Source &src, const std::string &format, Pool &dst, const std::string &image,
+                              uint64_t capacity, bool checksum, const ImageSealer &seal = nullptr,
+                              const VolumeKey *dst_key = nullptr);
 
 } // namespace rbdclone

@@ -41,6 +41,31 @@ Result<TransferPlan> plan(Pool &pool, const std::string &name, rbd_image_t img, 
     return TransferPlan{offset, length ? length : size - offset, size};
 }
 
+// The image opened (with its key, if encrypted) and the range checked against it.
+struct OpenedTransfer {
+    ImageHandle img;
+    TransferPlan plan;
+};
+
+Result<OpenedTransfer> open_transfer(Pool &pool, const std::string &name, bool read_only, const VolumeKey *key,
+                                     uint64_t offset, uint64_t length, const char *verb)
+{
+    auto img = open_image(pool, name, read_only, key);
+    if (!img)
+        return img.error();
+    auto p = plan(pool, name, img->get(), offset, length, verb);
+    if (!p)
+        return p.error();
+    return OpenedTransfer{std::move(*img), *p};
+}
+
+// A stream's eventfd (its readiness for libvirt's event loop) could not be made.
+Error no_eventfd(const char *kind)
+{
+    const int err = errno; // before anything else can change it
+    return plain_error(RBDC_ERR_SYSTEM, -err, cat("cannot create an eventfd for the ", kind, " stream"));
+}
+
 // An upload's bytes go through the copy engine's aio pipeline.
 class ImageSink final : public UploadSink {
   public:
@@ -119,17 +144,14 @@ void wait_for_uploads(const Pool &pool, const std::string &name)
 Result<std::unique_ptr<UploadIntake>> start_upload(std::shared_ptr<Pool> pool, const std::string &name,
                                                    uint64_t offset, uint64_t length, const VolumeKey *key)
 {
-    auto img = open_image(*pool, name, false, key);
-    if (!img)
-        return img.error();
-    auto p = plan(*pool, name, img->get(), offset, length, "upload into");
-    if (!p)
-        return p.error();
-    auto stream = std::make_shared<UploadStream>(p->offset, p->length, pool->image_label(name));
+    auto t = open_transfer(*pool, name, false, key, offset, length, "upload into");
+    if (!t)
+        return t.error();
+    auto stream = std::make_shared<UploadStream>(t->plan.offset, t->plan.length, pool->image_label(name));
     if (stream->ready_fd() < 0)
-        return plain_error(RBDC_ERR_SYSTEM, -errno, "cannot create an eventfd for the upload stream");
+        return no_eventfd("upload");
     auto mark = std::make_unique<ActivityMark>(*pool, name, Activity::Upload);
-    std::thread([pool, name, img = std::move(*img), stream, plan = *p, mark = std::move(mark)]() mutable {
+    std::thread([pool, name, img = std::move(t->img), stream, plan = t->plan, mark = std::move(mark)]() mutable {
         thread_body("upload worker", [&] { run_upload(pool, name, std::move(img), stream, plan, std::move(mark)); });
     }).detach();
     return std::make_unique<UploadIntake>(std::move(stream));
@@ -139,19 +161,15 @@ Result<std::shared_ptr<DownloadStream>> start_download(std::shared_ptr<Pool> poo
                                                        uint64_t offset, uint64_t length, bool sparse,
                                                        const VolumeKey *key)
 {
-    wait_for_uploads(*pool, name);
-    auto img = open_image(*pool, name, true, key);
-    if (!img)
-        return img.error();
-    auto p = plan(*pool, name, img->get(), offset, length, "download");
-    if (!p)
-        return p.error();
-    auto src = std::make_unique<RbdSource>(std::move(*img), pool->image_label(name), p->image_size, key != nullptr);
-    auto stream =
-        std::make_shared<DownloadStream>(p->offset, p->length, sparse, pool->image_label(name), kDownloadLimits);
+    auto t = open_transfer(*pool, name, true, key, offset, length, "download");
+    if (!t)
+        return t.error();
+    const TransferPlan p = t->plan;
+    auto src = std::make_unique<RbdSource>(std::move(t->img), pool->image_label(name), p.image_size, key != nullptr);
+    auto stream = std::make_shared<DownloadStream>(p.offset, p.length, sparse, pool->image_label(name), kDownloadLimits);
     if (stream->ready_fd() < 0)
-        return plain_error(RBDC_ERR_SYSTEM, -errno, "cannot create an eventfd for the download stream");
-    std::thread([pool, src = std::move(src), stream, plan = *p, sparse]() mutable {
+        return no_eventfd("download");
+    std::thread([pool, src = std::move(src), stream, plan = p, sparse]() mutable {
         thread_body("download worker", [&] { run_download(pool, std::move(src), stream, plan, sparse); });
     }).detach();
     return stream;

@@ -187,6 +187,14 @@ INSTANTIATE_TEST_SUITE_P(
                     f.clone.source_encrypted = true;
                 },
                 Step::Copy, Method::Copy, "raw", "not cached", 0, "", false},
+        PlanRow{"encrypted source into an encrypted volume, cache on: the reason names the source's bytes",
+                [](RequestFacts &f) {
+                    cache_on(f);
+                    f.clone.source_encrypted = true;
+                    f.clone.encrypt = true;
+                    f.clone.layered_encryption = true;
+                },
+                Step::Copy, Method::Copy, "raw", "never cached in the clear", 0, "", false},
         PlanRow{"other cluster with reflink: refused",
                 [](RequestFacts &f) {
                     other_cluster(f);
