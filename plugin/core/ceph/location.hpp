@@ -1,16 +1,13 @@
-// Where an RBD image is (RbdLocation), the same opened for reading (RbdPlace), and where a
+// Where an RBD image is (RbdLocation; opened for reading: rbd_place.hpp), and where a
 // <backingStore> (or a Glance-style location) points in Ceph:
 //   "pool/image", "pool/image@snap", "rbd://FSID/POOL/IMAGE/SNAP"
 // (a "rbd:pool/image" qemu-style prefix is accepted too).
 #pragma once
 
-#include <rados/librados.h>
-
 #include <optional>
 #include <string>
 
 #include "base/status.hpp"
-#include "ceph/cluster.hpp"
 
 namespace rbdclone {
 
@@ -29,15 +26,5 @@ struct RbdLocation {
 };
 
 Result<RbdLocation> parse_rbd_location(const std::string &text);
-
-// A location opened for reading: an I/O context on its Ceph pool (and namespace), held by a
-// pool of this daemon or by the request that opened it, which outlives this, and how qemu
-// reaches its cluster.
-struct RbdPlace {
-    RbdLocation where;
-    rados_ioctx_t io = nullptr;
-    const ClusterParams *params = nullptr;
-    std::string label() const { return where.label(); }
-};
 
 } // namespace rbdclone

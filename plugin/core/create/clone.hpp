@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "ceph/location.hpp"
+#include "ceph/rbd_place.hpp"
 #include "ceph/pool.hpp"
 
 namespace rbdclone {

@@ -6,7 +6,7 @@
 
 #include "base/log.hpp"
 #include "ceph/image_ops.hpp"
-#include "ceph/location.hpp"
+#include "ceph/rbd_place.hpp"
 #include "create/clone.hpp"
 #include "create/image_cache.hpp"
 #include "create/source_copy.hpp"
@@ -114,49 +114,23 @@ Status CreateRequest::run()
 
 // LOCATE: the source's place. A volume of a pool of this daemon is read through that pool (an
 // upload still being written to it is waited for); an rbd:// location through the
-// destination's connection or the pool of this daemon that reaches its cluster.
+// destination's connection or the pool of this daemon that reaches its cluster (rbd_place.hpp).
 Status CreateRequest::locate()
 {
     if (!req_.is_rbd)
         return {};
-    place_.params = &dst_->params();
-    if (!req_.pool)
-        return locate_by_location();
-    wait_for_uploads(*req_.pool, req_.image);
-    place_.where = RbdLocation{req_.pool->cluster().fsid(), req_.pool->id().ceph_pool, "", req_.image, ""};
-    place_.io = req_.pool->io();
-    place_.params = &req_.pool->params();
-    reach_ = req_.pool;
-    return {};
-}
-
-Status CreateRequest::locate_by_location()
-{
+    if (req_.pool) {
+        wait_for_uploads(*req_.pool, req_.image);
+        place_ = place_in_pool(req_.pool, req_.image);
+        return {};
+    }
     auto loc = parse_rbd_location(req_.location);
     if (!loc)
         return loc.error();
-    place_.where = std::move(*loc);
-    RbdLocation &where = place_.where;
-    if (where.fsid.empty())
-        where.fsid = dst_->cluster().fsid();
-    rados_t cluster = dst_->cluster().get();
-    if (where.fsid != dst_->cluster().fsid()) {
-        reach_ = pool_registry().find_by_fsid(where.fsid);
-        if (!reach_) {
-            reachable_ = false;
-            return {};
-        }
-        cluster = reach_->cluster().get();
-        place_.params = &reach_->params();
-    }
-    int r = rados_ioctx_create(cluster, where.pool.c_str(), own_io_.out());
-    if (r == -ENOENT)
-        return plain_error(RBDC_ERR_NO_POOL, r,
-                           "Ceph pool '" + where.pool + "' of " + where.label() + " does not exist in cluster " +
-                               where.fsid);
-    if (r < 0)
-        return ceph_error(r, "failed to open Ceph pool '" + where.pool + "'");
-    place_.io = own_io_.get();
+    auto opened = open_place(std::move(*loc), dst_);
+    if (!opened)
+        return opened.error();
+    place_ = std::move(*opened);
     return {};
 }
 
@@ -167,7 +141,7 @@ Status CreateRequest::inspect()
     Result<std::unique_ptr<Source>> opened = std::unique_ptr<Source>();
     if (!req_.is_rbd)
         opened = Source::open_file(req_.path, req_.kind, req_.declared_format);
-    else if (reachable_)
+    else if (place_.reachable())
         opened = Source::open_rbd(place_, req_.declared_format, source_key());
     if (!opened)
         return opened.error();
@@ -291,7 +265,7 @@ Status CreateRequest::via_cache(const Plan &plan)
     auto hidden = hide_if_encrypted();
     if (!hidden)
         return hidden.error();
-    auto out = clone_through_cache(*dst_, *hidden ? (*hidden)->partial() : name_, capacity_, cache_id_, fill);
+    auto out = clone_through_cache(dst_, *hidden ? (*hidden)->partial() : name_, capacity_, cache_id_, fill);
     if (!out) {
         if (!plan.fill_cache && out.error().rc == -ENOENT)
             return reflink_refusal(dst_label_, plan.reason + "; not in the pool's image cache yet");

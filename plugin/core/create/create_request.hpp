@@ -83,7 +83,6 @@ class CreateRequest {
 
   private:
     Status locate();
-    Status locate_by_location();
     Status inspect();
     Plan plan();
     Status clone(const Plan &plan);
@@ -103,11 +102,9 @@ class CreateRequest {
     SourceRequest req_;
     const VolumeKey *key_;
     bool reflink_;
-    // LOCATE: where an RBD source is read, and what keeps that open for the request.
+    // LOCATE: where an RBD source is read (not reachable: no pool of this daemon reaches its
+    // cluster), holding what reads it open.
     RbdPlace place_;
-    IoCtxHandle own_io_;          // when no pool of this daemon serves its Ceph pool
-    std::shared_ptr<Pool> reach_; // the pool whose connection reads it
-    bool reachable_ = true;       // false: no pool of this daemon reaches its cluster
     // INSPECT, PLAN.
     std::unique_ptr<Source> src_; // null: unreachable
     RequestFacts facts_;

@@ -308,9 +308,10 @@ Status fill_or_find(Pool &dst, const CacheIdentity &id, const EntryFiller &fill,
 
 } // namespace
 
-Result<CacheOutcome> clone_through_cache(Pool &dst, const std::string &dst_name, uint64_t capacity,
-                                         const CacheIdentity &id, const EntryFiller &fill)
+Result<CacheOutcome> clone_through_cache(const std::shared_ptr<Pool> &dst_pool, const std::string &dst_name,
+                                         uint64_t capacity, const CacheIdentity &id, const EntryFiller &fill)
 {
+    Pool &dst = *dst_pool;
     CacheOutcome out;
     out.entry = cache_entry_name(id.key);
     const std::string entry_label = dst.image_label(out.entry);
@@ -334,11 +335,7 @@ Result<CacheOutcome> clone_through_cache(Pool &dst, const std::string &dst_name,
     }
     OpenEntry &e = **entry;
     out.size = e.size;
-    RbdPlace ref;
-    ref.io = dst.io();
-    ref.params = &dst.params();
-    ref.where = RbdLocation{dst.cluster().fsid(), dst.id().ceph_pool, "", out.entry, kCacheSnapshot};
-    auto c = clone_image(ref, e.img.get(), e.size, dst, dst_name, capacity, e.clone_lock.held());
+    auto c = clone_image(place_at_snapshot(dst_pool, out.entry, kCacheSnapshot), e.img.get(), e.size, dst, dst_name, capacity, e.clone_lock.held());
     entry->reset(); // closed, and its lock released, before any eviction
     if (!c)
         return c.error();

@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -57,7 +58,7 @@ struct CacheOutcome {
 
 // Clones dst_name from the entry of `id`, filling the entry first when it
 // does not exist (or waiting for another daemon filling it).
-Result<CacheOutcome> clone_through_cache(Pool &dst, const std::string &dst_name, uint64_t capacity,
-                                         const CacheIdentity &id, const EntryFiller &fill);
+Result<CacheOutcome> clone_through_cache(const std::shared_ptr<Pool> &dst_pool, const std::string &dst_name,
+                                         uint64_t capacity, const CacheIdentity &id, const EntryFiller &fill);
 
 } // namespace rbdclone

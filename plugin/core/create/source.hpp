@@ -13,7 +13,7 @@
 #include <string>
 
 #include "ceph/cluster.hpp"
-#include "ceph/location.hpp"
+#include "ceph/rbd_place.hpp"
 #include "ceph/snapshot_lock.hpp"
 #include "create/clone.hpp"
 #include "create/image_cache.hpp"
