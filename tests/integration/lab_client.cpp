@@ -163,7 +163,7 @@ struct Image {
 
 bool Ceph::exists(const std::string &pool, const std::string &image)
 {
-    // Not by a failing open: librbd 16.2 mishandles those (plugin/core/image_open.hpp).
+    // Not by a failing open: librbd 16.2 mishandles those (plugin/core/ceph/image_open.hpp).
     return rbdclone::image_exists(io(pool), image) == 1;
 }
 

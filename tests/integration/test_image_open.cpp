@@ -1,4 +1,4 @@
-// The module's opens against a real librbd (plugin/core/image_open.hpp):
+// The module's opens against a real librbd (plugin/core/ceph/image_open.hpp):
 // opens of missing images and missing snapshots among many concurrent
 // successful opens on one client, under CPU load, must neither crash nor
 // hang the process.  With plain rbd_open_read_only calls this program

@@ -1,4 +1,4 @@
-// Pool refresh of a pool of a few hundred images (plugin/core/image_info.hpp):
+// Pool refresh of a pool of a few hundred images (plugin/core/ceph/image_info.hpp):
 // it lists exactly what rbd_list2 lists (but our hidden images), and each
 // image's capacity and allocation equal librbd's own answer (rbd_stat, and
 // rbd_diff_iterate2 over the object map in fast-diff mode), whatever the
