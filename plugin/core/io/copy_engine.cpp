@@ -272,8 +272,6 @@ Status ImageWriter::first_error()
     std::lock_guard lk(s_->mu);
     if (s_->failed)
         return s_->error;
-    if (opts_.cancel && opts_.cancel->load())
-        return plain_error(RBDC_ERR_OPERATION_INVALID, -ECANCELED, "copy into " + label_ + " was cancelled");
     return {};
 }
 

@@ -8,7 +8,6 @@
 // zeroes (overwriting an existing image).
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <memory>
 #include <cstddef>
@@ -60,7 +59,6 @@ struct CopyOptions {
     ZeroPolicy zeros = ZeroPolicy::Skip;
     uint64_t dest_offset = 0;       // where source offset 0 lands
     unsigned readers = kSourceReaders; // threads reading the source in parallel
-    const std::atomic<bool> *cancel = nullptr;
     // Writes in flight and none completing for this long: the cluster
     // stopped answering (librbd's aio writes are not bounded by
     // rados_osd_op_timeout).  The copy fails with ETIMEDOUT, its buffers
