@@ -12,14 +12,9 @@ using namespace rbdclone;
 
 namespace {
 
-// qemu-img 7.2 info of a 1 GiB qcow2.
-const char *const kQemu7Qcow2 = R"({
-    "virtual-size": 1073741824,
-    "filename": "x.qcow2",
-    "cluster-size": 65536,
-    "format": "qcow2",
-    "actual-size": 200704,
-    "format-specific": {
+// The "format-specific" of a qcow2 (compat 1.1, zlib) at the top level, as
+// qemu-img 7.2 and 10 print it.
+const std::string kQcow2FormatSpecific = R"(    "format-specific": {
         "type": "qcow2",
         "data": {
             "compat": "1.1",
@@ -30,48 +25,45 @@ const char *const kQemu7Qcow2 = R"({
             "extended-l2": false
         }
     },
-    "dirty-flag": false
+)";
+
+// qemu-img 7.2 info of a 1 GiB qcow2.
+const std::string kQemu7Qcow2 = R"({
+    "virtual-size": 1073741824,
+    "filename": "x.qcow2",
+    "cluster-size": 65536,
+    "format": "qcow2",
+    "actual-size": 200704,
+)" + kQcow2FormatSpecific + R"(    "dirty-flag": false
 }
 )";
 
 // qemu-img 7.2 info of a 64 MiB qcow2 naming a backing file.
-const char *const kQemu7Backed = R"({
+const std::string kQemu7Backed = R"({
     "backing-filename-format": "raw",
     "virtual-size": 67108864,
     "filename": "y.qcow2",
     "cluster-size": 65536,
     "format": "qcow2",
     "actual-size": 200704,
-    "format-specific": {
-        "type": "qcow2",
-        "data": {
-            "compat": "1.1",
-            "compression-type": "zlib",
-            "lazy-refcounts": false,
-            "refcount-bits": 16,
-            "corrupt": false,
-            "extended-l2": false
-        }
-    },
-    "full-backing-filename": "b.raw",
+)" + kQcow2FormatSpecific + R"(    "full-backing-filename": "b.raw",
     "backing-filename": "b.raw",
     "dirty-flag": false
 }
 )";
 
-// qemu-img 10 info of the same 1 GiB qcow2: its file node comes first, with
-// the file's own size (197120 bytes).
-const char *const kQemu10Qcow2 = R"({
-    "children": [
-        {
-            "name": "file",
+// A node of qemu-img 10's "children" for a plain file: the file's own sizes.
+std::string file_child(const std::string &name, uint64_t size, const std::string &filename, uint64_t actual)
+{
+    return R"(        {
+            "name": ")" + name + R"(",
             "info": {
                 "children": [
                 ],
-                "virtual-size": 197120,
-                "filename": "x.qcow2",
+                "virtual-size": )" + std::to_string(size) + R"(,
+                "filename": ")" + filename + R"(",
                 "format": "file",
-                "actual-size": 200704,
+                "actual-size": )" + std::to_string(actual) + R"(,
                 "format-specific": {
                     "type": "file",
                     "data": {
@@ -79,67 +71,25 @@ const char *const kQemu10Qcow2 = R"({
                 },
                 "dirty-flag": false
             }
-        }
-    ],
-    "virtual-size": 1073741824,
-    "filename": "x.qcow2",
-    "cluster-size": 65536,
-    "format": "qcow2",
-    "actual-size": 200704,
-    "format-specific": {
-        "type": "qcow2",
-        "data": {
-            "compat": "1.1",
-            "compression-type": "zlib",
-            "lazy-refcounts": false,
-            "refcount-bits": 16,
-            "corrupt": false,
-            "extended-l2": false
-        }
-    },
-    "dirty-flag": false
+        })";
 }
-)";
+
+// What qemu-img 10 prints for the image qemu-img 7.2 printed as INFO: a
+// "children" list of NODES first, then the same keys.
+std::string children_first(const std::string &nodes, const std::string &info)
+{
+    return "{\n    \"children\": [\n" + nodes + "\n    ],\n" + info.substr(std::string("{\n").size());
+}
+
+// qemu-img 10 info of the same 1 GiB qcow2: its file node comes first, with
+// the file's own size (197120 bytes).
+const std::string kQemu10Qcow2 = children_first(file_child("file", 197120, "x.qcow2", 200704), kQemu7Qcow2);
 
 // qemu-img 10 info of a 2 GiB monolithicSparse vmdk: two children (extent
 // and file) and, inside format-specific, an extent with its own size.
-const char *const kQemu10Vmdk = R"({
-    "children": [
-        {
-            "name": "extent.0",
-            "info": {
-                "children": [
-                ],
-                "virtual-size": 327680,
-                "filename": "d.vmdk",
-                "format": "file",
-                "actual-size": 12288,
-                "format-specific": {
-                    "type": "file",
-                    "data": {
-                    }
-                },
-                "dirty-flag": false
-            }
-        },
-        {
-            "name": "file",
-            "info": {
-                "children": [
-                ],
-                "virtual-size": 327680,
-                "filename": "d.vmdk",
-                "format": "file",
-                "actual-size": 12288,
-                "format-specific": {
-                    "type": "file",
-                    "data": {
-                    }
-                },
-                "dirty-flag": false
-            }
-        }
-    ],
+const std::string kQemu10Vmdk = children_first(file_child("extent.0", 327680, "d.vmdk", 12288) + ",\n" +
+                                                   file_child("file", 327680, "d.vmdk", 12288),
+                                               R"({
     "virtual-size": 2147483648,
     "filename": "d.vmdk",
     "cluster-size": 65536,
@@ -163,7 +113,7 @@ const char *const kQemu10Vmdk = R"({
     },
     "dirty-flag": false
 }
-)";
+)");
 
 struct InfoRow {
     const char *name;
@@ -214,7 +164,7 @@ INSTANTIATE_TEST_SUITE_P(
         InfoRow{"null", R"({"virtual-size": null})", 0, "\"virtual-size\" is not a whole number"},
         InfoRow{"an_array", R"([{"virtual-size": 1}])", 0, "not a JSON object"},
         InfoRow{"empty", "", 0, "is not JSON"},
-        InfoRow{"truncated", std::string(kQemu10Qcow2).substr(0, 400), 0, "is not JSON"},
+        InfoRow{"truncated", kQemu10Qcow2.substr(0, 400), 0, "is not JSON"},
         InfoRow{"not_json", "qemu-img: Could not open 'x': No such file", 0, "is not JSON"},
         InfoRow{"invalid_utf8", "{\"virtual-size\": 1, \"filename\": \"\xff\xfe\"}", 0, "is not JSON"}),
     [](const ::testing::TestParamInfo<InfoRow> &i) { return std::string(i.param.name); });
