@@ -126,6 +126,17 @@ class Policy : public ::testing::Test {
             vols_.emplace_back(v);
         return v;
     }
+    // What most cases start from: a pool P with POLICY, a golden image SRC as its volume, and
+    // C, a clone of SRC made through P; the pool and the clone asserted.  Call it inside
+    // ASSERT_NO_FATAL_FAILURE.
+    void golden_and_clone(const std::string &policy, Pool *&p, virStorageVolPtr &src, virStorageVolPtr &c)
+    {
+        p = &pool(policy);
+        ASSERT_TRUE(p->ok()) << last_error().message;
+        src = golden(*p);
+        c = clone(*p, src);
+        ASSERT_TRUE(c) << last_error().message;
+    }
     static std::string name(virStorageVolPtr v) { return virStorageVolGetName(v); }
     static bool listed(Pool &p, const std::string &image)
     {
@@ -252,18 +263,16 @@ TEST_F(Policy, DeferredDeleteTrashesAnImageWithClonesAndPurgesItWithTheLastClone
 
 TEST_F(Policy, DeferredImageIsPurgedAtRefreshWhenItsLastCloneWentElsewhere)
 {
-    Pool &p = pool(clone_policy("delete='deferred'"));
-    ASSERT_TRUE(p.ok()) << last_error().message;
-    virStorageVolPtr src = golden(p);
-    virStorageVolPtr a = clone(p, src);
-    ASSERT_TRUE(a) << last_error().message;
+    Pool *p;
+    virStorageVolPtr src, a;
+    ASSERT_NO_FATAL_FAILURE(golden_and_clone(clone_policy("delete='deferred'"), p, src, a));
     const std::string img = name(src), child = name(a);
     ASSERT_EQ(virStorageVolDelete(src, 0), 0) << last_error().message;
     ASSERT_TRUE(in_trash("rbd", img));
     // The clone is removed behind libvirt's back (e.g. with the rbd CLI).
     ASSERT_EQ(rbd_remove(ceph().io("rbd"), child.c_str()), 0);
     EXPECT_TRUE(in_trash("rbd", img));
-    ASSERT_EQ(virStoragePoolRefresh(p.get(), 0), 0) << last_error().message;
+    ASSERT_EQ(virStoragePoolRefresh(p->get(), 0), 0) << last_error().message;
     EXPECT_FALSE(in_trash("rbd", img)) << "a refresh purges deferred images nothing depends on";
 }
 
@@ -291,16 +300,14 @@ TEST_F(Policy, DeferredDeleteStillNeedsTheFlagForAUsersSnapshots)
 
 TEST_F(Policy, AnImageSomeoneElseTrashedIsNeverPurged)
 {
-    Pool &p = pool(clone_policy("delete='deferred'"));
-    ASSERT_TRUE(p.ok()) << last_error().message;
-    virStorageVolPtr src = golden(p);
-    virStorageVolPtr a = clone(p, src);
-    ASSERT_TRUE(a) << last_error().message;
+    Pool *p;
+    virStorageVolPtr src, a;
+    ASSERT_NO_FATAL_FAILURE(golden_and_clone(clone_policy("delete='deferred'"), p, src, a));
     const std::string img = name(src);
     // Moved to the trash with the rbd CLI's API, not by us.
     ASSERT_EQ(rbd_trash_move(ceph().io("rbd"), img.c_str(), 0), 0);
     ASSERT_EQ(virStorageVolDelete(a, 0), 0) << last_error().message;
-    virStoragePoolRefresh(p.get(), 0);
+    virStoragePoolRefresh(p->get(), 0);
     EXPECT_TRUE(in_trash("rbd", img)) << "not ours to purge";
 }
 
@@ -320,12 +327,10 @@ TEST_F(Policy, RefusePolicyNamesTheSettingThatWouldDefer)
 
 TEST_F(Policy, CloneDeeperThanMaxDepthIsFlattenedInTheBackground)
 {
-    Pool &p = pool(clone_policy("max_depth='1'"));
-    ASSERT_TRUE(p.ok()) << last_error().message;
-    virStorageVolPtr src = golden(p);
-    virStorageVolPtr c1 = clone(p, src);
-    ASSERT_TRUE(c1) << last_error().message;
-    virStorageVolPtr c2 = clone(p, c1);
+    Pool *p;
+    virStorageVolPtr src, c1;
+    ASSERT_NO_FATAL_FAILURE(golden_and_clone(clone_policy("max_depth='1'"), p, src, c1));
+    virStorageVolPtr c2 = clone(*p, c1);
     ASSERT_TRUE(c2) << last_error().message;
     // Usable at once, whatever the flatten's progress.
     EXPECT_EQ(ceph().read("rbd", name(c2), 0, 12), "golden bytes");
@@ -360,11 +365,9 @@ TEST_F(Policy, FlattenAlwaysAndDeleteRightAfterwardsLeaveNothing)
 
 TEST_F(Policy, VolResizeAllocateFlattensOnDemand)
 {
-    Pool &p = pool("");
-    ASSERT_TRUE(p.ok()) << last_error().message;
-    virStorageVolPtr src = golden(p);
-    virStorageVolPtr c = clone(p, src);
-    ASSERT_TRUE(c) << last_error().message;
+    Pool *p;
+    virStorageVolPtr src, c;
+    ASSERT_NO_FATAL_FAILURE(golden_and_clone("", p, src, c));
     ASSERT_NE(ceph().parent("rbd", name(c)), "");
     // virsh vol-resize VOL 0 --delta --allocate
     ASSERT_EQ(virStorageVolResize(c, 0, VIR_STORAGE_VOL_RESIZE_DELTA | VIR_STORAGE_VOL_RESIZE_ALLOCATE), 0)
@@ -374,7 +377,7 @@ TEST_F(Policy, VolResizeAllocateFlattensOnDemand)
     EXPECT_EQ(ceph().size("rbd", name(c)), 8 * MiB);
     EXPECT_TRUE(ceph().snapshots("rbd", name(src)).empty()) << "our snapshot outlived its only clone";
     // With a new size: grown, then flattened.
-    virStorageVolPtr d = clone(p, src);
+    virStorageVolPtr d = clone(*p, src);
     ASSERT_TRUE(d) << last_error().message;
     ASSERT_EQ(virStorageVolResize(d, 16 * MiB, VIR_STORAGE_VOL_RESIZE_ALLOCATE), 0) << last_error().message;
     EXPECT_EQ(ceph().parent("rbd", name(d)), "");
@@ -387,11 +390,9 @@ TEST_F(Policy, VolResizeAllocateFlattensOnDemand)
 
 TEST_F(Policy, FlatteningTheLastCloneOfADeferredImagePurgesIt)
 {
-    Pool &p = pool(clone_policy("delete='deferred'"));
-    ASSERT_TRUE(p.ok()) << last_error().message;
-    virStorageVolPtr src = golden(p);
-    virStorageVolPtr c = clone(p, src);
-    ASSERT_TRUE(c) << last_error().message;
+    Pool *p;
+    virStorageVolPtr src, c;
+    ASSERT_NO_FATAL_FAILURE(golden_and_clone(clone_policy("delete='deferred'"), p, src, c));
     const std::string img = name(src);
     ASSERT_EQ(virStorageVolDelete(src, 0), 0) << last_error().message;
     ASSERT_TRUE(in_trash("rbd", img));
