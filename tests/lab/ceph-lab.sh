@@ -30,25 +30,22 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lab-common.sh"
 
 # ---------------------------------------------------------------------------------------------
-cmd_stop() {
-    local dir rc=0
-    dir=$(realpath -m -- "$1")
-    stop_begin "$dir" "$MARKER" "ceph lab" || return 0
-    # A start still running (e.g. its caller was killed) would start daemons after us.
-    abort_start "$dir" ceph-lab.sh
+# stop_daemons DIR: the cluster's processes.
+stop_daemons() {
+    local dir=$1 rc=0 left
     # OSD first (it would otherwise keep trying to reach the monitor), then the monitor.
     stop_pidfile 5 "-c $dir/ceph.conf " "$dir/osd.pid" || rc=1
     stop_pidfile 5 "-c $dir/ceph.conf " "$dir/mon.pid" || rc=1
     # Anything else of this cluster: a daemon whose pid was never recorded, setup CLIs.
-    local left
     left=$(pids_matching "-c $dir/ceph.conf " "$dir/ceph.conf")
     if [[ -n $left ]]; then
         log "stopping leftover processes of this lab: ${left//$'\n'/ }"
         # shellcheck disable=SC2086
         stop_pids 5 "-c $dir/ceph.conf " $left || rc=1
     fi
-    stop_end "$dir" "$rc" "some processes did not exit"
+    return $rc
 }
+cmd_stop() { stop_lab_dir "$1" "$MARKER" "ceph lab" ceph-lab.sh "some processes did not exit" stop_daemons; }
 
 # ---------------------------------------------------------------------------------------------
 # Bounded wrappers around the CLIs (the ceph CLI would otherwise wait forever for a monitor).

@@ -126,23 +126,23 @@ abort_start() {
     rm -f "$pidfile"
 }
 
-# The stop of a lab directory (ceph-lab.sh, libvirtd-lab.sh, lab.sh), in two halves around
-# stopping its processes:
-#   stop_begin DIR MARKER WHAT   true when DIR is a WHAT directory to stop (it holds MARKER);
-#                                false when there is nothing to stop (DIR missing, or an empty
-#                                directory a start left before writing MARKER: removed); dies
-#                                when DIR is not ours (no MARKER), which is never deleted
-#   stop_end DIR RC WHY          RC 0: removes DIR; else says WHY it stays in place, and fails
-stop_begin() {
-    local dir=$1 marker=$2 what=$3
-    [[ -d $dir ]] || { log "$dir does not exist; nothing to stop"; return 1; }
-    [[ -e $dir/$marker ]] && return 0
-    rmdir -- "$dir" 2>/dev/null && return 1
-    die "$dir is not a $what directory (no $marker); refusing to delete it"
-}
-stop_end() {
-    local dir=$1 rc=$2 why=$3
-    if ((rc)); then
+# stop_lab_dir DIR MARKER WHAT SCRIPT WHY STOP_PROCESSES: the stop of a lab directory
+# (ceph-lab.sh, libvirtd-lab.sh, lab.sh).  Nothing to stop when DIR is missing, or is an empty
+# directory a start left before writing MARKER (removed); dies when DIR is not a WHAT directory
+# (no MARKER), which is never deleted.  Otherwise kills a "SCRIPT start" still running for DIR
+# (it would start daemons behind our back), runs STOP_PROCESSES DIR (the script's function that
+# stops what runs there; it fails when something did not stop, and runs on past a failure),
+# and removes DIR, or says WHY it stays in place and fails.  DIR is made absolute first.
+stop_lab_dir() {
+    local dir marker=$2 what=$3 script=$4 why=$5 stop_processes=$6
+    dir=$(realpath -m -- "$1")
+    [[ -d $dir ]] || { log "$dir does not exist; nothing to stop"; return 0; }
+    if [[ ! -e $dir/$marker ]]; then
+        rmdir -- "$dir" 2>/dev/null && return 0
+        die "$dir is not a $what directory (no $marker); refusing to delete it"
+    fi
+    abort_start "$dir" "$script"
+    if ! "$stop_processes" "$dir"; then
         log "ERROR: $why; leaving $dir in place"
         return 1
     fi

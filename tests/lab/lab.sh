@@ -26,16 +26,14 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lab-common.sh
 . "$HERE/lab-common.sh"
 
-cmd_stop() {
-    local dir rc=0
-    dir=$(realpath -m -- "$1")
-    stop_begin "$dir" "$MARKER" lab || return 0
-    abort_start "$dir" lab.sh
-    # Each part is stopped even if the other fails.
+# stop_parts DIR: libvirtd, then Ceph; each part is stopped even if the other fails.
+stop_parts() {
+    local dir=$1 rc=0
     "$HERE/libvirtd-lab.sh" stop "$dir/libvirtd" || rc=1
     "$HERE/ceph-lab.sh" stop "$dir/ceph" || rc=1
-    stop_end "$dir" "$rc" "something did not stop"
+    return $rc
 }
+cmd_stop() { stop_lab_dir "$1" "$MARKER" lab lab.sh "something did not stop" stop_parts; }
 
 on_start_exit() {
     local rc=$?

@@ -54,12 +54,10 @@ stdio_handler = "file"'
 # What the daemon's command line contains (the config path is unique to the lab).
 daemon_needle() { echo "libvirtd -f $1/libvirtd.conf "; }
 
-cmd_stop() {
-    local dir rc=0 needle left
-    dir=$(realpath -m -- "$1")
-    stop_begin "$dir" "$MARKER" "libvirtd lab" || return 0
+# stop_daemon DIR: its guests, the daemon, and any libvirtd of this lab left over.
+stop_daemon() {
+    local dir=$1 rc=0 needle left
     needle=$(daemon_needle "$dir")
-    abort_start "$dir" libvirtd-lab.sh
     stop_guests_through_daemon "$dir"
     stop_pidfile "$TERM_GRACE" "$needle" "$dir/libvirtd.pid" || rc=1
     stop_guest_processes "$dir" || rc=1
@@ -69,8 +67,9 @@ cmd_stop() {
         # shellcheck disable=SC2086
         stop_pids "$TERM_GRACE" "$needle" $left || rc=1
     fi
-    stop_end "$dir" "$rc" "libvirtd did not exit"
+    return $rc
 }
+cmd_stop() { stop_lab_dir "$1" "$MARKER" "libvirtd lab" libvirtd-lab.sh "libvirtd did not exit" stop_daemon; }
 
 # libvirt's qemu driver (9.0 and 11.3) looks up its build-time default user and group,
 # libvirt-qemu, before it reads qemu.conf, and fails to start without them whatever qemu.conf
