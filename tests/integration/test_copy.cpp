@@ -75,6 +75,15 @@ class Copy : public ::testing::Test {
         f.seekp(static_cast<std::streamoff>(offset));
         f << data;
     }
+    // A file of MIB copies of one random 1 MiB block (random_bytes(1 MiB, SEED)): a large file
+    // without holding it in memory.
+    void write_repeated_block(const std::string &name, unsigned seed, int mib)
+    {
+        const std::string block = random_bytes(1 * MiB, seed);
+        std::ofstream f(path(name), std::ios::binary);
+        for (int i = 0; i < mib; i++)
+            f << block;
+    }
     // The guest-visible bytes of a file, as qemu-img reads it.
     std::string raw_of(const std::string &name, const std::string &format)
     {
@@ -773,12 +782,7 @@ long libvirtd_rss_kib()
 // copy (measured: +190 MiB over 12 copies of 1 GiB).
 TEST_F(Copy, RepeatedCopiesDoNotGrowTheDaemon)
 {
-    const std::string block = random_bytes(1 * MiB, 40);
-    {
-        std::ofstream f(path("grow.img"), std::ios::binary);
-        for (int i = 0; i < 192; i++)
-            f << block;
-    }
+    write_repeated_block("grow.img", 40, 192);
     Vol src = file_vol("grow.img");
     ASSERT_TRUE(src);
     auto copy_once = [&](int i) {
@@ -849,12 +853,7 @@ TEST_F(Copy, BlockDeviceVolumeIsCopied)
 
 TEST_F(Copy, AllocationOfTheNewVolumeGrowsWhileItIsCopied)
 {
-    const std::string block = random_bytes(1 * MiB, 51);
-    {
-        std::ofstream f(path("watch.img"), std::ios::binary);
-        for (int i = 0; i < 768; i++)
-            f << block;
-    }
+    write_repeated_block("watch.img", 51, 768);
     Vol src = file_vol("watch.img");
     ASSERT_TRUE(src);
     const std::string disk = track("rbd2", unique("disk"));
