@@ -4,6 +4,20 @@
 
 using namespace rbdclone;
 
+namespace {
+
+// choose_clone_snapshot for SNAPS, a head of HEAD_SIZE bytes, NEWEST_UNCHANGED:
+// the snapshot NAME, reused or to be made (REUSE).
+void expect_choice(const std::vector<SnapshotInfo> &snaps, uint64_t head_size, bool newest_unchanged,
+                   const std::string &name, bool reuse)
+{
+    auto c = choose_clone_snapshot(snaps, head_size, newest_unchanged);
+    EXPECT_EQ(c.name, name);
+    EXPECT_EQ(c.reuse, reuse);
+}
+
+} // namespace
+
 TEST(OurSnapshots, RecognisedByPrefixOnly)
 {
     EXPECT_TRUE(is_our_snapshot("rbdclone-base"));
@@ -15,49 +29,32 @@ TEST(OurSnapshots, RecognisedByPrefixOnly)
 
 TEST(ChooseCloneSnapshot, NoSnapshotsCreatesTheBaseSnapshot)
 {
-    auto c = choose_clone_snapshot({}, 1024, false);
-    EXPECT_EQ(c.name, "rbdclone-base");
-    EXPECT_FALSE(c.reuse);
+    expect_choice({}, 1024, false, "rbdclone-base", false);
 }
 
 TEST(ChooseCloneSnapshot, ReusesOurNewestWhenHeadUnchanged)
 {
-    std::vector<SnapshotInfo> s = {{4, "user-snap", 1024}, {9, "rbdclone-after-4", 1024}};
-    auto c = choose_clone_snapshot(s, 1024, true);
-    EXPECT_EQ(c.name, "rbdclone-after-4");
-    EXPECT_TRUE(c.reuse);
+    expect_choice({{4, "user-snap", 1024}, {9, "rbdclone-after-4", 1024}}, 1024, true, "rbdclone-after-4", true);
 }
 
 TEST(ChooseCloneSnapshot, HeadWrittenSinceMakesANewSnapshotNamedAfterTheNewest)
 {
-    std::vector<SnapshotInfo> s = {{9, "rbdclone-base", 1024}};
-    auto c = choose_clone_snapshot(s, 1024, false);
-    EXPECT_EQ(c.name, "rbdclone-after-9");
-    EXPECT_FALSE(c.reuse);
+    expect_choice({{9, "rbdclone-base", 1024}}, 1024, false, "rbdclone-after-9", false);
 }
 
 TEST(ChooseCloneSnapshot, HeadResizedSinceIsNotReused)
 {
-    std::vector<SnapshotInfo> s = {{9, "rbdclone-base", 1024}};
-    auto c = choose_clone_snapshot(s, 2048, true);
-    EXPECT_FALSE(c.reuse);
-    EXPECT_EQ(c.name, "rbdclone-after-9");
+    expect_choice({{9, "rbdclone-base", 1024}}, 2048, true, "rbdclone-after-9", false);
 }
 
 TEST(ChooseCloneSnapshot, NeverReusesAUsersSnapshot)
 {
-    std::vector<SnapshotInfo> s = {{3, "nightly", 1024}};
-    auto c = choose_clone_snapshot(s, 1024, true);
-    EXPECT_FALSE(c.reuse);
-    EXPECT_EQ(c.name, "rbdclone-after-3");
+    expect_choice({{3, "nightly", 1024}}, 1024, true, "rbdclone-after-3", false);
 }
 
 TEST(ChooseCloneSnapshot, OnlyTheNewestCountsWhateverTheOrderListed)
 {
-    std::vector<SnapshotInfo> s = {{20, "rbdclone-after-7", 1024}, {7, "rbdclone-base", 1024}};
-    auto c = choose_clone_snapshot(s, 1024, true);
-    EXPECT_EQ(c.name, "rbdclone-after-7");
-    EXPECT_TRUE(c.reuse);
+    expect_choice({{20, "rbdclone-after-7", 1024}, {7, "rbdclone-base", 1024}}, 1024, true, "rbdclone-after-7", true);
 }
 
 TEST(ChooseCloneSnapshot, ConcurrentRequestsComputeTheSameName)
