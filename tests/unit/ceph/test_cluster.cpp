@@ -19,18 +19,16 @@ ClusterParams params(const std::string &mon, const std::string &user, const std:
     return p;
 }
 
-// A connector that makes fake (null-handle) clusters and counts calls.
-struct FakeConnector {
+// A connection cache whose connector makes fake (null-handle) clusters and
+// counts its calls.
+struct FakeCache {
     std::atomic<int> calls{0};
-    Connector fn()
-    {
-        return [this](const ClusterParams &p) -> Result<std::shared_ptr<Cluster>> {
-            calls++;
-            if (p.mon_host == "unreachable")
-                return plain_error(RBDC_ERR_TIMEOUT, -ETIMEDOUT, "no monitor");
-            return std::make_shared<Cluster>(RadosHandle(), "fsid-" + p.mon_host);
-        };
-    }
+    ConnectionCache cache{[this](const ClusterParams &p) -> Result<std::shared_ptr<Cluster>> {
+        calls++;
+        if (p.mon_host == "unreachable")
+            return plain_error(RBDC_ERR_TIMEOUT, -ETIMEDOUT, "no monitor");
+        return std::make_shared<Cluster>(RadosHandle(), "fsid-" + p.mon_host);
+    }};
 };
 
 } // namespace
@@ -78,63 +76,59 @@ TEST(ConnectionSettings, NoAuthWithoutUser)
 
 TEST(ConnectionCache, OneConnectionPerClusterAndIdentity)
 {
-    FakeConnector fc;
-    ConnectionCache cache(fc.fn());
-    auto a = cache.get(params("m:1", "admin", "K"));
-    auto b = cache.get(params("m:1", "admin", "K"));
+    FakeCache f;
+    auto a = f.cache.get(params("m:1", "admin", "K"));
+    auto b = f.cache.get(params("m:1", "admin", "K"));
     ASSERT_TRUE(a.ok());
     ASSERT_TRUE(b.ok());
     EXPECT_EQ(a.value().get(), b.value().get());
-    EXPECT_EQ(fc.calls.load(), 1);
-    auto c = cache.get(params("m:1", "libvirt", "K"));
+    EXPECT_EQ(f.calls.load(), 1);
+    auto c = f.cache.get(params("m:1", "libvirt", "K"));
     ASSERT_TRUE(c.ok());
     EXPECT_NE(a.value().get(), c.value().get());
-    EXPECT_EQ(cache.live_connections(), 2u);
+    EXPECT_EQ(f.cache.live_connections(), 2u);
 }
 
 TEST(ConnectionCache, ConnectionClosesWhenLastUserLetsGo)
 {
-    FakeConnector fc;
-    ConnectionCache cache(fc.fn());
+    FakeCache f;
     {
-        auto a = cache.get(params("m:1", "admin", "K"));
+        auto a = f.cache.get(params("m:1", "admin", "K"));
         ASSERT_TRUE(a.ok());
-        EXPECT_EQ(cache.live_connections(), 1u);
+        EXPECT_EQ(f.cache.live_connections(), 1u);
     }
-    EXPECT_EQ(cache.live_connections(), 0u);
-    auto again = cache.get(params("m:1", "admin", "K"));
+    EXPECT_EQ(f.cache.live_connections(), 0u);
+    auto again = f.cache.get(params("m:1", "admin", "K"));
     ASSERT_TRUE(again.ok());
-    EXPECT_EQ(fc.calls.load(), 2);
+    EXPECT_EQ(f.calls.load(), 2);
 }
 
 TEST(ConnectionCache, FailureIsReturnedAndNotCached)
 {
-    FakeConnector fc;
-    ConnectionCache cache(fc.fn());
-    auto a = cache.get(params("unreachable", "admin", "K"));
+    FakeCache f;
+    auto a = f.cache.get(params("unreachable", "admin", "K"));
     ASSERT_FALSE(a.ok());
     EXPECT_EQ(a.error().kind, RBDC_ERR_TIMEOUT);
-    auto b = cache.get(params("unreachable", "admin", "K"));
+    auto b = f.cache.get(params("unreachable", "admin", "K"));
     EXPECT_FALSE(b.ok());
-    EXPECT_EQ(fc.calls.load(), 2);
+    EXPECT_EQ(f.calls.load(), 2);
 }
 
 TEST(ConnectionCache, ConcurrentGetsEndWithOneSharedConnection)
 {
-    FakeConnector fc;
-    ConnectionCache cache(fc.fn());
+    FakeCache f;
     std::vector<std::shared_ptr<Cluster>> got(8);
     std::vector<std::thread> ts;
     for (int i = 0; i < 8; i++)
-        ts.emplace_back([&, i] { got[i] = cache.get(params("m:1", "admin", "K")).value(); });
+        ts.emplace_back([&, i] { got[i] = f.cache.get(params("m:1", "admin", "K")).value(); });
     for (auto &t : ts)
         t.join();
     // Racing connects may open extra connections, but every caller that
     // got one after the first insert shares it, and only one stays cached.
-    auto last = cache.get(params("m:1", "admin", "K")).value();
+    auto last = f.cache.get(params("m:1", "admin", "K")).value();
     int same = 0;
     for (auto &g : got)
         same += g.get() == last.get();
     EXPECT_GE(same, 1);
-    EXPECT_EQ(cache.live_connections(), 1u);
+    EXPECT_EQ(f.cache.live_connections(), 1u);
 }
