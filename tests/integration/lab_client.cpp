@@ -543,6 +543,15 @@ std::string download(virStorageVolPtr vol, uint64_t offset, uint64_t length, int
     return out;
 }
 
+virStorageVolPtr golden_volume(virStoragePoolPtr pool, const std::string &image, const std::string &ceph_pool,
+                               uint64_t size)
+{
+    ceph().create(ceph_pool, image, size);
+    ceph().write(ceph_pool, image, 0, "golden bytes");
+    virStoragePoolRefresh(pool, 0);
+    return virStorageVolLookupByName(pool, image.c_str());
+}
+
 std::string stored_objects(const std::string &pool, const std::string &image)
 {
     // Straight from RADOS (the image's id object names its data objects), as `rados get` reads

@@ -163,6 +163,12 @@ struct VolDeleter {
 };
 using Vol = std::unique_ptr<virStorageVol, VolDeleter>;
 
+// A new image `image` of `size` bytes in `ceph_pool` holding "golden bytes" at its start (what
+// clones are made from), looked up as a volume of `pool` after a refresh: null when `pool`
+// does not list it.  The caller frees the volume and removes the image.
+virStorageVolPtr golden_volume(virStoragePoolPtr pool, const std::string &image,
+                               const std::string &ceph_pool = "rbd", uint64_t size = 8 * MiB);
+
 // A ceph <secret> in the lab's libvirtd holding `base64_key`, undefined
 // when this object goes away.
 class CephSecret {

@@ -66,6 +66,14 @@ class Restart : public ::testing::Test {
         images_.push_back(name);
         return name;
     }
+    // Defines SPEC as a persistent pool of the private daemon and starts it, each step
+    // asserted: P, which the caller frees.  Call it inside ASSERT_NO_FATAL_FAILURE.
+    void define_and_start(const PoolSpec &spec, virStoragePoolPtr &p)
+    {
+        p = virStoragePoolDefineXML(daemon_->storage(), pool_xml(spec).c_str(), 0);
+        ASSERT_TRUE(p) << last_error().message;
+        ASSERT_EQ(virStoragePoolCreate(p, 0), 0) << last_error().message;
+    }
 
     std::unique_ptr<PrivateDaemon> daemon_;
     std::vector<std::string> images_;
@@ -77,14 +85,10 @@ TEST_F(Restart, PersistentPoolsComeBackWithTheirVolumesAndPolicy)
 {
     PoolSpec spec{unique("persist")};
     spec.extra = "  <rbd:clone delete='deferred'/>\n";
-    virStoragePoolPtr p = virStoragePoolDefineXML(daemon_->storage(), pool_xml(spec).c_str(), 0);
-    ASSERT_TRUE(p) << last_error().message;
-    ASSERT_EQ(virStoragePoolCreate(p, 0), 0) << last_error().message;
+    virStoragePoolPtr p;
+    ASSERT_NO_FATAL_FAILURE(define_and_start(spec, p));
     const std::string golden = track(unique("golden"));
-    ceph().create("rbd", golden, 8 * MiB);
-    ceph().write("rbd", golden, 0, "golden bytes");
-    virStoragePoolRefresh(p, 0);
-    virStorageVolPtr src = virStorageVolLookupByName(p, golden.c_str());
+    virStorageVolPtr src = golden_volume(p, golden);
     ASSERT_TRUE(src);
     const std::string disk = track(unique("disk"));
     virStorageVolPtr v = virStorageVolCreateXMLFrom(p, vol_xml(disk, 8 * MiB).c_str(), src, 0);
@@ -136,9 +140,8 @@ TEST_F(Restart, PersistentPoolsComeBackWithTheirVolumesAndPolicy)
 TEST_F(Restart, ACopyCutShortByACrashLeavesNothingUsableAndIsCleanedUpLater)
 {
     PoolSpec spec{unique("crash")};
-    virStoragePoolPtr p = virStoragePoolDefineXML(daemon_->storage(), pool_xml(spec).c_str(), 0);
-    ASSERT_TRUE(p) << last_error().message;
-    ASSERT_EQ(virStoragePoolCreate(p, 0), 0) << last_error().message;
+    virStoragePoolPtr p;
+    ASSERT_NO_FATAL_FAILURE(define_and_start(spec, p));
     virStoragePoolFree(p);
     // 512 MiB of data without layering: copied, long enough to crash in.
     const std::string src = track(unique("nolayer"));
@@ -214,10 +217,7 @@ class OsdDown : public ::testing::Test {
         pool_ = std::make_unique<Pool>(spec);
         ASSERT_TRUE(pool_->ok()) << last_error().message;
         golden_ = unique("golden");
-        ceph().create("rbd", golden_, 8 * MiB);
-        ceph().write("rbd", golden_, 0, "golden bytes");
-        virStoragePoolRefresh(pool_->get(), 0);
-        src_.reset(virStorageVolLookupByName(pool_->get(), golden_.c_str()));
+        src_.reset(golden_volume(pool_->get(), golden_));
         ASSERT_TRUE(src_);
     }
     void TearDown() override
@@ -336,9 +336,8 @@ TEST_F(Restart, AFlattenCutByACrashIsResumed)
 {
     PoolSpec spec{unique("flat")};
     spec.extra = "  <rbd:clone flatten='always'/>\n";
-    virStoragePoolPtr p = virStoragePoolDefineXML(daemon_->storage(), pool_xml(spec).c_str(), 0);
-    ASSERT_TRUE(p) << last_error().message;
-    ASSERT_EQ(virStoragePoolCreate(p, 0), 0) << last_error().message;
+    virStoragePoolPtr p;
+    ASSERT_NO_FATAL_FAILURE(define_and_start(spec, p));
     // 512 MiB of data to copy up: long enough to crash in.
     const std::string golden = track(unique("golden"));
     ceph().create("rbd", golden, 512 * MiB);

@@ -25,10 +25,7 @@ class Lifecycle : public ::testing::Test {
         vms_ = std::make_unique<Pool>(vms);
         ASSERT_TRUE(vms_->ok()) << last_error().message;
         golden_ = unique("golden");
-        ceph().create("rbd", golden_, 8 * MiB);
-        ceph().write("rbd", golden_, 0, "golden bytes");
-        virStoragePoolRefresh(images_->get(), 0);
-        src_.reset(virStorageVolLookupByName(images_->get(), golden_.c_str()));
+        src_.reset(golden_volume(images_->get(), golden_));
         ASSERT_TRUE(src_);
     }
     void TearDown() override

@@ -104,11 +104,7 @@ class Policy : public ::testing::Test {
     // A new image in `ceph_pool` with recognisable bytes, as a volume of p.
     virStorageVolPtr golden(Pool &p, const std::string &ceph_pool = "rbd", uint64_t size = 8 * MiB)
     {
-        const std::string name = track(ceph_pool, unique("golden"));
-        ceph().create(ceph_pool, name, size);
-        ceph().write(ceph_pool, name, 0, "golden bytes");
-        virStoragePoolRefresh(p.get(), 0);
-        return keep(virStorageVolLookupByName(p.get(), name.c_str()));
+        return keep(golden_volume(p.get(), track(ceph_pool, unique("golden")), ceph_pool, size));
     }
     virStorageVolPtr clone(Pool &into, virStorageVolPtr src, const std::string &ceph_pool = "rbd")
     {
