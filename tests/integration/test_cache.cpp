@@ -65,6 +65,23 @@ class ImageCache : public ::testing::Test {
         pools_.push_back(std::make_unique<Pool>(s));
         return *pools_.back();
     }
+    // The same cached pool on two daemons: P here, and the pool named OTHER_POOL in OTHER (a
+    // second libvirtd: another hypervisor, as far as Ceph can tell), both on Ceph pool rbd2 with
+    // POLICY; each step asserted.  Call it inside ASSERT_NO_FATAL_FAILURE.
+    void pools_on_two_daemons(const std::string &policy, PrivateDaemon &other, Pool *&p, std::string &other_pool)
+    {
+        ASSERT_TRUE(other.ok()) << "the second libvirtd did not start";
+        ASSERT_TRUE(other.define_admin_secret()) << last_error().message;
+        p = &pool(policy);
+        ASSERT_TRUE(p->ok()) << last_error().message;
+        PoolSpec spec{unique("cached-other")};
+        spec.ceph_pool = "rbd2";
+        spec.extra = policy;
+        virStoragePoolPtr op = virStoragePoolCreateXML(other.storage(), pool_xml(spec).c_str(), 0);
+        ASSERT_TRUE(op) << last_error().message;
+        virStoragePoolFree(op);
+        other_pool = spec.name;
+    }
     std::string path(const std::string &name) const { return dir_.file(name); }
     // A qcow2 file holding `raw` (kept next to it as NAME.raw).
     std::string qcow2(const std::string &name, const std::string &raw)
@@ -390,16 +407,9 @@ TEST_F(ImageCache, FirstRequestsFromTwoDaemonsConvertOnce)
     // A second libvirtd (another hypervisor, as far as Ceph can tell) with
     // a pool on the same Ceph pool and the same policy.
     PrivateDaemon other;
-    ASSERT_TRUE(other.ok()) << "the second libvirtd did not start";
-    ASSERT_TRUE(other.define_admin_secret()) << last_error().message;
-    Pool &p = pool(kCacheOn);
-    ASSERT_TRUE(p.ok()) << last_error().message;
-    PoolSpec spec{unique("cached-other")};
-    spec.ceph_pool = "rbd2";
-    spec.extra = kCacheOn;
-    virStoragePoolPtr op = virStoragePoolCreateXML(other.storage(), pool_xml(spec).c_str(), 0);
-    ASSERT_TRUE(op) << last_error().message;
-    virStoragePoolFree(op);
+    Pool *p;
+    std::string other_pool;
+    ASSERT_NO_FATAL_FAILURE(pools_on_two_daemons(kCacheOn, other, p, other_pool));
 
     const std::string raw = random_bytes(32 * MiB, 12);
     const std::string file = qcow2("two.qcow2", raw);
@@ -407,8 +417,8 @@ TEST_F(ImageCache, FirstRequestsFromTwoDaemonsConvertOnce)
     const int n = 8;
     // Even requests to the lab's daemon, odd ones to the other.
     const auto [names, errors] = disks_at_once(n, "two", file, [&](int i) {
-        return i % 2 == 0 ? std::make_pair(env("LIBVIRT_STORAGE_URI"), p.name())
-                          : std::make_pair(other.storage_uri(), spec.name);
+        return i % 2 == 0 ? std::make_pair(env("LIBVIRT_STORAGE_URI"), p->name())
+                          : std::make_pair(other.storage_uri(), other_pool);
     });
     auto e = entries("rbd2");
     ASSERT_EQ(e.size(), 1u);
@@ -505,16 +515,9 @@ TEST_P(ImageCacheWaiters, NeverSeeAHalfMadeEntry)
     }
     const std::string policy = "  <rbd:clone format='" + GetParam() + "'/>\n" + kCacheOn;
     PrivateDaemon other;
-    ASSERT_TRUE(other.ok()) << "the second libvirtd did not start";
-    ASSERT_TRUE(other.define_admin_secret()) << last_error().message;
-    Pool &p = pool(policy);
-    ASSERT_TRUE(p.ok()) << last_error().message;
-    PoolSpec spec{unique("cached-other")};
-    spec.ceph_pool = "rbd2";
-    spec.extra = policy;
-    virStoragePoolPtr op = virStoragePoolCreateXML(other.storage(), pool_xml(spec).c_str(), 0);
-    ASSERT_TRUE(op) << last_error().message;
-    virStoragePoolFree(op);
+    Pool *p;
+    std::string other_pool;
+    ASSERT_NO_FATAL_FAILURE(pools_on_two_daemons(policy, other, p, other_pool));
 
     CpuHogs hogs(4);
     for (int round = 0; round < 3; round++) {
@@ -523,8 +526,8 @@ TEST_P(ImageCacheWaiters, NeverSeeAHalfMadeEntry)
         const size_t mark = log_size(), other_mark = testfiles::read_file(other.log_path()).size();
         const int n = 12;
         const auto [names, errors] = disks_at_once(n, "w" + std::to_string(round), file, [&](int i) {
-            return i % 2 == 0 ? std::make_pair(env("LIBVIRT_STORAGE_URI"), p.name())
-                              : std::make_pair(other.storage_uri(), spec.name);
+            return i % 2 == 0 ? std::make_pair(env("LIBVIRT_STORAGE_URI"), p->name())
+                              : std::make_pair(other.storage_uri(), other_pool);
         });
         std::set<std::string> parents;
         for (int i = 0; i < n; i++) {
