@@ -55,6 +55,18 @@ class Clone : public ::testing::Test {
     {
         return Vol(virStorageVolCreateXMLFrom(dst.get(), vol_xml(name, cap).c_str(), src, flags));
     }
+    // A reflink clone (no copy instead) of SRC, CAP bytes, into rbd2, which must be refused
+    // with CODE and a message holding WHY, leaving nothing there.
+    void expect_reflink_refused(virStorageVolPtr src, uint64_t cap, int code, const std::string &why)
+    {
+        const std::string disk = track("rbd2", unique("disk"));
+        Vol v = create_from(*vms_, disk, src, VIR_STORAGE_VOL_CREATE_REFLINK, cap);
+        EXPECT_FALSE(v);
+        auto e = last_error();
+        EXPECT_EQ(e.code, code) << e.message;
+        EXPECT_NE(e.message.find(why), std::string::npos) << e.message;
+        EXPECT_FALSE(ceph().exists("rbd2", disk));
+    }
     std::unique_ptr<Pool> images_, vms_;
     std::vector<std::pair<std::string, std::string>> created_;
 };
@@ -133,13 +145,7 @@ TEST_F(Clone, ImageWithoutLayeringIsNotCloned)
     virStoragePoolRefresh(images_->get(), 0);
     Vol src(virStorageVolLookupByName(images_->get(), name.c_str()));
     ASSERT_TRUE(src);
-    const std::string disk = track("rbd2", unique("disk"));
-    Vol v = create_from(*vms_, disk, src.get(), VIR_STORAGE_VOL_CREATE_REFLINK, 8 * MiB);
-    EXPECT_FALSE(v);
-    EXPECT_EQ(last_error().code, VIR_ERR_OPERATION_UNSUPPORTED);
-    EXPECT_NE(last_error().message.find("lacks the RBD 'layering' feature"), std::string::npos)
-        << last_error().message;
-    EXPECT_FALSE(ceph().exists("rbd2", disk));
+    expect_reflink_refused(src.get(), 8 * MiB, VIR_ERR_OPERATION_UNSUPPORTED, "lacks the RBD 'layering' feature");
 }
 
 TEST_F(Clone, FileVolumeOfADirPoolIsNotClonedAndItsRefreshDoesNotFail)
@@ -154,14 +160,8 @@ TEST_F(Clone, FileVolumeOfADirPoolIsNotClonedAndItsRefreshDoesNotFail)
     ASSERT_TRUE(dp.ok()) << last_error().message;
     Vol src(virStorageVolLookupByName(dp.get(), "base.img"));
     ASSERT_TRUE(src) << last_error().message;
-    const std::string disk = track("rbd2", unique("disk"));
-    Vol v = create_from(*vms_, disk, src.get(), VIR_STORAGE_VOL_CREATE_REFLINK, 1 * MiB);
-    EXPECT_FALSE(v);
-    auto e = last_error();
-    EXPECT_EQ(e.code, VIR_ERR_OPERATION_UNSUPPORTED) << e.message;
-    EXPECT_NE(e.message.find("'" + dir.file("base.img") + "' is a file volume, not an RBD image"), std::string::npos)
-        << e.message;
-    EXPECT_FALSE(ceph().exists("rbd2", disk));
+    expect_reflink_refused(src.get(), 1 * MiB, VIR_ERR_OPERATION_UNSUPPORTED,
+                           "'" + dir.file("base.img") + "' is a file volume, not an RBD image");
 }
 
 TEST_F(Clone, MissingSourceImageIsNoStorageVol)
@@ -281,14 +281,8 @@ TEST_F(Clone, ReadOnlyCephUserCannotSnapshotSoTheImageIsNotCloned)
     virStoragePoolRefresh(ro_pool.get(), 0);
     Vol src(virStorageVolLookupByName(ro_pool.get(), img.c_str()));
     ASSERT_TRUE(src) << last_error().message;
-    const std::string disk = track("rbd2", unique("disk"));
-    Vol v = create_from(*vms_, disk, src.get(), VIR_STORAGE_VOL_CREATE_REFLINK, 8 * MiB);
-    EXPECT_FALSE(v);
-    auto e = last_error();
-    EXPECT_EQ(e.code, VIR_ERR_OPERATION_UNSUPPORTED) << e.message;
-    EXPECT_NE(e.message.find("may not create a snapshot of RBD image 'rbd/" + img + "'"), std::string::npos)
-        << e.message;
-    EXPECT_FALSE(ceph().exists("rbd2", disk));
+    expect_reflink_refused(src.get(), 8 * MiB, VIR_ERR_OPERATION_UNSUPPORTED,
+                           "may not create a snapshot of RBD image 'rbd/" + img + "'");
     EXPECT_EQ(ceph().snapshots("rbd", img).size(), 0u);
 }
 
