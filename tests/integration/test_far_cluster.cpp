@@ -167,9 +167,7 @@ class FarCluster : public ::testing::Test {
         ASSERT_NE(far_->get("CEPH_FSID"), env("CEPH_FSID"));
         far_key_ = std::make_unique<CephSecret>(far_->get("CEPH_ADMIN_KEY"));
         ASSERT_TRUE(far_key_->ok()) << last_error().message;
-        PoolSpec fs{unique("far-images")};
-        fs.port = std::stoi(far_->get("CEPH_MON_V2_PORT"));
-        fs.secret_uuid = far_key_->uuid();
+        PoolSpec fs = far_spec("far-images");
         far_pool_ = std::make_unique<Pool>(fs);
         ASSERT_TRUE(far_pool_->ok()) << last_error().message;
         PoolSpec vs{unique("vms")};
@@ -186,6 +184,14 @@ class FarCluster : public ::testing::Test {
             rbd_remove(far_->io(), n.c_str());
         for (auto &n : disks_)
             ceph().remove("rbd2", n);
+    }
+    // A pool on the far cluster's Ceph pool "rbd", through its client.admin.
+    PoolSpec far_spec(const std::string &prefix) const
+    {
+        PoolSpec fs{unique(prefix)};
+        fs.port = std::stoi(far_->get("CEPH_MON_V2_PORT"));
+        fs.secret_uuid = far_key_->uuid();
+        return fs;
     }
     // An image in the far cluster holding `data` at `offset`.
     std::string far_image(const std::string &data, uint64_t offset, uint64_t size)
@@ -285,9 +291,7 @@ TEST_F(FarCluster, AHungClusterDoesNotHoldUpPoolsOfAnother)
     // The far cluster's OSD stops answering while one of its pools is
     // refreshed (bounded by rados_osd_op_timeout): meanwhile the lab's
     // pools keep working.
-    PoolSpec fs{unique("far-hung")};
-    fs.port = std::stoi(far_->get("CEPH_MON_V2_PORT"));
-    fs.secret_uuid = far_key_->uuid();
+    PoolSpec fs = far_spec("far-hung");
     fs.config_opts = {{"rados_osd_op_timeout", "6"}};
     Pool hung(fs);
     ASSERT_TRUE(hung.ok()) << last_error().message;
@@ -320,9 +324,7 @@ TEST_F(FarCluster, AHungClusterDoesNotHoldUpPoolsOfAnother)
 TEST_F(FarCluster, CloneFormat2OnAClusterThatAdmitsOlderClientsIsAClearErrorAndMakesNothing)
 {
     // The second cluster is fresh: require_min_compat_client is luminous.
-    PoolSpec fs{unique("far-v2")};
-    fs.port = std::stoi(far_->get("CEPH_MON_V2_PORT"));
-    fs.secret_uuid = far_key_->uuid();
+    PoolSpec fs = far_spec("far-v2");
     fs.extra = "  <rbd:clone format='2'/>\n";
     Pool v2(fs);
     ASSERT_TRUE(v2.ok()) << last_error().message;
@@ -381,9 +383,7 @@ TEST_F(FarCluster, ZOsdStoppedMidCopyFailsInBoundedTimeAndLeavesNothingUsable)
         for (int i = 0; i < 512; i++)
             f << block;
     }
-    PoolSpec fs{unique("far-short")};
-    fs.port = std::stoi(far_->get("CEPH_MON_V2_PORT"));
-    fs.secret_uuid = far_key_->uuid();
+    PoolSpec fs = far_spec("far-short");
     fs.config_opts = {{"rados_osd_op_timeout", "3"}};
     Pool pool(fs);
     ASSERT_TRUE(pool.ok()) << last_error().message;
