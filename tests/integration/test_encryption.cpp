@@ -74,6 +74,15 @@ class Encryption : public ::testing::Test {
     {
         return Vol(virStorageVolCreateXML(vms_->get(), encrypted_vol_xml(name, capacity, secret, format).c_str(), 0));
     }
+    // V, a new volume NAME of CAPACITY bytes encrypted with key1_, holding DATA (uploaded) at
+    // OFFSET; each step asserted.  Call it inside ASSERT_NO_FATAL_FAILURE.
+    void create_holding(const std::string &name, uint64_t capacity, const std::string &data, uint64_t offset,
+                        Vol &v)
+    {
+        v = create(name, capacity, key1_.uuid());
+        ASSERT_TRUE(v) << last_error().message;
+        ASSERT_EQ(upload(v.get(), data, offset), 0) << last_error().message;
+    }
     // A plain golden image of `size` random bytes in the images pool.
     std::string golden(uint64_t size)
     {
@@ -141,10 +150,9 @@ TEST_F(Encryption, CreatedVolumeIsLuksReportedWithItsSecretAndGuestCapacity)
 TEST_F(Encryption, UploadAndDownloadMoveTheGuestsBytesAndOnlyCiphertextIsStored)
 {
     const std::string name = track("rbd2", unique("enc"));
-    Vol v = create(name, 16 * MiB, key1_.uuid());
-    ASSERT_TRUE(v) << last_error().message;
     const std::string data = random_bytes(3 * MiB, 11);
-    ASSERT_EQ(upload(v.get(), data, 1 * MiB), 0) << last_error().message;
+    Vol v;
+    ASSERT_NO_FATAL_FAILURE(create_holding(name, 16 * MiB, data, 1 * MiB, v));
     int rc = -1;
     const std::string all = download(v.get(), 0, 0, &rc);
     ASSERT_EQ(rc, 0) << last_error().message;
@@ -160,10 +168,9 @@ TEST_F(Encryption, UploadAndDownloadMoveTheGuestsBytesAndOnlyCiphertextIsStored)
 TEST_F(Encryption, ResizeKeepsTheEncryptionAndTheData)
 {
     const std::string name = track("rbd2", unique("enc"));
-    Vol v = create(name, 8 * MiB, key1_.uuid());
-    ASSERT_TRUE(v) << last_error().message;
     const std::string data = random_bytes(1 * MiB, 5);
-    ASSERT_EQ(upload(v.get(), data, 0), 0) << last_error().message;
+    Vol v;
+    ASSERT_NO_FATAL_FAILURE(create_holding(name, 8 * MiB, data, 0, v));
     ASSERT_EQ(virStorageVolResize(v.get(), 32 * MiB, 0), 0) << last_error().message;
     expect_encrypted(v.get(), "luks2", key1_.uuid(), 32 * MiB);
     int rc = -1;
@@ -272,10 +279,9 @@ TEST_F(Encryption, ReflinkOnCeph16RefusesTheEncryptedCopy)
 TEST_F(Encryption, EncryptedSourceIsReadWithItsOwnKey)
 {
     const std::string name = track("rbd2", unique("encsrc"));
-    Vol v = create(name, 4 * MiB, key1_.uuid());
-    ASSERT_TRUE(v) << last_error().message;
     const std::string data = random_bytes(4 * MiB, 3);
-    ASSERT_EQ(upload(v.get(), data, 0), 0) << last_error().message;
+    Vol v;
+    ASSERT_NO_FATAL_FAILURE(create_holding(name, 4 * MiB, data, 0, v));
     // Into a plain volume: the guest's bytes, decrypted.
     const std::string plain = track("rbd2", unique("plain"));
     Vol p(virStorageVolCreateXMLFrom(vms_->get(), vol_xml(plain, 0).c_str(), v.get(), 0));
