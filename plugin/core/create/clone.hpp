@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <string>
 
-#include "ceph/rbd_place.hpp"
 #include "ceph/pool.hpp"
+#include "ceph/rbd_place.hpp"
 
 namespace rbdclone {
 

@@ -335,7 +335,8 @@ Result<CacheOutcome> clone_through_cache(const std::shared_ptr<Pool> &dst_pool, 
     }
     OpenEntry &e = **entry;
     out.size = e.size;
-    auto c = clone_image(place_at_snapshot(dst_pool, out.entry, kCacheSnapshot), e.img.get(), e.size, dst, dst_name, capacity, e.clone_lock.held());
+    auto c = clone_image(place_at_snapshot(dst_pool, out.entry, kCacheSnapshot), e.img.get(), e.size, dst, dst_name,
+                         capacity, e.clone_lock.held());
     entry->reset(); // closed, and its lock released, before any eviction
     if (!c)
         return c.error();

@@ -166,7 +166,8 @@ Result<std::shared_ptr<DownloadStream>> start_download(std::shared_ptr<Pool> poo
         return t.error();
     const TransferPlan p = t->plan;
     auto src = std::make_unique<RbdSource>(std::move(t->img), pool->image_label(name), p.image_size, key != nullptr);
-    auto stream = std::make_shared<DownloadStream>(p.offset, p.length, sparse, pool->image_label(name), kDownloadLimits);
+    auto stream =
+        std::make_shared<DownloadStream>(p.offset, p.length, sparse, pool->image_label(name), kDownloadLimits);
     if (stream->ready_fd() < 0)
         return no_eventfd("download");
     std::thread([pool, src = std::move(src), stream, plan = p, sparse]() mutable {
